@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import type { DataStore } from './storage/types.ts';
+import type { Locker, StateStore } from './state/types.ts';
+
+const hasMethods = (...names: string[]) => (value: unknown) =>
+  typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
+
+const pathSchema = z.string().regex(/^(\/[\w.~-]+)*$/, 'a path such as /files, without a trailing slash');
+
+/** Options of createTusflow. Every field has a default, so `createTusflow()` is a working server. */
+export const optionsSchema = z.object({
+  /** Where the tus endpoint lives inside the app; upload URLs are `<path>/<id>`. */
+  path: pathSchema.default('/files'),
+  /** Largest upload accepted, in bytes (advertised as Tus-Max-Size). */
+  maxSize: z.number().int().positive().optional(),
+  /** An unfinished upload expires this long after its last write. */
+  uploadTtlSeconds: z.number().int().positive().default(86_400),
+  /** Origins allowed to call from a browser; `*` allows any. */
+  corsOrigins: z.array(z.string().min(1)).min(1).default(['*']),
+  /** Trust X-Forwarded-Host / X-Forwarded-Proto when building upload URLs (behind a proxy). */
+  trustProxy: z.boolean().default(false),
+  /** How long a request waits for a busy upload's current writer to let go. */
+  lockTimeoutMs: z.number().int().positive().default(10_000),
+  store: z.custom<DataStore>(hasMethods('create', 'write', 'finish', 'read', 'remove'), 'a DataStore').optional(),
+  state: z.custom<StateStore>(hasMethods('get', 'put', 'update', 'delete', 'expired'), 'a StateStore').optional(),
+  locker: z.custom<Locker>(hasMethods('acquire'), 'a Locker').optional(),
+});
+
+export type TusflowOptions = z.input<typeof optionsSchema>;
+export type ResolvedOptions = z.output<typeof optionsSchema>;
+
+// An empty variable means "not set", as in most shells' `VAR= command`.
+const unset = (value: unknown) => (value === '' ? undefined : value);
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(unset, z.coerce.number({ error: 'expected an integer' }).int('expected an integer').min(min).max(max));
+const flag = z.preprocess(unset, z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'));
+const list = z.preprocess(unset, z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)));
+
+/** The environment contract of the server entries. */
+export const envSchema = z.object({
+  PORT: integer(0, 65_535).default(1080),
+  HOST: z.preprocess(unset, z.string()).default('0.0.0.0'),
+  DATA_DIR: z.preprocess(unset, z.string()).default('./data'),
+  MAX_SIZE: integer(1).optional(),
+  UPLOAD_TTL_SECONDS: integer(1).default(86_400),
+  CORS_ORIGINS: list.default(['*']),
+  TRUST_PROXY: flag.default(false),
+  /** How often the server removes expired uploads. */
+  CLEANUP_INTERVAL_SECONDS: integer(1).default(300),
+  TUS_PATH: z.preprocess(unset, pathSchema).default('/files'),
+});
+
+export type ServerEnv = z.output<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads the environment; a bad value throws a ConfigError naming the variable and what it expected. */
+export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
+  const result = envSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0]);
+    return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** The createTusflow options the environment describes (stores are chosen by the runtime entry). */
+export function fromEnv(env: Record<string, string | undefined>): TusflowOptions {
+  const e = parseEnv(env);
+  return {
+    path: e.TUS_PATH,
+    maxSize: e.MAX_SIZE,
+    uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
+    corsOrigins: e.CORS_ORIGINS,
+    trustProxy: e.TRUST_PROXY,
+  };
+}

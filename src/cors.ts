@@ -1,0 +1,32 @@
+import type { MiddlewareHandler } from 'hono';
+import { EXPOSED_HEADERS, METHODS, REQUEST_HEADERS } from './protocol/constants.ts';
+
+/**
+ * CORS for browser clients. Written here rather than taken from hono/cors because that middleware
+ * answers every OPTIONS itself, and tus discovery (an OPTIONS without a preflight's
+ * Access-Control-Request-Method) must reach the tus handler.
+ */
+export function cors(origins: string[]): MiddlewareHandler {
+  const any = origins.includes('*');
+  return async (c, next) => {
+    const origin = c.req.header('Origin');
+    const allowed = origin !== undefined && (any || origins.includes(origin));
+    if (allowed && c.req.method === 'OPTIONS' && c.req.header('Access-Control-Request-Method')) {
+      return new Response(null, {
+        status: 204,
+        headers: {
+          'Access-Control-Allow-Origin': any ? '*' : origin,
+          'Access-Control-Allow-Methods': METHODS.join(', '),
+          'Access-Control-Allow-Headers': c.req.header('Access-Control-Request-Headers') ?? REQUEST_HEADERS.join(', '),
+          'Access-Control-Max-Age': '86400',
+          Vary: 'Origin, Access-Control-Request-Headers',
+        },
+      });
+    }
+    await next();
+    if (!allowed) return;
+    c.res.headers.set('Access-Control-Allow-Origin', any ? '*' : origin);
+    c.res.headers.set('Access-Control-Expose-Headers', EXPOSED_HEADERS.join(', '));
+    if (!any) c.res.headers.append('Vary', 'Origin');
+  };
+}

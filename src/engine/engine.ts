@@ -1,0 +1,216 @@
+import { TusError } from '../protocol/errors.ts';
+import type { Checksum } from '../protocol/headers.ts';
+import type { Metadata } from '../protocol/metadata.ts';
+import type { ByteRange, DataStore } from '../storage/types.ts';
+import type { Locker, StateStore } from '../state/types.ts';
+import { meterBody } from './body.ts';
+import { isUploadId, newUploadId } from './id.ts';
+import { isFinished, type Upload } from './types.ts';
+
+export interface EngineOptions {
+  store: DataStore;
+  state: StateStore;
+  locker: Locker;
+  /** Largest upload accepted, in bytes. */
+  maxSize?: number;
+  /** How long an unfinished upload lives after its last write. */
+  ttlMs: number;
+  now?: () => number;
+}
+
+export interface Body {
+  stream: ReadableStream<Uint8Array>;
+  /** From Content-Length when the client sent one: lets an oversized body be refused unread. */
+  size?: number;
+  checksum?: Checksum;
+}
+
+export interface CreateInput {
+  /** Undefined for a deferred length. */
+  length?: number;
+  metadata: Metadata;
+}
+
+/**
+ * The upload lifecycle: create, append, finish, read, terminate, expire. It knows no HTTP and no
+ * storage technology; it owns the rules that keep bytes safe — one writer per upload, offsets only
+ * move after the store says the bytes are durable, and nothing past the length is ever stored.
+ */
+export class UploadEngine {
+  readonly #o: EngineOptions;
+  readonly #now: () => number;
+  /** Aborted on shutdown, so in-flight PATCHes commit what arrived and answer. */
+  readonly #shutdown = new AbortController();
+  readonly #inflight = new Set<Promise<unknown>>();
+
+  constructor(options: EngineOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get maxSize(): number | undefined {
+    return this.#o.maxSize;
+  }
+
+  async create(input: CreateInput, body?: Body): Promise<Upload> {
+    if (input.length !== undefined) this.#checkSize(input.length);
+    const now = this.#now();
+    const upload: Upload = {
+      id: newUploadId(),
+      offset: 0,
+      length: input.length,
+      metadata: input.metadata,
+      createdAt: now,
+      expiresAt: now + this.#o.ttlMs,
+    };
+    const fields = await this.#storage(() => this.#o.store.create(upload));
+    if (fields) upload.store = fields;
+    if (isFinished(upload)) await this.#finish(upload);
+    await this.#stateCall(() => this.#o.state.put(upload));
+    return body ? this.append(upload.id, 0, body) : upload;
+  }
+
+  /** The upload as a client may see it: unknown → NOT_FOUND, expired → GONE. */
+  async get(id: string): Promise<Upload> {
+    if (!isUploadId(id)) throw new TusError('NOT_FOUND');
+    const upload = await this.#stateCall(() => this.#o.state.get(id));
+    if (!upload) throw new TusError('NOT_FOUND');
+    if (upload.expiresAt !== undefined && upload.expiresAt <= this.#now()) throw new TusError('GONE');
+    return upload;
+  }
+
+  append(id: string, offset: number, body: Body, declaredLength?: number): Promise<Upload> {
+    return this.#track(this.#withLock(id, async (signal) => {
+      const upload = await this.get(id);
+      if (declaredLength !== undefined) {
+        if (upload.length !== undefined && upload.length !== declaredLength) throw new TusError('LENGTH_ALREADY_SET');
+        if (declaredLength < upload.offset) throw new TusError('INVALID_LENGTH', 'smaller than the offset');
+        this.#checkSize(declaredLength);
+        upload.length = declaredLength;
+      }
+      if (offset !== upload.offset) throw new TusError('OFFSET_MISMATCH', `expected ${upload.offset}, got ${offset}`);
+
+      const deferred = upload.length === undefined;
+      const limit = (upload.length ?? this.#o.maxSize ?? Number.MAX_SAFE_INTEGER) - upload.offset;
+      const overflow = deferred ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
+      if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
+
+      const metered = meterBody(body.stream, { limit, overflow, checksum: body.checksum, signal });
+      const newOffset = await this.#storage(() =>
+        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify() }),
+      );
+
+      const now = this.#now();
+      const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs };
+      if (declaredLength !== undefined) changed.length = declaredLength;
+      Object.assign(upload, changed);
+      if (isFinished(upload)) {
+        await this.#finish(upload);
+        changed.finishedAt = upload.finishedAt;
+        changed.expiresAt = undefined;
+      }
+      await this.#stateCall(() => this.#o.state.update(id, changed));
+      return upload;
+    }));
+  }
+
+  /** The bytes of a finished upload; finishing is retried here if it failed the first time. */
+  async read(id: string, range?: ByteRange): Promise<{ upload: Upload; body: ReadableStream<Uint8Array> }> {
+    let upload = await this.get(id);
+    if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
+    if (upload.finishedAt === undefined) {
+      upload = await this.#withLock(id, async () => {
+        const current = await this.get(id);
+        if (current.finishedAt === undefined) {
+          await this.#finish(current);
+          await this.#stateCall(() => this.#o.state.update(id, { finishedAt: current.finishedAt, expiresAt: undefined }));
+        }
+        return current;
+      });
+    }
+    const body = await this.#storage(() => this.#o.store.read(upload, range));
+    return { upload, body };
+  }
+
+  terminate(id: string): Promise<void> {
+    return this.#withLock(id, async () => {
+      const upload = await this.get(id);
+      await this.#remove(upload);
+    });
+  }
+
+  /** Removes unfinished uploads whose expiry has passed; resolves with how many went. */
+  async cleanup(): Promise<number> {
+    let removed = 0;
+    for await (const upload of this.#o.state.expired(this.#now())) {
+      try {
+        await this.#withLock(upload.id, async () => {
+          const current = await this.#o.state.get(upload.id);
+          if (current?.expiresAt !== undefined && current.expiresAt <= this.#now()) {
+            await this.#remove(current);
+            removed++;
+          }
+        });
+      } catch (error) {
+        if (!(error instanceof TusError && error.code === 'LOCKED')) throw error;
+      }
+    }
+    return removed;
+  }
+
+  /** Cuts in-flight writes (each commits what arrived) and waits for them, at most `timeoutMs`. */
+  async shutdown(timeoutMs = 10_000): Promise<void> {
+    this.#shutdown.abort(new Error('server is shutting down'));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inflight]),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async #remove(upload: Upload): Promise<void> {
+    await this.#storage(() => this.#o.store.remove(upload));
+    await this.#stateCall(() => this.#o.state.delete(upload.id));
+  }
+
+  async #finish(upload: Upload): Promise<void> {
+    await this.#storage(() => this.#o.store.finish(upload));
+    upload.finishedAt = this.#now();
+    delete upload.expiresAt;
+  }
+
+  #checkSize(length: number): void {
+    if (this.#o.maxSize !== undefined && length > this.#o.maxSize) throw new TusError('TOO_LARGE');
+  }
+
+  async #withLock<T>(id: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (!isUploadId(id)) throw new TusError('NOT_FOUND');
+    const lease = await this.#o.locker.acquire(id);
+    try {
+      return await work(AbortSignal.any([lease.signal, this.#shutdown.signal]));
+    } finally {
+      await lease.release().catch(() => {});
+    }
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inflight.add(work);
+    const done = () => this.#inflight.delete(work);
+    work.then(done, done);
+    return work;
+  }
+
+  /** Backend failures become a 503 with a reason; protocol errors (from the body) pass through. */
+  async #guard<T>(code: 'STORAGE_FAILED' | 'STATE_FAILED', call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof TusError) throw error;
+      throw new TusError(code, error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  #storage = <T>(call: () => Promise<T>) => this.#guard('STORAGE_FAILED', call);
+  #stateCall = <T>(call: () => Promise<T>) => this.#guard('STATE_FAILED', call);
+}

@@ -1,0 +1,19 @@
+import type { Metadata } from '../protocol/metadata.ts';
+
+/** What the server knows about one upload. Times are epoch milliseconds. */
+export interface Upload {
+  id: string;
+  /** Bytes durably stored and acknowledged to the client. */
+  offset: number;
+  /** Absent while the length is deferred. */
+  length?: number;
+  metadata: Metadata;
+  createdAt: number;
+  /** Absent once the upload is finished: finished uploads do not expire. */
+  expiresAt?: number;
+  finishedAt?: number;
+  /** Fields the data store owns (an S3 UploadId, say); nothing else reads them. */
+  store?: Record<string, string>;
+}
+
+export const isFinished = (u: Upload): boolean => u.length !== undefined && u.offset === u.length;

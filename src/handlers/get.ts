@@ -1,0 +1,27 @@
+import { contentHeaders, parseRange } from '../protocol/download.ts';
+import { TusError } from '../protocol/errors.ts';
+import { errorResponse } from '../protocol/respond.ts';
+import { isFinished } from '../engine/types.ts';
+import type { Handler } from './context.ts';
+
+/** Serves a finished upload's bytes, with single-range support. */
+export const get: Handler = async ({ request, engine, id }) => {
+  const upload = await engine.get(id);
+  if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
+  const size = upload.length ?? 0;
+  let range;
+  try {
+    range = parseRange(request.headers.get('Range'), size);
+  } catch (error) {
+    return errorResponse(error, { 'Content-Range': `bytes */${size}` });
+  }
+  const { body } = await engine.read(id, range);
+  const headers: Record<string, string> = {
+    ...contentHeaders(upload.metadata),
+    'Accept-Ranges': 'bytes',
+    'Content-Length': String(range ? range.end - range.start + 1 : size),
+  };
+  if (!range) return new Response(body, { status: 200, headers });
+  headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
+  return new Response(body, { status: 206, headers });
+};

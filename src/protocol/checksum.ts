@@ -1,0 +1,57 @@
+import { md5, sha1 } from '@noble/hashes/legacy.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+
+/**
+ * Incremental hashers for Upload-Checksum. WebCrypto's digest is one-shot and has no md5, and a
+ * PATCH body must be hashed as it streams, so the pure-JS @noble/hashes (runs on every runtime,
+ * Workers included, where compiling WASM at run time is not allowed) does the work.
+ */
+export interface Hasher {
+  update(chunk: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(): Hasher {
+  let crc = 0xffffffff;
+  return {
+    update(chunk) {
+      for (let i = 0; i < chunk.length; i++) crc = CRC_TABLE[(crc ^ chunk[i]!) & 0xff]! ^ (crc >>> 8);
+    },
+    digest() {
+      const value = (crc ^ 0xffffffff) >>> 0;
+      return new Uint8Array([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff]);
+    },
+  };
+}
+
+const algorithms = {
+  md5: () => md5.create(),
+  sha1: () => sha1.create(),
+  sha256: () => sha256.create(),
+  sha512: () => sha512.create(),
+  crc32,
+} satisfies Record<string, () => Hasher>;
+
+export type ChecksumAlgorithm = keyof typeof algorithms;
+export const CHECKSUM_ALGORITHMS = Object.keys(algorithms) as ChecksumAlgorithm[];
+
+export const isChecksumAlgorithm = (name: string): name is ChecksumAlgorithm =>
+  Object.hasOwn(algorithms, name);
+
+export const createHasher = (algorithm: ChecksumAlgorithm): Hasher => algorithms[algorithm]();
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}

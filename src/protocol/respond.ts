@@ -1,0 +1,12 @@
+import { TusError } from './errors.ts';
+import { TUS_VERSION } from './constants.ts';
+
+/** The one place an error becomes a response: its status and a short plain-text reason. */
+export function errorResponse(error: unknown, extra: Record<string, string> = {}): Response {
+  const known = error instanceof TusError ? error : undefined;
+  if (!known) console.error('unexpected error', error);
+  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8', ...extra };
+  if (known?.code === 'UNSUPPORTED_VERSION') headers['Tus-Version'] = TUS_VERSION;
+  const status = known?.status ?? 500;
+  return new Response(`${known?.message ?? 'internal server error'}\n`, { status, headers });
+}

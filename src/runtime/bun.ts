@@ -1,0 +1,37 @@
+/** Bun entry: `bun src/runtime/bun.ts` (npm start). */
+import { createTusflow, fromEnv, parseEnv } from '../index.ts';
+import { serverStores } from './server-stores.ts';
+
+const env = parseEnv(Bun.env);
+const { stores, description } = serverStores(env);
+const tusflow = createTusflow({ ...fromEnv(Bun.env), ...stores });
+
+const server = Bun.serve({
+  port: env.PORT,
+  hostname: env.HOST,
+  fetch: tusflow.fetch,
+  // Uploads are long streams: no body-size cap here (MAX_SIZE is enforced by the engine), and
+  // enough idle time for a slow client between chunks.
+  maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+  idleTimeout: 120,
+});
+console.log(`tusflow listening on ${server.url.href.replace(/\/$/, '')}${env.TUS_PATH}/ (storage: ${description})`);
+
+const cleanup = setInterval(() => {
+  tusflow.engine.cleanup().catch((error) => console.error('cleanup failed', error));
+}, env.CLEANUP_INTERVAL_SECONDS * 1000);
+cleanup.unref();
+
+let stopping = false;
+async function stop(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: finishing in-flight uploads`);
+  clearInterval(cleanup);
+  void server.stop(); // no new connections; open ones go on
+  await tusflow.shutdown(10_000); // PATCHes commit what arrived and answer
+  await server.stop(true);
+  process.exit(0);
+}
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,60 @@
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Upload } from '../engine/types.ts';
+import { isUploadId } from '../engine/id.ts';
+import { applyFields } from './memory.ts';
+import type { StateStore } from './types.ts';
+
+/**
+ * The embedded, persistent state store: one JSON file per upload beside its bytes, replaced
+ * atomically (write + rename) so a crash leaves the old record or the new one, never half of one.
+ * Server-only (uses the file system).
+ */
+export class FileStateStore implements StateStore {
+  readonly #ready: Promise<unknown>;
+
+  constructor(readonly dir: string) {
+    this.#ready = mkdir(dir, { recursive: true });
+  }
+
+  #path(id: string) {
+    return join(this.dir, `${id}.json`);
+  }
+
+  async get(id: string): Promise<Upload | undefined> {
+    await this.#ready;
+    try {
+      return JSON.parse(await readFile(this.#path(id), 'utf8')) as Upload;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async put(upload: Upload): Promise<void> {
+    await this.#ready;
+    const path = this.#path(upload.id);
+    const temp = `${path}.${crypto.randomUUID()}.tmp`;
+    await writeFile(temp, JSON.stringify(upload), { flush: true });
+    await rename(temp, path);
+  }
+
+  async update(id: string, fields: Partial<Omit<Upload, 'id'>>): Promise<void> {
+    const upload = await this.get(id);
+    if (upload) await this.put(applyFields(upload, fields));
+  }
+
+  async delete(id: string): Promise<void> {
+    await rm(this.#path(id), { force: true });
+  }
+
+  async *expired(now: number): AsyncIterable<Upload> {
+    await this.#ready;
+    for (const name of await readdir(this.dir)) {
+      const id = name.slice(0, -'.json'.length);
+      if (!name.endsWith('.json') || !isUploadId(id)) continue;
+      const upload = await this.get(id);
+      if (upload?.expiresAt !== undefined && upload.expiresAt <= now) yield upload;
+    }
+  }
+}

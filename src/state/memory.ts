@@ -1,0 +1,41 @@
+import type { Upload } from '../engine/types.ts';
+import type { StateStore } from './types.ts';
+
+/** Records in this process only: for tests, embedding, and single-instance hosts without a disk. */
+export class MemoryStateStore implements StateStore {
+  readonly #records = new Map<string, Upload>();
+
+  async get(id: string) {
+    const upload = this.#records.get(id);
+    return upload && structuredClone(upload);
+  }
+
+  async put(upload: Upload) {
+    this.#records.set(upload.id, structuredClone(upload));
+  }
+
+  async update(id: string, fields: Partial<Omit<Upload, 'id'>>) {
+    const upload = this.#records.get(id);
+    if (upload) this.#records.set(id, applyFields(upload, fields));
+  }
+
+  async delete(id: string) {
+    this.#records.delete(id);
+  }
+
+  async *expired(now: number) {
+    for (const upload of [...this.#records.values()]) {
+      if (upload.expiresAt !== undefined && upload.expiresAt <= now) yield structuredClone(upload);
+    }
+  }
+}
+
+/** A copy of `upload` with `fields` applied; a field given as undefined is removed. */
+export function applyFields(upload: Upload, fields: Partial<Omit<Upload, 'id'>>): Upload {
+  const next: Record<string, unknown> = { ...upload };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) delete next[key];
+    else next[key] = structuredClone(value);
+  }
+  return next as unknown as Upload;
+}

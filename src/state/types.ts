@@ -1,0 +1,28 @@
+import type { Upload } from '../engine/types.ts';
+
+/** Upload records. The data store can prove what the bytes are; this is where the lifecycle lives. */
+export interface StateStore {
+  get(id: string): Promise<Upload | undefined>;
+  /** Creates or replaces the whole record. */
+  put(upload: Upload): Promise<void>;
+  /** Changes some fields of an existing record (the hot path); a field given as undefined is removed. */
+  update(id: string, fields: Partial<Omit<Upload, 'id'>>): Promise<void>;
+  delete(id: string): Promise<void>;
+  /** Unfinished uploads whose expiry is at or before `now`. */
+  expired(now: number): AsyncIterable<Upload>;
+}
+
+/** Held by the one request allowed to write an upload. */
+export interface Lease {
+  /** Aborted when another request asks for the upload (or the server stops): finish up and release. */
+  readonly signal: AbortSignal;
+  release(): Promise<void>;
+}
+
+export interface Locker {
+  /**
+   * Takes the upload's lock. A current holder is asked to stop (its lease's signal aborts) and is
+   * waited for up to the locker's timeout; then the call fails with LOCKED.
+   */
+  acquire(id: string): Promise<Lease>;
+}

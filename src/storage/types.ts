@@ -1,0 +1,35 @@
+import type { Upload } from '../engine/types.ts';
+
+export interface WriteOptions {
+  /**
+   * Runs after the body has ended and before the new bytes count. If it throws, everything this
+   * write stored is discarded (the offset stays where it was) and the error is rethrown.
+   */
+  verify(): void | Promise<void>;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+/**
+ * Where an upload's bytes live. The engine serialises calls per upload (one writer at a time), so a
+ * store needs no locking of its own. A store never sees HTTP.
+ */
+export interface DataStore {
+  /** Prepares storage for a new upload; the returned fields are kept in `upload.store`. */
+  create(upload: Upload): Promise<Record<string, string> | void>;
+  /**
+   * Appends `body` at `upload.offset` and resolves with the new durable offset. A body that ends
+   * normally is committed (after `verify`); a body that errors discards this write entirely.
+   */
+  write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number>;
+  /** Called once the offset reaches the length: makes the bytes one readable file. */
+  finish(upload: Upload): Promise<void>;
+  /** The bytes of a finished upload. */
+  read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /** Removes every byte and object the upload created. Idempotent. */
+  remove(upload: Upload): Promise<void>;
+}
