@@ -23,7 +23,12 @@ set -euo pipefail
 ACCESS_KEY=tusflow-test-key
 SECRET_KEY=tusflow-test-secret
 
-log() { echo "radosgw.sh: $*" >&2; }
+T0=${EPOCHREALTIME/[.,]/}
+# log MSG: progress line on stderr, prefixed with the seconds since this script started
+log() {
+  local us=$((${EPOCHREALTIME/[.,]/} - T0))
+  printf 'radosgw.sh: [%d.%02ds] %s\n' $((us / 1000000)) $((us % 1000000 / 10000)) "$*" >&2
+}
 die() {
   echo "radosgw.sh: error: $*" >&2
   exit 1
@@ -220,7 +225,7 @@ EOF
     die "ceph-mon --mkfs failed: $(tail -n 5 "$DIR/log/mon.a.mkfs.out")"
   spawn mon.a ceph-mon "${conf[@]}" -f -i a
 
-  log "creating osd.0 (memstore, $memstore_bytes bytes)"
+  log "mon started; creating osd.0 (memstore, $memstore_bytes bytes)"
   local osd_id
   osd_id=$(timeout "$timeout" ceph "${conf[@]}" --connect-timeout "$timeout" osd new "$osd_uuid" 2>"$DIR/log/osd-new.err") || {
     alive_or_die mon.a
@@ -229,6 +234,7 @@ EOF
   [ "$osd_id" = 0 ] || die "'ceph osd new' gave id '$osd_id', expected 0"
   ceph-osd "${conf[@]}" --mkfs -i 0 --osd-uuid "$osd_uuid" >"$DIR/log/osd.0.mkfs.out" 2>&1 ||
     die "ceph-osd --mkfs failed: $(tail -n 5 "$DIR/log/osd.0.mkfs.out")"
+  log "starting osd.0"
   spawn osd.0 ceph-osd "${conf[@]}" -f -i 0
 
   # Start radosgw only once the OSD is up: ops it sends before that wait for a later map.
@@ -238,7 +244,7 @@ EOF
     sleep 0.05
   done
 
-  log "starting radosgw on 127.0.0.1:$port"
+  log "osd.0 is up; starting radosgw on 127.0.0.1:$port"
   spawn client.rgw.a radosgw "${conf[@]}" -f -n client.rgw.a
   until http_answers "$port"; do
     alive_or_die mon.a osd.0 client.rgw.a
@@ -246,7 +252,7 @@ EOF
     sleep 0.1
   done
 
-  log "creating S3 user test"
+  log "radosgw answers; creating S3 user test"
   timeout "$((deadline > SECONDS ? deadline - SECONDS + 5 : 5))" radosgw-admin "${conf[@]}" user create \
     --uid=test --display-name=test --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" \
     >"$DIR/log/user-create.out" 2>&1 ||
@@ -259,7 +265,7 @@ EOF
       [ -f "$3/ceph.conf" ] && exec "$2" stop "$3"' watchdog "$RADOSGW_OWNER_PID" "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$DIR"
   fi
 
-  log "ready in $((SECONDS - t0))s: http://127.0.0.1:$port (access key $ACCESS_KEY)"
+  log "ready: http://127.0.0.1:$port (access key $ACCESS_KEY)"
 }
 
 case ${1:-} in

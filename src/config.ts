@@ -29,25 +29,23 @@ export const optionsSchema = z.object({
 export type TusflowOptions = z.input<typeof optionsSchema>;
 export type ResolvedOptions = z.output<typeof optionsSchema>;
 
-// An empty variable means "not set", as in most shells' `VAR= command`.
-const unset = (value: unknown) => (value === '' ? undefined : value);
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess(unset, z.coerce.number({ error: 'expected an integer' }).int('expected an integer').min(min).max(max));
-const flag = z.preprocess(unset, z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'));
-const list = z.preprocess(unset, z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)));
+  z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().min(min).max(max));
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 
 /** The environment contract of the server entries. */
 export const envSchema = z.object({
   PORT: integer(0, 65_535).default(1080),
-  HOST: z.preprocess(unset, z.string()).default('0.0.0.0'),
-  DATA_DIR: z.preprocess(unset, z.string()).default('./data'),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().default('./data'),
   MAX_SIZE: integer(1).optional(),
   UPLOAD_TTL_SECONDS: integer(1).default(86_400),
   CORS_ORIGINS: list.default(['*']),
   TRUST_PROXY: flag.default(false),
   /** How often the server removes expired uploads. */
   CLEANUP_INTERVAL_SECONDS: integer(1).default(300),
-  TUS_PATH: z.preprocess(unset, pathSchema).default('/files'),
+  TUS_PATH: pathSchema.default('/files'),
 });
 
 export type ServerEnv = z.output<typeof envSchema>;
@@ -58,7 +56,9 @@ export class ConfigError extends Error {
 
 /** Reads the environment; a bad value throws a ConfigError naming the variable and what it expected. */
 export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
-  const result = envSchema.safeParse(env);
+  // An empty variable means "not set", as in most shells' `VAR= command`.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const result = envSchema.safeParse(set);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0]);

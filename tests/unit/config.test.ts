@@ -1,0 +1,47 @@
+import { expect, test } from 'bun:test';
+import { ConfigError, createTusflow, fromEnv, parseEnv } from '../../src/index.ts';
+import { spawnServer } from '../support/process.ts';
+
+test('defaults match the documented contract', () => {
+  expect(parseEnv({})).toEqual({
+    PORT: 1080,
+    HOST: '0.0.0.0',
+    DATA_DIR: './data',
+    UPLOAD_TTL_SECONDS: 86_400,
+    CORS_ORIGINS: ['*'],
+    TRUST_PROXY: false,
+    CLEANUP_INTERVAL_SECONDS: 300,
+    TUS_PATH: '/files',
+  });
+  expect(fromEnv({ MAX_SIZE: '1000', CORS_ORIGINS: 'https://a.example, https://b.example' })).toMatchObject({
+    maxSize: 1000,
+    corsOrigins: ['https://a.example', 'https://b.example'],
+  });
+});
+
+test.each([
+  [{ PORT: 'eighty' }, 'PORT'],
+  [{ PORT: '70000' }, 'PORT'],
+  [{ MAX_SIZE: '-5' }, 'MAX_SIZE'],
+  [{ MAX_SIZE: '1.5' }, 'MAX_SIZE'],
+  [{ UPLOAD_TTL_SECONDS: '0' }, 'UPLOAD_TTL_SECONDS'],
+  [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+  [{ TUS_PATH: 'files/' }, 'TUS_PATH'],
+])('a bad value names its variable: %p', (env, name) => {
+  expect(() => parseEnv(env)).toThrow(ConfigError);
+  expect(() => parseEnv(env)).toThrow(new RegExp(`${name}=`));
+});
+
+test('empty variables count as unset', () => {
+  expect(parseEnv({ PORT: '', MAX_SIZE: '' })).toMatchObject({ PORT: 1080 });
+});
+
+test('bad options fail at construction', () => {
+  expect(() => createTusflow({ maxSize: -1 })).toThrow();
+  expect(() => createTusflow({ path: 'files' })).toThrow();
+});
+
+test('the server refuses to start on a bad variable and says which', async () => {
+  const failed = spawnServer({ MAX_SIZE: 'lots' });
+  await expect(failed).rejects.toThrow(/MAX_SIZE="lots"/);
+});
