@@ -51,7 +51,7 @@ cluster_pids() {
     [ -f "$f" ] || continue
     pid=$(cat "$f" 2>/dev/null || true)
     [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" != $$ ] || continue # $$: the watchdog runs stop itself
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir" || continue
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$dir" || continue
     echo "$pid"
   done
 }
@@ -110,6 +110,7 @@ spawn() {
   shift
   setsid "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 &
   echo $! >"$DIR/pids/$name.pid"
+  disown $!
 }
 
 alive_or_die() {
@@ -135,6 +136,13 @@ cmd_start() {
   [[ $timeout =~ ^[0-9]+$ ]] || die "RADOSGW_START_TIMEOUT must be whole seconds, got '$timeout'"
   [[ $memstore_bytes =~ ^[0-9]+$ ]] || die "MEMSTORE_BYTES must be a number of bytes, got '$memstore_bytes'"
   local mon_port=$((port + 1)) bind_min=$((port + 2)) bind_max=$((port + 9))
+
+  local p
+  for p in "$port" "$mon_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      die "127.0.0.1:$p is already in use (this cluster needs ports $port..$bind_max)"
+    fi
+  done
 
   if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
     die "$dir exists and is not empty"
@@ -197,6 +205,9 @@ mon allow pool delete = true
 # and radosgw's first start needs ~15 osdmap epochs (its pools), which cost ~12 s.
 paxos propose interval = 0.01
 paxos min wait = 0.001
+# a port already taken fails the start in ~1 s instead of 3 x 5 s
+ms bind retry count = 1
+ms bind retry delay = 1
 
 [mon]
 mon data = $DIR/mon/\$name
@@ -217,6 +228,14 @@ objecter tick interval = 1
 EOF
   export CEPH_CONF=$DIR/ceph.conf
   local conf=(-c "$DIR/ceph.conf")
+
+  if [[ ${RADOSGW_OWNER_PID:-} =~ ^[0-9]+$ ]]; then
+    # Watchdog: stops the cluster once the owner is gone (even mid-start); it ends by itself
+    # once DIR/ceph.conf is gone, and `stop` (or a failed start) kills it with the daemons.
+    spawn watchdog bash -c '
+      while kill -0 "$1" 2>/dev/null && [ -f "$3/ceph.conf" ]; do sleep 1; done
+      [ -f "$3/ceph.conf" ] && exec bash "$2" stop "$3"' watchdog "$RADOSGW_OWNER_PID" "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$DIR"
+  fi
 
   log "starting mon a on 127.0.0.1:$mon_port (fsid $fsid) in $DIR"
   ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
@@ -257,13 +276,6 @@ EOF
     --uid=test --display-name=test --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" \
     >"$DIR/log/user-create.out" 2>&1 ||
     die "radosgw-admin user create failed: $(tail -n 5 "$DIR/log/user-create.out")"
-
-  if [[ ${RADOSGW_OWNER_PID:-} =~ ^[0-9]+$ ]]; then
-    # Watchdog: stops the cluster when the owner is gone; ends by itself once DIR is removed.
-    spawn watchdog bash -c '
-      while kill -0 "$1" 2>/dev/null && [ -f "$3/ceph.conf" ]; do sleep 1; done
-      [ -f "$3/ceph.conf" ] && exec "$2" stop "$3"' watchdog "$RADOSGW_OWNER_PID" "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$DIR"
-  fi
 
   log "ready: http://127.0.0.1:$port (access key $ACCESS_KEY)"
 }

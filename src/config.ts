@@ -46,6 +46,21 @@ export const envSchema = z.object({
   /** How often the server removes expired uploads. */
   CLEANUP_INTERVAL_SECONDS: integer(1).default(300),
   TUS_PATH: pathSchema.default('/files'),
+
+  // S3: set S3_BUCKET to store uploads in S3 instead of DATA_DIR.
+  S3_BUCKET: z.string().min(3).optional(),
+  /** e.g. http://127.0.0.1:9000 or https://<account>.r2.cloudflarestorage.com; default AWS. */
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  S3_SESSION_TOKEN: z.string().optional(),
+  S3_FORCE_PATH_STYLE: flag.default(false),
+  S3_KEY_PREFIX: z.string().regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/').default(''),
+  S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  S3_PARALLEL_PARTS: integer(1, 64).default(4),
 });
 
 export type ServerEnv = z.output<typeof envSchema>;
@@ -59,7 +74,13 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
   // An empty variable means "not set", as in most shells' `VAR= command`.
   const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const result = envSchema.safeParse(set);
-  if (result.success) return result.data;
+  if (result.success) {
+    const e = result.data;
+    if (e.S3_BUCKET && !(e.S3_ACCESS_KEY_ID ?? e.AWS_ACCESS_KEY_ID) !== !(e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY)) {
+      throw new ConfigError('invalid configuration:\n  S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
+    }
+    return e;
+  }
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0]);
     return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;

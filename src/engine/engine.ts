@@ -73,7 +73,7 @@ export class UploadEngine {
   /** The upload as a client may see it: unknown → NOT_FOUND, expired → GONE. */
   async get(id: string): Promise<Upload> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
-    const upload = await this.#stateCall(() => this.#o.state.get(id));
+    const upload = (await this.#stateCall(() => this.#o.state.get(id))) ?? (await this.#recover(id));
     if (!upload) throw new TusError('NOT_FOUND');
     if (upload.expiresAt !== undefined && upload.expiresAt <= this.#now()) throw new TusError('GONE');
     return upload;
@@ -82,14 +82,23 @@ export class UploadEngine {
   append(id: string, offset: number, body: Body, declaredLength?: number): Promise<Upload> {
     return this.#track(this.#withLock(id, async (signal) => {
       const upload = await this.get(id);
+      const wasFinished = isFinished(upload);
       if (declaredLength !== undefined) {
         if (upload.length !== undefined && upload.length !== declaredLength) throw new TusError('LENGTH_ALREADY_SET');
         if (declaredLength < upload.offset) throw new TusError('INVALID_LENGTH', 'smaller than the offset');
         this.#checkSize(declaredLength);
-        upload.length = declaredLength;
+        if (upload.length === undefined) {
+          upload.length = declaredLength;
+          await this.#storage(async () => this.#o.store.declareLength?.(upload));
+        }
       }
       if (offset !== upload.offset) throw new TusError('OFFSET_MISMATCH', `expected ${upload.offset}, got ${offset}`);
 
+      if (wasFinished) {
+        // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
+        await drainEmpty(body.stream);
+        return upload;
+      }
       const deferred = upload.length === undefined;
       const limit = (upload.length ?? this.#o.maxSize ?? Number.MAX_SAFE_INTEGER) - upload.offset;
       const overflow = deferred ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
@@ -169,6 +178,17 @@ export class UploadEngine {
     clearTimeout(timer);
   }
 
+  /** A record the state store lost, rebuilt from storage and stored again. */
+  async #recover(id: string): Promise<Upload | undefined> {
+    const store = this.#o.store;
+    if (!store.recover) return undefined;
+    const upload = await this.#storage(() => store.recover!(id));
+    if (!upload) return undefined;
+    if (!isFinished(upload)) upload.expiresAt = this.#now() + this.#o.ttlMs;
+    await this.#stateCall(() => this.#o.state.put(upload));
+    return upload;
+  }
+
   async #remove(upload: Upload): Promise<void> {
     await this.#storage(() => this.#o.store.remove(upload));
     await this.#stateCall(() => this.#o.state.delete(upload.id));
@@ -213,4 +233,14 @@ export class UploadEngine {
 
   #storage = <T>(call: () => Promise<T>) => this.#guard('STORAGE_FAILED', call);
   #stateCall = <T>(call: () => Promise<T>) => this.#guard('STATE_FAILED', call);
+}
+
+/** Reads a body that must be empty; a single byte means the client tried to pass the length. */
+async function drainEmpty(stream: ReadableStream<Uint8Array>): Promise<void> {
+  for await (const chunk of stream) {
+    if (chunk.byteLength > 0) {
+      await stream.cancel().catch(() => {});
+      throw new TusError('EXCEEDS_LENGTH');
+    }
+  }
 }

@@ -2,8 +2,16 @@
 import { createTusflow, fromEnv, parseEnv } from '../index.ts';
 import { serverStores } from './server-stores.ts';
 
-const env = parseEnv(Bun.env);
-const { stores, description } = serverStores(env);
+let env;
+let chosen;
+try {
+  env = parseEnv(Bun.env);
+  chosen = await serverStores(env);
+} catch (error) {
+  console.error(`tusflow: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+const { stores, description } = chosen;
 const tusflow = createTusflow({ ...fromEnv(Bun.env), ...stores });
 
 const server = Bun.serve({

@@ -32,4 +32,8 @@ export interface DataStore {
   read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
   /** Removes every byte and object the upload created. Idempotent. */
   remove(upload: Upload): Promise<void>;
+  /** Records a length that was deferred at creation and has just been declared. */
+  declareLength?(upload: Upload): Promise<void>;
+  /** Rebuilds a record the state store lost, from what storage alone can prove. */
+  recover?(id: string): Promise<Upload | undefined>;
 }

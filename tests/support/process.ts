@@ -25,7 +25,8 @@ export async function spawnServer(
   });
   let text = '';
   const drain = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
   };
   void drain(proc.stdout);
   void drain(proc.stderr);

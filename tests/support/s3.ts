@@ -145,7 +145,7 @@ function killClusterSync(): void {
   try {
     for (const f of readdirSync(join(dir, 'pids'))) {
       try {
-        const pid = Number(readFileSync(join(dir, 'pids', f), 'utf8').trim());
+        const pid: number = Number(readFileSync(join(dir, 'pids', f), 'utf8').trim());
         if (!Number.isInteger(pid) || pid <= 1) continue;
         // only a process whose command line names this cluster's directory (pid reuse)
         if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) continue;

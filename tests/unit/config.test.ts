@@ -3,7 +3,7 @@ import { ConfigError, createTusflow, fromEnv, parseEnv } from '../../src/index.t
 import { spawnServer } from '../support/process.ts';
 
 test('defaults match the documented contract', () => {
-  expect(parseEnv({})).toEqual({
+  expect(parseEnv({})).toMatchObject({
     PORT: 1080,
     HOST: '0.0.0.0',
     DATA_DIR: './data',

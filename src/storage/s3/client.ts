@@ -1,0 +1,240 @@
+import { AwsClient } from 'aws4fetch';
+import { md5 } from '@noble/hashes/legacy.js';
+import { toBase64 } from '../../protocol/checksum.ts';
+import { S3Error } from './errors.ts';
+import { blocks, escapeXml, text } from './xml.ts';
+
+export interface S3ClientConfig {
+  /** e.g. http://127.0.0.1:9000; defaults to AWS's regional endpoint. */
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  /** `endpoint/bucket/key` instead of `bucket.endpoint/key` (MinIO, radosgw, most self-hosted stores). */
+  forcePathStyle: boolean;
+  /** Attempts per call (1 = no retry) and the time after which no new attempt starts. */
+  attempts?: number;
+  retryBudgetMs?: number;
+  /** The fetch to use; tests pass one that injects faults. */
+  fetch?: typeof fetch;
+}
+
+export interface Part {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+export interface MultipartUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+type Query = Record<string, string | number>;
+interface Call {
+  key?: string;
+  query?: Query;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+}
+
+/** RFC 3986 encoding of each path segment, as SigV4 expects for S3 keys. */
+const encodeKey = (key: string) =>
+  key.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
+
+/**
+ * The S3 calls Tusflow makes, as raw SigV4-signed REST requests (aws4fetch): no SDK, so it runs on
+ * any runtime. Every call here is safe to repeat, so each is retried with exponential backoff and
+ * full jitter on 5xx, 429, SlowDown, RequestTimeout and network errors, bounded in count and time.
+ */
+export class S3Client {
+  readonly #aws: AwsClient;
+  readonly #base: URL;
+  readonly #pathStyle: boolean;
+  readonly #fetch: typeof fetch;
+  readonly #attempts: number;
+  readonly #budgetMs: number;
+  /** Requests sent, by operation (retries included): what a user pays for. */
+  readonly requests = new Map<string, number>();
+  retries = 0;
+
+  constructor(readonly config: S3ClientConfig) {
+    this.#aws = new AwsClient({
+      accessKeyId: config.accessKeyId,
+      secretAccessKey: config.secretAccessKey,
+      sessionToken: config.sessionToken,
+      region: config.region,
+      service: 's3',
+      retries: 0,
+    });
+    this.#base = new URL(config.endpoint ?? `https://s3.${config.region}.amazonaws.com`);
+    this.#pathStyle = config.forcePathStyle;
+    this.#fetch = config.fetch ?? fetch;
+    this.#attempts = config.attempts ?? 5;
+    this.#budgetMs = config.retryBudgetMs ?? 20_000;
+  }
+
+  #url(key = '', query: Query = {}): URL {
+    const url = new URL(this.#base);
+    const path = url.pathname.replace(/\/$/, '');
+    if (this.#pathStyle) url.pathname = `${path}/${this.config.bucket}/${encodeKey(key)}`;
+    else {
+      url.hostname = `${this.config.bucket}.${url.hostname}`;
+      url.pathname = `${path}/${encodeKey(key)}`;
+    }
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, String(value));
+    return url;
+  }
+
+  async #send(operation: string, method: string, call: Call = {}): Promise<Response> {
+    const url = this.#url(call.key, call.query);
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
+      let failure: unknown;
+      try {
+        const request = await this.#aws.sign(url.href, { method, headers: call.headers, body: call.body as BodyInit | undefined });
+        const response = await this.#fetch(request);
+        if (response.ok) return response;
+        failure = await errorFrom(operation, response);
+        if (!(failure as S3Error).transient) throw failure;
+      } catch (error) {
+        if (error instanceof S3Error && !error.transient) throw error;
+        failure = error;
+      }
+      const delay = Math.random() * Math.min(2_000, 100 * 2 ** (attempt - 1));
+      if (attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
+      this.retries++;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  async headBucket(): Promise<void> {
+    await this.#send('HeadBucket', 'HEAD');
+  }
+
+  async createMultipartUpload(key: string, headers: Record<string, string> = {}): Promise<string> {
+    const res = await this.#send('CreateMultipartUpload', 'POST', { key, query: { uploads: '' }, headers });
+    const uploadId = text(await res.text(), 'UploadId');
+    if (!uploadId) throw new S3Error('CreateMultipartUpload', res.status, 'MalformedResponse', 'no UploadId');
+    return uploadId;
+  }
+
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string> {
+    const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body });
+    await res.body?.cancel();
+    return res.headers.get('ETag') ?? '';
+  }
+
+  /** Copies `source` (or a byte range of it) in as a part, inside S3: no bytes pass through here. */
+  async uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range?: [number, number]): Promise<string> {
+    const headers: Record<string, string> = { 'x-amz-copy-source': `/${this.config.bucket}/${encodeKey(source)}` };
+    if (range) headers['x-amz-copy-source-range'] = `bytes=${range[0]}-${range[1]}`;
+    const res = await this.#send('UploadPartCopy', 'PUT', { key, query: { partNumber, uploadId }, headers });
+    const body = await res.text();
+    if (blocks(body, 'Error').length) throw errorFromXml('UploadPartCopy', 200, body);
+    return text(body, 'ETag') ?? '';
+  }
+
+  /** Every part of the upload, across as many pages as S3 needs. */
+  async listParts(key: string, uploadId: string): Promise<Part[]> {
+    const parts: Part[] = [];
+    let marker = '';
+    for (;;) {
+      const query: Query = { uploadId, 'max-parts': 1000 };
+      if (marker) query['part-number-marker'] = marker;
+      const body = await (await this.#send('ListParts', 'GET', { key, query })).text();
+      for (const part of blocks(body, 'Part')) {
+        parts.push({ partNumber: Number(text(part, 'PartNumber')), etag: text(part, 'ETag') ?? '', size: Number(text(part, 'Size')) });
+      }
+      marker = text(body, 'NextPartNumberMarker') ?? '';
+      if (text(body, 'IsTruncated') !== 'true' || !marker) return parts.sort((a, b) => a.partNumber - b.partNumber);
+    }
+  }
+
+  async completeMultipartUpload(key: string, uploadId: string, parts: Pick<Part, 'partNumber' | 'etag'>[]): Promise<void> {
+    const xml = `<CompleteMultipartUpload>${parts
+      .map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`)
+      .join('')}</CompleteMultipartUpload>`;
+    const res = await this.#send('CompleteMultipartUpload', 'POST', { key, query: { uploadId }, body: xml });
+    // S3 may answer 200 and still fail: the error is then in the body.
+    const body = await res.text();
+    if (blocks(body, 'Error').length) throw errorFromXml('CompleteMultipartUpload', 200, body);
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#send('AbortMultipartUpload', 'DELETE', { key, query: { uploadId } });
+    } catch (error) {
+      if (!(error instanceof S3Error && error.notFound)) throw error;
+    }
+  }
+
+  async putObject(key: string, body: Uint8Array | string, headers: Record<string, string> = {}): Promise<void> {
+    const res = await this.#send('PutObject', 'PUT', { key, body, headers });
+    await res.body?.cancel();
+  }
+
+  /** The object's body and headers, or undefined when there is no such key. */
+  async getObject(key: string, range?: [number, number]): Promise<Response | undefined> {
+    try {
+      const headers: Record<string, string> = range ? { Range: `bytes=${range[0]}-${range[1]}` } : {};
+      return await this.#send('GetObject', 'GET', { key, headers });
+    } catch (error) {
+      if (error instanceof S3Error && error.notFound) return undefined;
+      throw error;
+    }
+  }
+
+  async headObject(key: string): Promise<{ size: number; headers: Headers } | undefined> {
+    try {
+      const res = await this.#send('HeadObject', 'HEAD', { key });
+      return { size: Number(res.headers.get('Content-Length')), headers: res.headers };
+    } catch (error) {
+      if (error instanceof S3Error && error.notFound) return undefined;
+      throw error;
+    }
+  }
+
+  async deleteObjects(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const xml = `<Delete><Quiet>true</Quiet>${keys.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join('')}</Delete>`;
+    // DeleteObjects requires Content-MD5, which WebCrypto does not offer.
+    const headers = { 'Content-MD5': toBase64(md5(new TextEncoder().encode(xml))) };
+    const res = await this.#send('DeleteObjects', 'POST', { query: { delete: '' }, body: xml, headers });
+    const body = await res.text();
+    const failed = blocks(body, 'Error').filter((e) => text(e, 'Code') !== 'NoSuchKey');
+    if (failed.length) throw errorFromXml('DeleteObjects', 200, failed[0]!);
+  }
+
+  /** Multipart uploads under `prefix` that were started and neither completed nor aborted. */
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartUpload> {
+    let keyMarker = '';
+    let uploadIdMarker = '';
+    for (;;) {
+      const query: Query = { uploads: '', prefix };
+      if (keyMarker) query['key-marker'] = keyMarker;
+      if (uploadIdMarker) query['upload-id-marker'] = uploadIdMarker;
+      const body = await (await this.#send('ListMultipartUploads', 'GET', { query })).text();
+      for (const upload of blocks(body, 'Upload')) {
+        yield { key: text(upload, 'Key') ?? '', uploadId: text(upload, 'UploadId') ?? '', initiated: new Date(text(upload, 'Initiated') ?? 0) };
+      }
+      keyMarker = text(body, 'NextKeyMarker') ?? '';
+      uploadIdMarker = text(body, 'NextUploadIdMarker') ?? '';
+      if (text(body, 'IsTruncated') !== 'true' || !keyMarker) return;
+    }
+  }
+}
+
+async function errorFrom(operation: string, res: Response): Promise<S3Error> {
+  const body = await res.text().catch(() => '');
+  return errorFromXml(operation, res.status, body);
+}
+
+function errorFromXml(operation: string, status: number, body: string): S3Error {
+  const fallback = status === 404 ? 'NotFound' : status === 403 ? 'AccessDenied' : `Http${status}`;
+  return new S3Error(operation, status, text(body, 'Code') ?? fallback, text(body, 'Message') ?? '');
+}

@@ -1,0 +1,89 @@
+import { TusError } from '../../protocol/errors.ts';
+
+export const MiB = 1024 * 1024;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+export const MAX_PARTS = 10_000;
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
+
+/**
+ * The part size for an upload: the preferred size, grown (in whole MiB) when the length needs it so
+ * the upload fits in 10,000 parts. Fixed per upload, because every part but the last must have the
+ * same size (R2 refuses anything else) and part numbers are derived from offsets.
+ */
+export function partSizeFor(length: number | undefined, preferred: number): number {
+  if (length === undefined) return preferred;
+  if (length > MAX_OBJECT_SIZE) throw new TusError('TOO_LARGE', 'S3 objects end at 5 TiB');
+  const needed = Math.ceil(Math.ceil(length / MAX_PARTS) / MiB) * MiB;
+  return Math.min(MAX_PART_SIZE, Math.max(preferred, needed));
+}
+
+export interface PartsOptions {
+  partSize: number;
+  /** The number the first full part gets. */
+  firstPart: number;
+  /** Bytes carried over from the previous request (its incomplete part), placed before the body. */
+  carry?: Uint8Array;
+  /** Parts being sent at once; reading the body waits while this many are in flight. */
+  parallel: number;
+  send(partNumber: number, bytes: Uint8Array): Promise<void>;
+}
+
+export interface PartsResult {
+  /** Bytes read from the body. */
+  received: number;
+  /** The number the next part would get. */
+  nextPart: number;
+  /** What is left after the last full part (carry included): shorter than a part. */
+  tail: Uint8Array;
+}
+
+/**
+ * Cuts a stream into fixed-size parts and sends each as soon as it is full, several at once, with
+ * backpressure on the stream: memory stays at partSize × (parallel + 1) whatever the body's size.
+ * If the stream or a send fails, every send already started is settled before the error is thrown,
+ * so nothing of this call is still running when the caller retries.
+ */
+export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOptions): Promise<PartsResult> {
+  let buffer = new Uint8Array(o.partSize);
+  let filled = 0;
+  let received = 0;
+  let partNumber = o.firstPart;
+  const inflight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+
+  if (o.carry) {
+    buffer.set(o.carry);
+    filled = o.carry.byteLength;
+  }
+
+  const flush = async () => {
+    if (partNumber > MAX_PARTS) throw new TusError('TOO_LARGE', 'the upload would need more than 10,000 parts');
+    const sending = o.send(partNumber++, buffer).catch((error: unknown) => {
+      failure ??= { error };
+    });
+    inflight.add(sending);
+    void sending.then(() => inflight.delete(sending));
+    buffer = new Uint8Array(o.partSize);
+    filled = 0;
+    while (inflight.size >= o.parallel) await Promise.race(inflight);
+    if (failure) throw failure.error;
+  };
+
+  try {
+    for await (const chunk of body) {
+      received += chunk.byteLength;
+      for (let at = 0; at < chunk.byteLength; ) {
+        const n = Math.min(o.partSize - filled, chunk.byteLength - at);
+        buffer.set(chunk.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === o.partSize) await flush();
+      }
+    }
+  } finally {
+    await Promise.allSettled(inflight);
+  }
+  if (failure) throw failure.error;
+  return { received, nextPart: partNumber, tail: buffer.subarray(0, filled) };
+}

@@ -1,0 +1,68 @@
+import { AwsClient } from 'aws4fetch';
+import { S3Client } from '../../src/storage/s3/client.ts';
+import { S3DataStore } from '../../src/storage/s3/store.ts';
+import { MemoryStateStore } from '../../src/state/memory.ts';
+import type { StateStore, TusflowOptions } from '../../src/index.ts';
+import { startS3, type S3Env } from './s3.ts';
+import { startServer, type TestServer } from './server.ts';
+
+export interface S3TestServer extends TestServer {
+  s3: S3Env;
+  bucket: string;
+  store: S3DataStore;
+  client: S3Client;
+  /** The stored object's bytes, read straight from S3 (not through the server), or undefined. */
+  object(key: string): Promise<Uint8Array | undefined>;
+  /** Every key in the bucket. */
+  keys(): Promise<string[]>;
+}
+
+export interface S3ServerOptions extends TusflowOptions {
+  partSize?: number;
+  parallelParts?: number;
+  prefix?: string;
+  bucket?: string;
+  state?: StateStore;
+  fetch?: typeof fetch;
+}
+
+/** A Tusflow server on a loopback socket storing into a fresh bucket of the test radosgw. */
+export async function startS3Server(options: S3ServerOptions = {}): Promise<S3TestServer> {
+  const s3 = await startS3();
+  const bucket = options.bucket ?? (await s3.newBucket());
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    bucket,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+    fetch: options.fetch,
+  });
+  const store = new S3DataStore({
+    client,
+    prefix: options.prefix ?? '',
+    partSize: options.partSize ?? 5 * 1024 * 1024,
+    parallelParts: options.parallelParts ?? 4,
+  });
+  const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, ...rest } = options;
+  const server = await startServer({ state: new MemoryStateStore(), ...rest, store });
+  const raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
+  return {
+    ...server,
+    s3,
+    bucket,
+    store,
+    client,
+    async object(key) {
+      const res = await raw.fetch(`${s3.endpoint}/${bucket}/${key}`);
+      if (res.status === 404) return undefined;
+      if (!res.ok) throw new Error(`GET ${key}: ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async keys() {
+      const res = await raw.fetch(`${s3.endpoint}/${bucket}?list-type=2`);
+      return [...(await res.text()).matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]!);
+    },
+  };
+}
