@@ -124,7 +124,7 @@ export class UploadEngine {
   }
 
   /** The bytes of a finished upload; finishing is retried here if it failed the first time. */
-  async read(id: string, range?: ByteRange): Promise<{ upload: Upload; body: ReadableStream<Uint8Array> }> {
+  async read(id: string, range?: ByteRange): Promise<{ upload: Upload; body: ReadableStream<Uint8Array> | Blob }> {
     let upload = await this.get(id);
     if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
     if (upload.finishedAt === undefined) {

@@ -28,8 +28,8 @@ export interface DataStore {
   write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number>;
   /** Called once the offset reaches the length: makes the bytes one readable file. */
   finish(upload: Upload): Promise<void>;
-  /** The bytes of a finished upload. */
-  read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /** The bytes of a finished upload (a Blob lets the server send Content-Length and sendfile). */
+  read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array> | Blob>;
   /** Removes every byte and object the upload created. Idempotent. */
   remove(upload: Upload): Promise<void>;
   /** Records a length that was deferred at creation and has just been declared. */

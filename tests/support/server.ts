@@ -53,7 +53,7 @@ export async function createUpload(endpoint: string, headers: Record<string, str
   return res.headers.get('Location')!;
 }
 
-export function randomBytes(size: number): Uint8Array {
+export function randomBytes(size: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   for (let at = 0; at < size; at += 65_536) crypto.getRandomValues(out.subarray(at, Math.min(size, at + 65_536)));
   return out;

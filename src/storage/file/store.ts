@@ -1,9 +1,8 @@
+import { openAsBlob } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Upload } from '../../engine/types.ts';
 import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
-
-const READ_CHUNK = 256 * 1024;
 
 /**
  * The embedded data store: an upload's bytes in one file under `dir`. Writes are positional at the
@@ -54,30 +53,9 @@ export class FileDataStore implements DataStore {
 
   async finish(): Promise<void> {}
 
-  async read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
-    const file = await open(this.#path(upload), 'r');
-    let position = range?.start ?? 0;
-    const end = (range?.end ?? (upload.length ?? 0) - 1) + 1;
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const size = Math.min(READ_CHUNK, end - position);
-        if (size <= 0) {
-          await file.close();
-          return controller.close();
-        }
-        const buffer = new Uint8Array(size);
-        const { bytesRead } = await file.read(buffer, 0, size, position);
-        if (bytesRead === 0) {
-          await file.close();
-          return controller.error(new Error('file is shorter than its recorded length'));
-        }
-        position += bytesRead;
-        controller.enqueue(buffer.subarray(0, bytesRead));
-      },
-      async cancel() {
-        await file.close();
-      },
-    });
+  async read(upload: Upload, range?: ByteRange): Promise<Blob> {
+    const file = await openAsBlob(this.#path(upload));
+    return range ? file.slice(range.start, range.end + 1) : file;
   }
 
   async remove(upload: Upload): Promise<void> {
