@@ -59,7 +59,7 @@ export const envSchema = z.object({
   S3_SESSION_TOKEN: z.string().optional(),
   S3_FORCE_PATH_STYLE: flag.default(false),
   S3_KEY_PREFIX: z.string().regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/').default(''),
-  S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
 });
 

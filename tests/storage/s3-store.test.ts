@@ -22,8 +22,15 @@ async function expectStored(url: string, bytes: Uint8Array) {
   const stored = await server.object(idOf(url));
   expect(stored?.byteLength).toBe(bytes.byteLength);
   expect(sha256(stored!)).toBe(sha256(bytes));
-  // The helper objects are gone once the upload is complete; the info object stays for recovery.
-  expect(await server.object(`${idOf(url)}.part`)).toBeUndefined();
+  // The segments are gone once the upload is complete; the info object stays for recovery.
+  expect((await server.keys()).filter((k) => k.startsWith(idOf(url)))).toEqual([idOf(url), `${idOf(url)}.info`]);
+}
+
+/** The upload's segment objects as [offset, size], read from the bucket. */
+async function segments(id: string): Promise<[number, number][]> {
+  const out: [number, number][] = [];
+  for await (const o of server.client.listObjects(`${id}.part/`)) out.push([Number(o.key.split('/').pop()), o.size]);
+  return out.sort((a, b) => a[0] - b[0]);
 }
 
 async function headOffset(url: string): Promise<number> {
@@ -93,16 +100,51 @@ test('a tail smaller than a part waits in the incomplete-part object and joins t
   const id = idOf(url);
   let res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes.subarray(0, MiB) });
   expect(res.status).toBe(204);
-  expect((await server.object(`${id}.part`))?.byteLength).toBe(MiB);
+  expect(await segments(id)).toEqual([[0, MiB]]);
   res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB) }, body: bytes.subarray(MiB, PART + 10) });
   expect(res.headers.get('Upload-Offset')).toBe(String(PART + 10));
   // Part 1 is full now, 10 bytes wait for the next request.
   const parts = await server.client.listParts(id, (await state.get(id))!.store!.uploadId!);
   expect(parts.map((p) => [p.partNumber, p.size])).toEqual([[1, PART]]);
-  expect((await server.object(`${id}.part`))?.byteLength).toBe(10);
+  expect(await segments(id)).toEqual([[PART, 10]]);
   res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(PART + 10) }, body: bytes.subarray(PART + 10) });
   expect(res.status).toBe(204);
   await expectStored(url, bytes);
+});
+
+test('small PATCHes on one instance: each byte is written once as a segment, never read back', async () => {
+  const bytes = randomBytes(2 * PART + 3);
+  const before = new Map(server.client.requests);
+  const count = (op: string) => (server.client.requests.get(op) ?? 0) - (before.get(op) ?? 0);
+  const { url } = await tusUpload(server.endpoint, bytes, { chunkSize: MiB });
+  await expectStored(url, bytes);
+  expect(count('GetObject')).toBe(0);
+  expect(count('UploadPart')).toBe(3);
+  // The info object, and a segment per PATCH but the two that end on a part boundary and the last.
+  expect(count('PutObject')).toBe(1 + 8);
+});
+
+test('a second instance (no cached tail) continues from the segments in S3', async () => {
+  const other = await startS3Server({ partSize: PART, state, bucket: server.bucket });
+  try {
+    const bytes = randomBytes(2 * PART + MiB);
+    const first = await tusUpload(server.endpoint, bytes, { chunkSize: 3 * MiB, abortWhen: (n) => n >= 9 * MiB });
+    expect(await headOffset(first.url)).toBe(9 * MiB);
+    // Part 1 is in; 4 MiB wait as segments. The other instance reads them back and consolidates.
+    const otherUrl = first.url.replace(server.endpoint, other.endpoint);
+    const res = await fetch(otherUrl, {
+      method: 'PATCH',
+      headers: { ...PATCH, 'Upload-Offset': String(9 * MiB) },
+      body: bytes.subarray(9 * MiB, 9 * MiB + MiB / 2),
+    });
+    expect(res.headers.get('Upload-Offset')).toBe(String(9 * MiB + MiB / 2));
+    expect(await segments(idOf(first.url))).toEqual([[PART, 9 * MiB + MiB / 2 - PART]]);
+    // And back on the first instance, whose cached tail is stale by now.
+    await tusUpload(server.endpoint, bytes, { chunkSize: 3 * MiB, uploadUrl: first.url });
+    await expectStored(first.url, bytes);
+  } finally {
+    await other.stop();
+  }
 });
 
 test('a checksum failure leaves the offset and the incomplete part as they were; the retry wins', async () => {
@@ -116,7 +158,7 @@ test('a checksum failure leaves the offset and the incomplete part as they were;
   let res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${wrong}` }, body: rest });
   expect(res.status).toBe(460);
   expect(await headOffset(url)).toBe(MiB);
-  expect((await server.object(`${idOf(url)}.part`))?.byteLength).toBe(MiB);
+  expect(await segments(idOf(url))).toEqual([[0, MiB]]);
   res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${good}` }, body: rest });
   expect(res.status).toBe(204);
   await expectStored(url, bytes);
@@ -151,7 +193,7 @@ test('DELETE aborts the multipart upload and removes every object the upload mad
   const bytes = randomBytes(PART + MiB);
   const first = await tusUpload(server.endpoint, bytes, { chunkSize: 3 * MiB, abortWhen: (n) => n >= 3 * MiB });
   const id = idOf(first.url);
-  expect((await server.keys()).filter((k) => k.startsWith(id)).sort()).toEqual([`${id}.info`, `${id}.part`]);
+  expect((await server.keys()).filter((k) => k.startsWith(id)).sort()).toEqual([`${id}.info`, `${id}.part/0`]);
   const res = await fetch(first.url, { method: 'DELETE', headers: TUS });
   expect(res.status).toBe(204);
   expect((await server.keys()).filter((k) => k.startsWith(id))).toEqual([]);

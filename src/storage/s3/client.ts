@@ -210,6 +210,19 @@ export class S3Client {
     if (failed.length) throw errorFromXml('DeleteObjects', 200, failed[0]!);
   }
 
+  /** Keys and sizes of the objects under `prefix` (ListObjectsV2, every page). */
+  async *listObjects(prefix: string): AsyncIterable<{ key: string; size: number }> {
+    let token = '';
+    for (;;) {
+      const query: Query = { 'list-type': 2, prefix };
+      if (token) query['continuation-token'] = token;
+      const body = await (await this.#send('ListObjectsV2', 'GET', { query })).text();
+      for (const object of blocks(body, 'Contents')) yield { key: text(object, 'Key') ?? '', size: Number(text(object, 'Size')) };
+      token = text(body, 'NextContinuationToken') ?? '';
+      if (text(body, 'IsTruncated') !== 'true' || !token) return;
+    }
+  }
+
   /** Multipart uploads under `prefix` that were started and neither completed nor aborted. */
   async *listMultipartUploads(prefix: string): AsyncIterable<MultipartUpload> {
     let keyMarker = '';

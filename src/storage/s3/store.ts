@@ -4,6 +4,7 @@ import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { partSizeFor, sendParts } from './parts.ts';
+import { TailCache, type Tail } from './tail-cache.ts';
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -13,6 +14,8 @@ export interface S3StoreOptions {
   partSize: number;
   /** Parts uploaded at once per PATCH. */
   parallelParts: number;
+  /** Memory for tails kept between PATCHes (saves reading them back from S3); default 64 MiB. */
+  tailCacheBytes?: number;
 }
 
 /** What S3 keeps about an upload so that it can be rebuilt without the state store. */
@@ -25,17 +28,19 @@ interface Info {
 }
 
 /**
- * Uploads as S3 multipart uploads. Full parts go straight to S3 as the body streams; bytes that do
- * not fill a part when a PATCH ends wait in an incomplete-part object (`<key>.part`, tagged with the
- * part number it will become) and are joined to the front of the next PATCH. So every part but the
- * last has the same size, and the offset can be proven from S3 alone: ListParts, the incomplete part
- * and the info object (`<key>.info`).
+ * Uploads as S3 multipart uploads. Full parts go straight to S3 as the body streams. Bytes that do
+ * not fill a part when a PATCH ends (the incomplete part) are stored as segment objects named by
+ * their offset, `<key>.part/<offset>`, one per PATCH so no byte is rewritten, and are joined to the
+ * front of the next PATCH. So every part but the last has the same size, and the offset can be
+ * proven from S3 alone: ListParts, the segments, and the info object (`<key>.info`).
  */
 export class S3DataStore implements DataStore {
   readonly #s3: S3Client;
+  readonly #tails: TailCache;
 
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
+    this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
   }
 
   key(id: string): string {
@@ -89,38 +94,72 @@ export class S3DataStore implements DataStore {
     const key = this.key(upload.id);
     const firstPart = Math.floor(upload.offset / partSize) + 1;
     const carried = upload.offset % partSize;
-    const carry = carried > 0 ? await this.#readIncompletePart(key, carried) : undefined;
+    const carry = carried > 0 ? await this.#carry(upload, upload.offset - carried) : undefined;
 
     const result = await sendParts(body, {
       partSize,
       firstPart,
-      carry,
+      carry: carry?.bytes,
       parallel: this.options.parallelParts,
       send: async (partNumber, bytes) => void (await this.#s3.uploadPart(key, uploadId, partNumber, bytes)),
     });
     await options.verify();
 
-    // Only now do the new bytes count: the old incomplete part stays until it is replaced, so a
-    // write that fails before this point leaves the upload exactly as it was.
+    // Only now do the new bytes count. Segments are replaced only after what replaces them is
+    // stored, so a write that fails anywhere leaves the upload as it was.
     const offset = upload.offset + result.received;
     const last = upload.length !== undefined && offset === upload.length;
-    if (result.tail.byteLength > 0 && last) {
-      await this.#s3.uploadPart(key, uploadId, result.nextPart, result.tail);
-    } else if (result.tail.byteLength > 0 && result.received > 0) {
-      await this.#s3.putObject(`${key}.part`, result.tail, { 'x-amz-meta-part': String(result.nextPart) });
-    } else if (carried > 0 && result.tail.byteLength === 0) {
-      await this.#s3.deleteObjects([`${key}.part`]);
+    const absorbed = result.nextPart > firstPart || last; // the carried bytes are in a part now
+    const tail = result.tail;
+    if (last && tail.byteLength > 0) {
+      await this.#s3.uploadPart(key, uploadId, result.nextPart, tail);
+    } else if (tail.byteLength > 0 && result.received > 0) {
+      const keep = absorbed || carry?.consolidate ? [] : carry?.segments ?? [];
+      const fresh = keep.length ? tail.subarray(carried) : tail;
+      const segment = `${key}.part/${offset - fresh.byteLength}`;
+      await this.#s3.putObject(segment, fresh);
+      this.#tails.put(upload.id, { offset, bytes: tail.slice(), segments: [...keep, segment] });
+      if (carry && !keep.length) await this.#deleteSegments(carry.segments.filter((s) => s !== segment));
+      return offset;
+    } else if (carry && !absorbed) {
+      this.#tails.put(upload.id, carry); // an empty PATCH: nothing changed
+      return offset;
     }
+    if (carry) await this.#deleteSegments(carry.segments);
     return offset;
   }
 
-  async #readIncompletePart(key: string, size: number): Promise<Uint8Array> {
-    const res = await this.#s3.getObject(`${key}.part`);
-    const bytes = res ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();
-    if (bytes.byteLength !== size) {
-      throw new Error(`incomplete part of ${key} holds ${bytes.byteLength} bytes, expected ${size}`);
+  /** The incomplete part's bytes: from memory when this instance wrote them, else from S3. */
+  async #carry(upload: Upload, partStart: number): Promise<(Tail & { consolidate?: boolean }) | undefined> {
+    const cached = this.#tails.take(upload.id, upload.offset);
+    if (cached) return cached;
+    // Read back from S3, and rewrite as one segment on the next commit: this also clears any
+    // segment a failed request left behind.
+    const found = await this.#segments(this.key(upload.id));
+    const bytes = new Uint8Array(upload.offset - partStart);
+    for (let at = partStart; at < upload.offset; ) {
+      const segment = found.get(at);
+      const res = segment && (await this.#s3.getObject(segment.key));
+      if (!res) throw new Error(`incomplete part of ${upload.id} is missing bytes from offset ${at}`);
+      const chunk = new Uint8Array(await res.arrayBuffer()).subarray(0, upload.offset - at);
+      bytes.set(chunk, at - partStart);
+      at += chunk.byteLength;
     }
-    return bytes;
+    return { offset: upload.offset, bytes, segments: [...found.values()].map((s) => s.key), consolidate: true };
+  }
+
+  /** The upload's segment objects by starting offset. */
+  async #segments(key: string): Promise<Map<number, { key: string; size: number }>> {
+    const found = new Map<number, { key: string; size: number }>();
+    for await (const object of this.#s3.listObjects(`${key}.part/`)) {
+      const start = Number(object.key.slice(key.length + '.part/'.length));
+      if (Number.isSafeInteger(start)) found.set(start, object);
+    }
+    return found;
+  }
+
+  async #deleteSegments(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) await this.#s3.deleteObjects(keys.slice(i, i + 1000));
   }
 
   async finish(upload: Upload): Promise<void> {
@@ -137,9 +176,10 @@ export class S3DataStore implements DataStore {
     // Parts past the last one can exist (a PATCH whose checksum failed after sending them): leave them out.
     const parts = (await this.#listParts(key, uploadId)).filter((p) => p.partNumber <= count);
     if (parts.length === count - 1) {
-      // The final bytes are still in the incomplete part (a deferred length declared by an empty PATCH).
-      const tail = await this.#readIncompletePart(key, length - (count - 1) * partSize);
-      parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, tail), size: tail.byteLength });
+      // The final bytes are still in segments (possible after a crash between the last PATCH's
+      // commit and this call): send them as the last part.
+      const tail = await this.#carry({ ...upload, offset: length }, (count - 1) * partSize);
+      parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, tail!.bytes), size: tail!.bytes.byteLength });
     }
     parts.forEach((part, i) => {
       const expected = i + 1 < count ? partSize : length - (count - 1) * partSize;
@@ -149,7 +189,7 @@ export class S3DataStore implements DataStore {
     });
     if (parts.length !== count) throw new Error(`${key} has ${parts.length} parts, expected ${count}`);
     await this.#s3.completeMultipartUpload(key, uploadId, parts);
-    await this.#s3.deleteObjects([`${key}.part`]);
+    await this.#deleteSegments([...(await this.#segments(key)).values()].map((s) => s.key));
   }
 
   /** ListParts, or nothing when a previous attempt already completed the upload. */
@@ -170,8 +210,10 @@ export class S3DataStore implements DataStore {
 
   async remove(upload: Upload): Promise<void> {
     const key = this.key(upload.id);
+    this.#tails.take(upload.id, -1);
     if (upload.store?.uploadId) await this.#s3.abortMultipartUpload(key, upload.store.uploadId);
-    await this.#s3.deleteObjects([key, `${key}.part`, `${key}.info`]);
+    const segments = [...(await this.#segments(key)).values()].map((s) => s.key);
+    await this.#deleteSegments([key, `${key}.info`, ...segments]);
   }
 
   /** Rebuilds an upload's record from S3 alone (the state store lost it). */
@@ -204,9 +246,14 @@ export class S3DataStore implements DataStore {
     const next = parts[full];
     if (next?.partNumber === full + 1 && info.length !== undefined && upload.offset + next.size === info.length) {
       upload.offset = info.length; // the short last part went in: finished, not yet completed
-    } else {
-      const tail = await this.#s3.headObject(`${key}.part`);
-      if (tail && tail.headers.get('x-amz-meta-part') === String(full + 1)) upload.offset += tail.size;
+      return upload;
+    }
+    // Then as far as the segments reach without a gap; they never hold a whole part.
+    const segments = await this.#segments(key);
+    const partEnd = upload.offset + info.partSize;
+    for (let segment = segments.get(upload.offset); segment && upload.offset + segment.size < partEnd; ) {
+      upload.offset += segment.size;
+      segment = segments.get(upload.offset);
     }
     return upload;
   }
