@@ -25,31 +25,35 @@ export function meterBody(
   const reader = source.getReader();
   let received = 0;
   let interrupted = false;
-  const aborted = new Promise<'aborted'>((resolve) => {
-    if (signal.aborted) resolve('aborted');
-    else signal.addEventListener('abort', () => resolve('aborted'), { once: true });
-  });
-
-  const cut = (controller: ReadableStreamDefaultController<Uint8Array>, cause: unknown) => {
+  // Cancelling the reader settles a pending read at once. (Racing each read against a long-lived
+  // abort promise would instead pin every chunk read in memory until the request ends.)
+  const onAbort = () => {
     interrupted = true;
-    reader.cancel().catch(() => {});
-    if (hasher) controller.error(new TusError('BODY_INTERRUPTED', String(cause)));
+    reader.cancel(signal.reason).catch(() => {});
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+
+  const end = (controller: ReadableStreamDefaultController<Uint8Array>, cause?: unknown) => {
+    signal.removeEventListener('abort', onAbort);
+    if (interrupted && hasher) controller.error(new TusError('BODY_INTERRUPTED', String(cause ?? signal.reason)));
     else controller.close();
   };
 
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        let result: Awaited<ReturnType<typeof reader.read>> | 'aborted';
+        let result: Awaited<ReturnType<typeof reader.read>>;
         try {
-          result = await Promise.race([reader.read(), aborted]);
+          result = await reader.read();
         } catch (error) {
-          return cut(controller, error);
+          interrupted = true; // the client went away
+          return end(controller, error);
         }
-        if (result === 'aborted') return cut(controller, signal.reason);
-        if (result.done) return controller.close();
+        if (result.done) return end(controller);
         const chunk = result.value;
         if (received + chunk.byteLength > limit) {
+          signal.removeEventListener('abort', onAbort);
           reader.cancel().catch(() => {});
           return controller.error(new TusError(overflow));
         }
@@ -58,6 +62,7 @@ export function meterBody(
         controller.enqueue(chunk);
       },
       cancel(reason) {
+        signal.removeEventListener('abort', onAbort);
         return reader.cancel(reason);
       },
     },

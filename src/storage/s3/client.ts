@@ -1,4 +1,4 @@
-import { AwsClient } from 'aws4fetch';
+import { AwsV4Signer } from 'aws4fetch';
 import { md5 } from '@noble/hashes/legacy.js';
 import { toBase64 } from '../../protocol/checksum.ts';
 import { S3Error } from './errors.ts';
@@ -51,7 +51,8 @@ const encodeKey = (key: string) =>
  * full jitter on 5xx, 429, SlowDown, RequestTimeout and network errors, bounded in count and time.
  */
 export class S3Client {
-  readonly #aws: AwsClient;
+  /** Signing keys, reused across requests (aws4fetch derives one per day and region). */
+  readonly #keys = new Map<string, ArrayBuffer>();
   readonly #base: URL;
   readonly #pathStyle: boolean;
   readonly #fetch: typeof fetch;
@@ -62,14 +63,6 @@ export class S3Client {
   retries = 0;
 
   constructor(readonly config: S3ClientConfig) {
-    this.#aws = new AwsClient({
-      accessKeyId: config.accessKeyId,
-      secretAccessKey: config.secretAccessKey,
-      sessionToken: config.sessionToken,
-      region: config.region,
-      service: 's3',
-      retries: 0,
-    });
     this.#base = new URL(config.endpoint ?? `https://s3.${config.region}.amazonaws.com`);
     this.#pathStyle = config.forcePathStyle;
     this.#fetch = config.fetch ?? fetch;
@@ -96,8 +89,20 @@ export class S3Client {
       this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
       let failure: unknown;
       try {
-        const request = await this.#aws.sign(url.href, { method, headers: call.headers, body: call.body as BodyInit | undefined });
-        const response = await this.#fetch(request);
+        // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
+        // it is: no Request is built around it, so a part is not copied on its way out.
+        const signed = await new AwsV4Signer({
+          url: url.href,
+          method,
+          headers: call.headers,
+          accessKeyId: this.config.accessKeyId,
+          secretAccessKey: this.config.secretAccessKey,
+          sessionToken: this.config.sessionToken,
+          region: this.config.region,
+          service: 's3',
+          cache: this.#keys,
+        }).sign();
+        const response = await this.#fetch(signed.url, { method, headers: signed.headers, body: call.body as BodyInit | undefined });
         if (response.ok) return response;
         failure = await errorFrom(operation, response);
         if (!(failure as S3Error).transient) throw failure;

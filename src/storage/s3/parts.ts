@@ -45,7 +45,11 @@ export interface PartsResult {
  * so nothing of this call is still running when the caller retries.
  */
 export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOptions): Promise<PartsResult> {
-  let buffer = new Uint8Array(o.partSize);
+  // Buffers go back to a pool once their part is sent: a long PATCH allocates parallel + 1 of
+  // them, not one per part, which keeps the garbage collector from falling behind.
+  const pool: Uint8Array<ArrayBuffer>[] = [];
+  const take = () => pool.pop() ?? new Uint8Array(o.partSize);
+  let buffer = take();
   let filled = 0;
   let received = 0;
   let partNumber = o.firstPart;
@@ -59,12 +63,14 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
 
   const flush = async () => {
     if (partNumber > MAX_PARTS) throw new TusError('TOO_LARGE', 'the upload would need more than 10,000 parts');
-    const sending = o.send(partNumber++, buffer).catch((error: unknown) => {
-      failure ??= { error };
-    });
+    const full = buffer;
+    const sending = o.send(partNumber++, full).then(
+      () => void pool.push(full),
+      (error: unknown) => void (failure ??= { error }),
+    );
     inflight.add(sending);
     void sending.then(() => inflight.delete(sending));
-    buffer = new Uint8Array(o.partSize);
+    buffer = take();
     filled = 0;
     while (inflight.size >= o.parallel) await Promise.race(inflight);
     if (failure) throw failure.error;

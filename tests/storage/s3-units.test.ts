@@ -1,0 +1,110 @@
+import { expect, test } from 'bun:test';
+import { MAX_OBJECT_SIZE, MAX_PARTS, MiB, partSizeFor, sendParts } from '../../src/storage/s3/parts.ts';
+import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
+import { TusError } from '../../src/protocol/errors.ts';
+import { TailCache } from '../../src/storage/s3/tail-cache.ts';
+
+test('part size: the preferred size while it fits 10,000 parts, grown in whole MiB beyond', () => {
+  expect(partSizeFor(undefined, 5 * MiB)).toBe(5 * MiB);
+  expect(partSizeFor(1000 * MiB, 5 * MiB)).toBe(5 * MiB);
+  expect(partSizeFor(MAX_PARTS * 5 * MiB, 5 * MiB)).toBe(5 * MiB);
+  expect(partSizeFor(MAX_PARTS * 5 * MiB + 1, 5 * MiB)).toBe(6 * MiB);
+  const fiveTiB = MAX_OBJECT_SIZE;
+  const size = partSizeFor(fiveTiB, 5 * MiB);
+  expect(size % MiB).toBe(0);
+  expect(Math.ceil(fiveTiB / size)).toBeLessThanOrEqual(MAX_PARTS);
+  expect(() => partSizeFor(fiveTiB + 1, 5 * MiB)).toThrow(TusError);
+});
+
+const streamOf = (sizes: number[]) => {
+  let n = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      const size = sizes.shift();
+      if (size === undefined) return c.close();
+      c.enqueue(Uint8Array.from({ length: size }, () => n++ & 0xff));
+    },
+  });
+};
+
+test('parts: fixed size whatever the chunking, carry first, tail returned, numbering from firstPart', async () => {
+  const sent: [number, number[]][] = [];
+  const result = await sendParts(streamOf([3, 1, 7, 2]), {
+    partSize: 4,
+    firstPart: 5,
+    carry: new Uint8Array([200, 201]),
+    parallel: 2,
+    send: async (n, bytes) => void sent.push([n, [...bytes]]),
+  });
+  expect(sent).toEqual([
+    [5, [200, 201, 0, 1]],
+    [6, [2, 3, 4, 5]],
+    [7, [6, 7, 8, 9]],
+  ]);
+  expect(result.received).toBe(13);
+  expect(result.nextPart).toBe(8);
+  expect([...result.tail]).toEqual([10, 11, 12]);
+});
+
+test('parts: never more than `parallel` sends in flight, and the stream waits for them', async () => {
+  let inflight = 0;
+  let peak = 0;
+  await sendParts(streamOf(Array(40).fill(3)), {
+    partSize: 5,
+    firstPart: 1,
+    parallel: 3,
+    send: async () => {
+      peak = Math.max(peak, ++inflight);
+      await Bun.sleep(2);
+      inflight--;
+    },
+  });
+  expect(peak).toBe(3);
+});
+
+test('parts: a failed send fails the call after every started send settled', async () => {
+  let settled = 0;
+  const error = await sendParts(streamOf(Array(20).fill(4)), {
+    partSize: 4,
+    firstPart: 1,
+    parallel: 4,
+    send: async (n) => {
+      await Bun.sleep(n === 2 ? 1 : 5);
+      settled++;
+      if (n === 2) throw new Error('part 2 failed');
+    },
+  }).catch((e: Error) => e);
+  expect((error as Error).message).toBe('part 2 failed');
+  const atFailure = settled;
+  await Bun.sleep(20);
+  expect(settled).toBe(atFailure); // nothing still running after the call returned
+});
+
+test('parts: past 10,000 parts is TOO_LARGE', async () => {
+  const error = await sendParts(streamOf([8]), { partSize: 4, firstPart: MAX_PARTS, parallel: 1, send: async () => {} }).catch((e) => e);
+  expect((error as TusError).code).toBe('TOO_LARGE');
+});
+
+test('xml: text, blocks and entities', () => {
+  const xml = `<ListPartsResult><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><ETag>&quot;abc&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>&#34;d&amp;e&#x22;</ETag></Part></ListPartsResult>`;
+  expect(text(xml, 'IsTruncated')).toBe('true');
+  expect(blocks(xml, 'Part').map((p) => text(p, 'ETag'))).toEqual(['"abc"', '"d&e"']);
+  expect(text(xml, 'Missing')).toBeUndefined();
+  expect(decodeXml('a&lt;b&gt;c&apos;')).toBe("a<b>c'");
+  expect(blocks('<Error x="1"><Code>SlowDown</Code></Error>', 'Error')).toEqual(['<Code>SlowDown</Code>']);
+});
+
+test('tail cache: used only at the same offset, bounded in bytes, oldest out first', () => {
+  const cache = new TailCache(10);
+  const tail = (offset: number, size: number) => ({ offset, bytes: new Uint8Array(size), segments: [] });
+  cache.put('a', tail(4, 4));
+  expect(cache.take('a', 5)).toBeUndefined();
+  expect(cache.take('a', 4)).toBeUndefined(); // a miss drops the entry
+  cache.put('a', tail(4, 4));
+  cache.put('b', tail(4, 4));
+  cache.put('c', tail(4, 4)); // 12 bytes > 10: a goes
+  expect(cache.take('a', 4)).toBeUndefined();
+  expect(cache.take('b', 4)?.offset).toBe(4);
+  cache.put('d', tail(1, 11)); // larger than the whole cache: not kept
+  expect(cache.take('d', 1)).toBeUndefined();
+});
