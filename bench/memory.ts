@@ -24,7 +24,7 @@ for (const size of sizes) {
     S3_PART_SIZE: String(PART),
     S3_PARALLEL_PARTS: String(PARALLEL),
     DATA_DIR: `/tmp/tusflow-bench-${process.pid}`,
-  });
+  }, [process.execPath, ...(process.env.BUN_FLAGS?.split(' ').filter(Boolean) ?? []), 'src/runtime/bun.ts']);
   try {
     const idle = peakRssMiB(server.proc.pid);
     const created = await fetch(server.endpoint, { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(size) } });

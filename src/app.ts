@@ -13,11 +13,13 @@ import { head } from './handlers/head.ts';
 import { patch } from './handlers/patch.ts';
 import { terminate } from './handlers/delete.ts';
 import { get } from './handlers/get.ts';
+import { progress } from './handlers/progress.ts';
 
 type Routes = Partial<Record<string, Handler>>;
 
 const collection: Routes = { OPTIONS: options, POST: post };
 const upload: Routes = { OPTIONS: options, HEAD: head, PATCH: patch, DELETE: terminate, GET: get };
+const uploadProgress: Routes = { GET: progress };
 /** Methods that are not tus requests and so need no Tus-Resumable. */
 const plainHttp = new Set(['OPTIONS', 'GET']);
 
@@ -40,6 +42,7 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions): Hono {
   };
   const onCollection = dispatch(collection);
   const onUpload = dispatch(upload);
+  const onProgress = dispatch(uploadProgress);
 
   const respond = async (run: () => Promise<Response>, allow: Routes): Promise<Response> => {
     let response: Response;
@@ -59,6 +62,7 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions): Hono {
     app.all(path, (c) => respond(() => onCollection(c.req.raw, ''), collection));
   }
   app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id')), upload));
+  app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id')), uploadProgress));
   app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
   app.onError((error) => errorResponse(error));
   return app;

@@ -61,6 +61,18 @@ export const envSchema = z.object({
   S3_KEY_PREFIX: z.string().regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/').default(''),
   S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
+
+  // Shared state and locks, so that several instances can serve the same uploads.
+  /** Upstash's REST API (the names Upstash's own fromEnv reads). */
+  UPSTASH_REDIS_REST_URL: z.url().optional(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  /** Redis over TCP, e.g. redis://127.0.0.1:6379/0 (server runtimes only). */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
+  STATE_KEY_PREFIX: z.string().default('tusflow:'),
+  /** A crashed instance blocks its uploads at most this long. */
+  LOCK_LEASE_MS: integer(500, 600_000).default(10_000),
+  /** How long a finished upload's record stays in Redis (S3 rebuilds it on demand afterwards). */
+  FINISHED_TTL_SECONDS: integer(1).default(7 * 86_400),
 });
 
 export type ServerEnv = z.output<typeof envSchema>;
@@ -78,6 +90,9 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
     const e = result.data;
     if (e.S3_BUCKET && !(e.S3_ACCESS_KEY_ID ?? e.AWS_ACCESS_KEY_ID) !== !(e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY)) {
       throw new ConfigError('invalid configuration:\n  S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
+    }
+    if (!e.UPSTASH_REDIS_REST_URL !== !e.UPSTASH_REDIS_REST_TOKEN) {
+      throw new ConfigError('invalid configuration:\n  UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');
     }
     return e;
   }

@@ -5,7 +5,7 @@ import type { ByteRange, DataStore } from '../storage/types.ts';
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { isUploadId, newUploadId } from './id.ts';
-import { isFinished, type Upload } from './types.ts';
+import { isFinished, type Transfer, type Upload } from './types.ts';
 
 export interface EngineOptions {
   store: DataStore;
@@ -13,6 +13,8 @@ export interface EngineOptions {
   locker: Locker;
   /** Largest upload accepted, in bytes. */
   maxSize?: number;
+  /** Least time between two progress records of one PATCH in the state store. */
+  progressIntervalMs?: number;
   /** How long an unfinished upload lives after its last write. */
   ttlMs: number;
   now?: () => number;
@@ -105,12 +107,13 @@ export class UploadEngine {
       if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
 
       const metered = meterBody(body.stream, { limit, overflow, checksum: body.checksum, signal });
+      const progress = await this.#progress(upload);
       const newOffset = await this.#storage(() =>
-        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify() }),
-      );
+        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report }),
+      ).finally(progress.settled);
 
       const now = this.#now();
-      const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs };
+      const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs, transfer: undefined };
       if (declaredLength !== undefined) changed.length = declaredLength;
       Object.assign(upload, changed);
       if (isFinished(upload)) {
@@ -176,6 +179,30 @@ export class UploadEngine {
       new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Marks a PATCH as running and returns the callback that records how far it got, at most once per
+   * interval: other instances serve the progress view from these records.
+   */
+  async #progress(upload: Upload): Promise<{ report(received: number): void; settled(): Promise<void> }> {
+    const transfer: Transfer = { startedAt: this.#now(), startOffset: upload.offset, received: 0, updatedAt: this.#now() };
+    await this.#stateCall(() => this.#o.state.update(upload.id, { transfer }));
+    const interval = this.#o.progressIntervalMs ?? 500;
+    let writing: Promise<void> | undefined;
+    return {
+      report: (received) => {
+        const now = this.#now();
+        if (writing || now - transfer.updatedAt < interval) return;
+        Object.assign(transfer, { received, updatedAt: now });
+        writing = this.#o.state
+          .update(upload.id, { transfer: { ...transfer } })
+          .catch(() => {}) // progress is advisory; the offset is what counts
+          .finally(() => (writing = undefined));
+      },
+      // The final record must not be overtaken by a late progress record.
+      settled: async () => void (await writing),
+    };
   }
 
   /** A record the state store lost, rebuilt from storage and stored again. */

@@ -12,8 +12,19 @@ export interface Upload {
   /** Absent once the upload is finished: finished uploads do not expire. */
   expiresAt?: number;
   finishedAt?: number;
+  /** Present while a PATCH streams: what arrived so far, for the progress view. */
+  transfer?: Transfer;
   /** Fields the data store owns (an S3 UploadId, say); nothing else reads them. */
   store?: Record<string, string>;
 }
 
 export const isFinished = (u: Upload): boolean => u.length !== undefined && u.offset === u.length;
+
+export interface Transfer {
+  startedAt: number;
+  /** The offset the PATCH started from. */
+  startOffset: number;
+  /** Bytes of this PATCH durably stored so far (not yet acknowledged). */
+  received: number;
+  updatedAt: number;
+}

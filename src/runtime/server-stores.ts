@@ -3,24 +3,34 @@ import type { ServerEnv, TusflowOptions } from '../config.ts';
 import { FileDataStore } from '../storage/file/store.ts';
 import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
 import { FileStateStore } from '../state/file.ts';
+import { sharedState, upstashStateFromEnv } from '../state/from-env.ts';
+import { tcpRedisRunner } from '../state/redis-tcp.ts';
 
 export interface ServerStores {
-  stores: Pick<TusflowOptions, 'store' | 'state'>;
+  stores: Pick<TusflowOptions, 'store' | 'state' | 'locker'>;
   description: string;
 }
 
 /**
- * The stores a server process uses, from its environment: S3 when S3_BUCKET is set (checked before
- * the server starts, so bad credentials or a missing bucket fail at once), otherwise files under
- * DATA_DIR. Upload records live under DATA_DIR either way until a shared state store is configured.
+ * The stores a server process uses, from its environment. Bytes: S3 when S3_BUCKET is set (checked
+ * before the server starts, so bad credentials or a missing bucket fail at once), else files under
+ * DATA_DIR. Records and locks: Upstash or Redis when configured (shared by every instance), else
+ * files under DATA_DIR with in-process locks (one instance).
  */
 export async function serverStores(env: ServerEnv): Promise<ServerStores> {
   const dir = resolve(env.DATA_DIR);
-  const state = new FileStateStore(dir);
+  const upstash = upstashStateFromEnv(env);
+  const redis = !upstash && env.REDIS_URL ? sharedState(env, tcpRedisRunner(env.REDIS_URL)) : undefined;
+  const shared = upstash ?? redis;
+  // Fail at start, not at the first upload, when the Redis cannot be reached.
+  await shared?.state?.get('0'.repeat(32));
+  const state = shared ?? { state: new FileStateStore(dir) };
+  const stateName = upstash ? 'Upstash' : redis ? 'Redis' : `files in ${dir}`;
+
   if (env.S3_BUCKET) {
     const store = s3StoreFromEnv(env);
     await store.check();
-    return { stores: { store, state }, description: `S3 bucket ${env.S3_BUCKET}, records in ${dir}` };
+    return { stores: { store, ...state }, description: `S3 bucket ${env.S3_BUCKET}, records: ${stateName}` };
   }
-  return { stores: { store: new FileDataStore(dir), state }, description: `files in ${dir}` };
+  return { stores: { store: new FileDataStore(dir), ...state }, description: `files in ${dir}, records: ${stateName}` };
 }

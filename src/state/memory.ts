@@ -30,10 +30,14 @@ export class MemoryStateStore implements StateStore {
   }
 }
 
-/** A copy of `upload` with `fields` applied; a field given as undefined is removed. */
+/**
+ * A copy of `upload` with `fields` applied; a field given as undefined is removed. The offset
+ * never moves back, so a writer that lost its lock cannot undo a newer writer's progress.
+ */
 export function applyFields(upload: Upload, fields: Partial<Omit<Upload, 'id'>>): Upload {
   const next: Record<string, unknown> = { ...upload };
   for (const [key, value] of Object.entries(fields)) {
+    if (key === 'offset' && (value as number) < upload.offset) continue;
     if (value === undefined) delete next[key];
     else next[key] = structuredClone(value);
   }

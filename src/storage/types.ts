@@ -6,6 +6,8 @@ export interface WriteOptions {
    * write stored is discarded (the offset stays where it was) and the error is rethrown.
    */
   verify(): void | Promise<void>;
+  /** Told how many bytes of this write are stored so far, as the store goes (for progress views). */
+  onProgress?(received: number): void;
 }
 
 export interface ByteRange {

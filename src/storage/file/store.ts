@@ -39,6 +39,7 @@ export class FileDataStore implements DataStore {
           done += bytesWritten;
         }
         position += done;
+        options.onProgress?.(position - upload.offset);
       }
       await options.verify();
       await file.sync();

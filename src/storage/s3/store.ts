@@ -101,7 +101,10 @@ export class S3DataStore implements DataStore {
       firstPart,
       carry: carry?.bytes,
       parallel: this.options.parallelParts,
-      send: async (partNumber, bytes) => void (await this.#s3.uploadPart(key, uploadId, partNumber, bytes)),
+      send: async (partNumber, bytes) => {
+        await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
+        options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
+      },
     });
     await options.verify();
 

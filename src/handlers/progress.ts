@@ -1,0 +1,82 @@
+import type { Upload } from '../engine/types.ts';
+import { isFinished } from '../engine/types.ts';
+import type { Handler } from './context.ts';
+
+/** A transfer record older than this belongs to a PATCH that died with its instance. */
+const STALE_MS = 10_000;
+const TICK_MS = 500;
+const HEARTBEAT_MS = 15_000;
+/** An event stream ends after this; EventSource reconnects by itself. */
+const STREAM_MS = 10 * 60_000;
+
+export interface Progress {
+  id: string;
+  /** Bytes acknowledged to the client. */
+  offset: number;
+  /** Bytes stored so far, those of a running PATCH included. */
+  received: number;
+  length: number | null;
+  bytesPerSecond: number;
+  state: 'uploading' | 'paused' | 'finished';
+}
+
+export function progressOf(upload: Upload, now = Date.now()): Progress {
+  const t = upload.transfer;
+  const live = t !== undefined && !isFinished(upload) && now - t.updatedAt < STALE_MS;
+  const seconds = live ? (t.updatedAt - t.startedAt) / 1000 : 0;
+  return {
+    id: upload.id,
+    offset: upload.offset,
+    received: upload.offset + (live ? t.received : 0),
+    length: upload.length ?? null,
+    bytesPerSecond: live && seconds > 0 ? Math.round(t.received / seconds) : 0,
+    state: isFinished(upload) ? 'finished' : live ? 'uploading' : 'paused',
+  };
+}
+
+/**
+ * `GET <path>/<id>/progress`: JSON, or with `Accept: text/event-stream` a Server-Sent Events stream
+ * of the same until the upload finishes. Fed from the state store, so it works on any instance,
+ * whichever one receives the bytes.
+ */
+export const progress: Handler = async ({ request, engine, id }) => {
+  const first = progressOf(await engine.get(id));
+  if (!request.headers.get('Accept')?.includes('text/event-stream')) {
+    return Response.json(first, { headers: { 'Cache-Control': 'no-store' } });
+  }
+  const encoder = new TextEncoder();
+  const started = Date.now();
+  let last = '';
+  let lastSent = 0;
+  let stopped = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const now = Date.now();
+      if (last) await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+      if (stopped) return;
+      let current: Progress;
+      try {
+        current = last ? progressOf(await engine.get(id)) : first;
+      } catch {
+        controller.enqueue(encoder.encode('event: gone\ndata: {}\n\n'));
+        return controller.close();
+      }
+      const data = JSON.stringify(current);
+      if (data !== last) {
+        controller.enqueue(encoder.encode(`event: progress\ndata: ${data}\n\n`));
+        last = data;
+        lastSent = now;
+      } else if (now - lastSent > HEARTBEAT_MS) {
+        controller.enqueue(encoder.encode(': keep-alive\n\n'));
+        lastSent = now;
+      }
+      if (current.state === 'finished' || now - started > STREAM_MS) controller.close();
+    },
+    cancel() {
+      stopped = true;
+    },
+  });
+  return new Response(body, {
+    headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' },
+  });
+};

@@ -1,0 +1,128 @@
+import { describe, expect, test } from 'bun:test';
+import type { Upload } from '../../src/index.ts';
+import { newUploadId } from '../../src/engine/id.ts';
+import { TusError } from '../../src/protocol/errors.ts';
+import { STATE_KINDS } from '../support/state-stores.ts';
+
+const upload = (fields: Partial<Upload> = {}): Upload => ({
+  id: newUploadId(),
+  offset: 0,
+  length: 100,
+  metadata: { filename: 'ä.txt', empty: null },
+  createdAt: 1_700_000_000_000,
+  expiresAt: Date.now() + 60_000,
+  store: { uploadId: 'x/y+z', partSize: '5242880' },
+  ...fields,
+});
+
+for (const kind of STATE_KINDS) {
+  describe(`state store: ${kind.name}`, () => {
+    test('put then get gives the same record; unknown ids give undefined', async () => {
+      const { state } = await kind.make();
+      const u = upload();
+      await state.put(u);
+      expect(await state.get(u.id)).toEqual(u);
+      expect(await state.get(newUploadId())).toBeUndefined();
+      const deferred = upload({ length: undefined });
+      await state.put(deferred);
+      expect((await state.get(deferred.id))?.length).toBeUndefined();
+    });
+
+    test('update changes fields, removes fields given as undefined, ignores unknown ids', async () => {
+      const { state } = await kind.make();
+      const u = upload({ length: undefined });
+      await state.put(u);
+      const finishedAt = Date.now();
+      await state.update(u.id, { offset: 40, length: 90, expiresAt: undefined, finishedAt });
+      const { expiresAt: _, length: __, ...rest } = u;
+      expect(await state.get(u.id)).toEqual({ ...rest, offset: 40, length: 90, finishedAt });
+      await state.update(newUploadId(), { offset: 1 });
+    });
+
+    test('the offset never moves back', async () => {
+      const { state } = await kind.make();
+      const u = upload();
+      await state.put(u);
+      await state.update(u.id, { offset: 50 });
+      await state.update(u.id, { offset: 30 });
+      expect((await state.get(u.id))?.offset).toBe(50);
+    });
+
+    test('delete removes the record', async () => {
+      const { state } = await kind.make();
+      const u = upload();
+      await state.put(u);
+      await state.delete(u.id);
+      expect(await state.get(u.id)).toBeUndefined();
+    });
+
+    test('expired lists unfinished uploads whose expiry passed, and only those', async () => {
+      const { state } = await kind.make();
+      const now = Date.now();
+      const due = upload({ expiresAt: now - 1000 });
+      const later = upload({ expiresAt: now + 60_000 });
+      const finished = upload({ expiresAt: now - 1000 });
+      const extended = upload({ expiresAt: now - 1000 });
+      for (const u of [due, later, finished, extended]) await state.put(u);
+      await state.update(finished.id, { offset: 100, finishedAt: now, expiresAt: undefined });
+      await state.update(extended.id, { offset: 10, expiresAt: now + 60_000 });
+      const ids: string[] = [];
+      for await (const u of state.expired(now)) ids.push(u.id);
+      expect(ids).toEqual([due.id]);
+    });
+  });
+
+  describe(`locker: ${kind.name}`, () => {
+    test('one holder at a time; a second request asks the holder to stop and gets the lock after release', async () => {
+      const { locker } = await kind.make();
+      const id = newUploadId();
+      const first = await locker.acquire(id);
+      const second = locker.acquire(id);
+      // The holder is told (at once in-process, at its next renewal across instances).
+      if (!first.signal.aborted) await new Promise((resolve) => first.signal.addEventListener('abort', resolve, { once: true }));
+      await first.release();
+      const lease = await second;
+      expect(lease.signal.aborted).toBe(false);
+      await lease.release();
+    });
+
+    test('a holder that does not let go: the waiter gets LOCKED after the timeout', async () => {
+      const { locker } = await kind.make({ lockTimeoutMs: 400, leaseMs: 5000 });
+      const id = newUploadId();
+      const held = await locker.acquire(id);
+      const started = Date.now();
+      const error = await locker.acquire(id).catch((e) => e);
+      expect((error as TusError).code).toBe('LOCKED');
+      expect(Date.now() - started).toBeLessThan(2000);
+      await held.release();
+      await (await locker.acquire(id)).release();
+    });
+
+    test('locks of different uploads are independent', async () => {
+      const { locker } = await kind.make();
+      const a = await locker.acquire(newUploadId());
+      const b = await locker.acquire(newUploadId());
+      expect(a.signal.aborted || b.signal.aborted).toBe(false);
+      await a.release();
+      await b.release();
+    });
+
+    if (kind.name !== 'embedded') {
+      test('a holder that died blocks the upload no longer than its lease; only the owner releases', async () => {
+        const { locker, runner } = await kind.make({ leaseMs: 600, lockTimeoutMs: 3000 });
+        const id = newUploadId();
+        // A crashed instance: its lock is in Redis, and nobody renews it.
+        const { LOCK_KEY } = { LOCK_KEY: `${(locker as unknown as { options: { prefix: string } }).options.prefix}{${id}}:lock` };
+        const { ACQUIRE, RELEASE } = await import('../../src/state/redis/scripts.ts');
+        expect(await runner!.run(ACQUIRE, [LOCK_KEY, LOCK_KEY.replace(/:lock$/, ':stop')], ['dead-owner', 600])).toBe(1);
+        const started = Date.now();
+        const lease = await locker.acquire(id);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+        expect(Date.now() - started).toBeLessThan(1500);
+        // The dead owner's token cannot release the new holder's lock.
+        expect(await runner!.run(RELEASE, [LOCK_KEY], ['dead-owner'])).toBe(0);
+        await lease.release();
+      });
+    }
+  });
+}
