@@ -41,8 +41,13 @@ export interface CreateInput {
 export class UploadEngine {
   readonly #o: EngineOptions;
   readonly #now: () => number;
-  /** Aborted on shutdown, so in-flight PATCHes commit what arrived and answer. */
-  readonly #shutdown = new AbortController();
+  /**
+   * One controller per request holding a lock, aborted on shutdown so in-flight PATCHes commit what
+   * arrived and answer. (Not one shared signal: Workers forbid an I/O object created in one request
+   * from being used in another, and an AbortSignal is one.)
+   */
+  readonly #active = new Set<AbortController>();
+  #stopping = false;
   readonly #inflight = new Set<Promise<unknown>>();
 
   constructor(options: EngineOptions) {
@@ -172,7 +177,8 @@ export class UploadEngine {
 
   /** Cuts in-flight writes (each commits what arrived) and waits for them, at most `timeoutMs`. */
   async shutdown(timeoutMs = 10_000): Promise<void> {
-    this.#shutdown.abort(new Error('server is shutting down'));
+    this.#stopping = true;
+    for (const controller of this.#active) controller.abort(new Error('server is shutting down'));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.allSettled([...this.#inflight]),
@@ -234,9 +240,17 @@ export class UploadEngine {
   async #withLock<T>(id: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const lease = await this.#o.locker.acquire(id);
+    const controller = new AbortController();
+    const onLease = () => controller.abort(lease.signal.reason);
+    lease.signal.addEventListener('abort', onLease, { once: true });
+    if (lease.signal.aborted) onLease();
+    if (this.#stopping) controller.abort(new Error('server is shutting down'));
+    this.#active.add(controller);
     try {
-      return await work(AbortSignal.any([lease.signal, this.#shutdown.signal]));
+      return await work(controller.signal);
     } finally {
+      this.#active.delete(controller);
+      lease.signal.removeEventListener('abort', onLease);
       await lease.release().catch(() => {});
     }
   }

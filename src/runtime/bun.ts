@@ -1,18 +1,9 @@
 /** Bun entry: `bun src/runtime/bun.ts` (npm start). */
-import { createTusflow, fromEnv, parseEnv } from '../index.ts';
-import { serverStores } from './server-stores.ts';
+import { createTusflow } from '../index.ts';
+import { exitOnConfigError, serverConfig } from './server-stores.ts';
 
-let env;
-let chosen;
-try {
-  env = parseEnv(Bun.env);
-  chosen = await serverStores(env);
-} catch (error) {
-  console.error(`tusflow: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-}
-const { stores, description } = chosen;
-const tusflow = createTusflow({ ...fromEnv(Bun.env), ...stores });
+const { env, options, description } = await serverConfig(Bun.env).catch(exitOnConfigError(process.exit));
+const tusflow = createTusflow(options);
 
 const server = Bun.serve({
   port: env.PORT,

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { ServerEnv, TusflowOptions } from '../config.ts';
+import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from '../config.ts';
 import { FileDataStore } from '../storage/file/store.ts';
 import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
 import { FileStateStore } from '../state/file.ts';
@@ -33,4 +33,18 @@ export async function serverStores(env: ServerEnv): Promise<ServerStores> {
     return { stores: { store, ...state }, description: `S3 bucket ${env.S3_BUCKET}, records: ${stateName}` };
   }
   return { stores: { store: new FileDataStore(dir), ...state }, description: `files in ${dir}, records: ${stateName}` };
+}
+
+/** Everything a server entry needs from its environment; throws a readable error when it is wrong. */
+export async function serverConfig(vars: Record<string, string | undefined>): Promise<{ env: ServerEnv; options: TusflowOptions; description: string }> {
+  const env = parseEnv(vars);
+  const { stores, description } = await serverStores(env);
+  return { env, options: { ...fromEnv(vars), ...stores }, description };
+}
+
+export function exitOnConfigError(exit: (code: number) => never) {
+  return (error: unknown): never => {
+    console.error(`tusflow: ${error instanceof Error ? error.message : String(error)}`);
+    return exit(1);
+  };
 }

@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { scriptRunner, type ScriptRunner } from './redis/client.ts';
 
 /**

@@ -42,16 +42,13 @@ test('S3 unreachable: a 503 with a reason in bounded time, and the upload resume
   let down = false;
   const port = await freePort();
   // Requests go to the real radosgw unless `down`, then to a closed port: a refused connection.
-  const switchable: typeof fetch = Object.assign(
-    (input: RequestInfo | URL, init?: RequestInit) => {
-      const request = new Request(input, init);
-      if (!down) return fetch(request);
-      const url = new URL(request.url);
-      url.port = String(port);
-      return fetch(new Request(url, request));
-    },
-    { preconnect: fetch.preconnect },
-  );
+  const switchable = (input: string | URL | Request, init?: RequestInit) => {
+    const request = new Request(input, init);
+    if (!down) return fetch(request);
+    const url = new URL(request.url);
+    url.port = String(port);
+    return fetch(new Request(url, request));
+  };
   const server = await startS3Server({ fetch: switchable });
   try {
     const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '10' } });

@@ -1,5 +1,5 @@
 import { AwsClient } from 'aws4fetch';
-import { S3Client } from '../../src/storage/s3/client.ts';
+import { S3Client, type Fetch } from '../../src/storage/s3/client.ts';
 import { S3DataStore } from '../../src/storage/s3/store.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
 import type { StateStore, TusflowOptions } from '../../src/index.ts';
@@ -23,7 +23,7 @@ export interface S3ServerOptions extends TusflowOptions {
   prefix?: string;
   bucket?: string;
   state?: StateStore;
-  fetch?: typeof fetch;
+  fetch?: Fetch;
 }
 
 /** A Tusflow server on a loopback socket storing into a fresh bucket of the test radosgw. */

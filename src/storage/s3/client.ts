@@ -4,6 +4,9 @@ import { toBase64 } from '../../protocol/checksum.ts';
 import { S3Error } from './errors.ts';
 import { blocks, escapeXml, text } from './xml.ts';
 
+/** The fetch the client calls; tests pass one that injects faults. */
+export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
 export interface S3ClientConfig {
   /** e.g. http://127.0.0.1:9000; defaults to AWS's regional endpoint. */
   endpoint?: string;
@@ -17,8 +20,7 @@ export interface S3ClientConfig {
   /** Attempts per call (1 = no retry) and the time after which no new attempt starts. */
   attempts?: number;
   retryBudgetMs?: number;
-  /** The fetch to use; tests pass one that injects faults. */
-  fetch?: typeof fetch;
+  fetch?: Fetch;
 }
 
 export interface Part {
@@ -55,7 +57,7 @@ export class S3Client {
   readonly #keys = new Map<string, ArrayBuffer>();
   readonly #base: URL;
   readonly #pathStyle: boolean;
-  readonly #fetch: typeof fetch;
+  readonly #fetch: Fetch;
   readonly #attempts: number;
   readonly #budgetMs: number;
   /** Requests sent, by operation (retries included): what a user pays for. */
@@ -65,7 +67,8 @@ export class S3Client {
   constructor(readonly config: S3ClientConfig) {
     this.#base = new URL(config.endpoint ?? `https://s3.${config.region}.amazonaws.com`);
     this.#pathStyle = config.forcePathStyle;
-    this.#fetch = config.fetch ?? fetch;
+    // Called through a closure: on workerd, a detached `fetch` called as a method throws.
+    this.#fetch = config.fetch ?? ((input, init) => fetch(input, init));
     this.#attempts = config.attempts ?? 5;
     this.#budgetMs = config.retryBudgetMs ?? 20_000;
   }

@@ -4,7 +4,7 @@ import { S3Client } from './client.ts';
 import { S3DataStore } from './store.ts';
 
 /** The S3 store the environment describes (S3_BUCKET set). Runtime-neutral: Workers use it too. */
-export function s3StoreFromEnv(env: ServerEnv, fetchImpl?: typeof fetch): S3DataStore {
+export function s3StoreFromEnv(env: ServerEnv): S3DataStore {
   const accessKeyId = env.S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.S3_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY;
   if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is not set');
@@ -19,7 +19,6 @@ export function s3StoreFromEnv(env: ServerEnv, fetchImpl?: typeof fetch): S3Data
     secretAccessKey,
     sessionToken: env.S3_SESSION_TOKEN,
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
-    fetch: fetchImpl,
   });
   return new S3DataStore({
     client,

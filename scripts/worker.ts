@@ -1,0 +1,37 @@
+/**
+ * Serves the Worker entry in workerd (Miniflare) on loopback, with this process's environment
+ * variables as bindings: `npm run start:worker`. The same variables as `npm start`, PORT included.
+ */
+import { Miniflare } from 'miniflare';
+
+export async function bundleWorker(): Promise<string> {
+  const result = await Bun.build({ entrypoints: [new URL('../src/runtime/worker.ts', import.meta.url).pathname], target: 'browser', format: 'esm' });
+  if (!result.success) throw new AggregateError(result.logs, 'bundling the Worker failed');
+  return result.outputs[0]!.text();
+}
+
+export async function startWorker(env: Record<string, string | undefined>, port: number) {
+  const bindings = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const mf = new Miniflare({
+    modules: true,
+    script: await bundleWorker(),
+    host: '127.0.0.1',
+    port,
+    cf: false,
+    compatibilityDate: '2026-04-01',
+    bindings,
+  });
+  return { url: await mf.ready, mf };
+}
+
+if (import.meta.main) {
+  const port = Number(process.env.PORT ?? 1080);
+  const { url, mf } = await startWorker(process.env, port);
+  console.log(`tusflow listening on ${url.origin}${process.env.TUS_PATH ?? '/files'}/ (storage: Worker in workerd)`);
+  const stop = async () => {
+    await mf.dispose();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

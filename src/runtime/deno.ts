@@ -1,0 +1,34 @@
+/** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
+import { createTusflow } from '../index.ts';
+import { exitOnConfigError, serverConfig } from './server-stores.ts';
+
+const { env, options, description } = await serverConfig(Deno.env.toObject()).catch(exitOnConfigError(Deno.exit));
+const tusflow = createTusflow(options);
+
+const server = Deno.serve(
+  {
+    port: env.PORT,
+    hostname: env.HOST,
+    onListen: ({ hostname, port }) =>
+      console.log(`tusflow listening on http://${hostname}:${port}${env.TUS_PATH}/ (storage: ${description})`),
+  },
+  tusflow.fetch,
+);
+
+const cleanup = setInterval(() => {
+  tusflow.engine.cleanup().catch((error) => console.error('cleanup failed', error));
+}, env.CLEANUP_INTERVAL_SECONDS * 1000);
+Deno.unrefTimer(cleanup);
+
+let stopping = false;
+async function stop(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: finishing in-flight uploads`);
+  clearInterval(cleanup);
+  await tusflow.shutdown(10_000); // PATCHes commit what arrived and answer
+  await server.shutdown();
+  Deno.exit(0);
+}
+Deno.addSignalListener('SIGINT', () => void stop('SIGINT'));
+Deno.addSignalListener('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,45 @@
+/**
+ * Cloudflare Workers entry: `export default { fetch, scheduled }`. Bindings are the environment
+ * variables of the other entries. A Worker has no disk and no shared memory between isolates, so it
+ * needs S3 (S3_BUCKET, …) for bytes and Upstash (UPSTASH_REDIS_REST_URL/TOKEN) for records and locks.
+ * `scheduled` (a cron trigger) runs the expiry cleanup.
+ */
+import { ConfigError, createTusflow, fromEnv, parseEnv, type Tusflow } from '../index.ts';
+import { upstashStateFromEnv } from '../state/from-env.ts';
+import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
+
+type Bindings = Record<string, unknown>;
+
+interface ExecutionContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+// One server per isolate, built on first use from the bindings (they are fixed per deployment).
+let built: { bindings: Bindings; tusflow: Tusflow } | undefined;
+
+function tusflowFor(bindings: Bindings): Tusflow {
+  if (built?.bindings === bindings) return built.tusflow;
+  const vars = Object.fromEntries(Object.entries(bindings).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const env = parseEnv(vars);
+  const shared = upstashStateFromEnv(env);
+  if (!env.S3_BUCKET || !shared) {
+    throw new ConfigError('a Worker needs S3_BUCKET (with S3 credentials) and UPSTASH_REDIS_REST_URL/TOKEN');
+  }
+  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env), ...shared });
+  built = { bindings, tusflow };
+  return tusflow;
+}
+
+export default {
+  fetch(request: Request, bindings: Bindings): Promise<Response> {
+    try {
+      return tusflowFor(bindings).fetch(request);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return Promise.resolve(new Response(`tusflow is misconfigured: ${message}\n`, { status: 500 }));
+    }
+  },
+  scheduled(_event: unknown, bindings: Bindings, ctx: ExecutionContext): void {
+    ctx.waitUntil(tusflowFor(bindings).engine.cleanup());
+  },
+};
