@@ -5,7 +5,7 @@ import type { ByteRange, DataStore } from '../storage/types.ts';
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { isUploadId, newUploadId } from './id.ts';
-import { isFinished, type Transfer, type Upload } from './types.ts';
+import { isFinal, isFinished, type Transfer, type Upload } from './types.ts';
 
 export interface EngineOptions {
   store: DataStore;
@@ -31,6 +31,8 @@ export interface CreateInput {
   /** Undefined for a deferred length. */
   length?: number;
   metadata: Metadata;
+  /** A partial upload, to be concatenated into a final one. */
+  partial?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ export class UploadEngine {
     return this.#o.maxSize;
   }
 
-  async create(input: CreateInput, body?: Body): Promise<Upload> {
+  async create(input: CreateInput): Promise<Upload> {
     if (input.length !== undefined) this.#checkSize(input.length);
     const now = this.#now();
     const upload: Upload = {
@@ -70,15 +72,86 @@ export class UploadEngine {
       createdAt: now,
       expiresAt: now + this.#o.ttlMs,
     };
+    if (input.partial) upload.concat = 'partial';
     const fields = await this.#storage(() => this.#o.store.create(upload));
     if (fields) upload.store = fields;
     if (isFinished(upload)) await this.#finish(upload);
     await this.#stateCall(() => this.#o.state.put(upload));
-    return body ? this.append(upload.id, 0, body) : upload;
+    return upload;
   }
 
-  /** The upload as a client may see it: unknown → NOT_FOUND, expired → GONE. */
+  /**
+   * Creates a final upload from partial uploads (by id, in order). Its bytes are assembled at once
+   * when every partial is finished; otherwise (concatenation-unfinished) as soon as a request for
+   * the final finds them all finished. The partials are locked while they are read.
+   */
+  async concatenate(partialIds: string[], metadata: Metadata): Promise<Upload> {
+    if (partialIds.length === 0) throw new TusError('INVALID_CONCAT', 'no partial uploads');
+    const now = this.#now();
+    const final: Upload = {
+      id: newUploadId(),
+      offset: 0,
+      metadata,
+      createdAt: now,
+      expiresAt: now + this.#o.ttlMs,
+      concat: { final: partialIds },
+    };
+    await this.#partials(final); // all exist and are partial
+    await this.#stateCall(() => this.#o.state.put(final));
+    return this.#assemble(final);
+  }
+
+  /** The final's partials, checked: they exist, are partial uploads, and fit the size limit. */
+  async #partials(final: Upload): Promise<Upload[]> {
+    const ids = isFinal(final) ? final.concat.final : [];
+    const partials = await Promise.all(
+      ids.map((id) =>
+        this.#load(id).catch((error: unknown) => {
+          if (error instanceof TusError) throw new TusError(error.code, `partial upload ${id}`);
+          throw error;
+        }),
+      ),
+    );
+    const notPartial = partials.find((p) => p.concat !== 'partial');
+    if (notPartial) throw new TusError('NOT_PARTIAL', notPartial.id);
+    if (partials.every((p) => p.length !== undefined)) {
+      const length = partials.reduce((sum, p) => sum + p.length!, 0);
+      this.#checkSize(length);
+      final.length = length;
+    }
+    return partials;
+  }
+
+  /** Assembles a final upload whose partials are all finished; resolves with it as it now is. */
+  async #assemble(final: Upload): Promise<Upload> {
+    if (!isFinal(final) || final.finishedAt !== undefined) return final;
+    const ids = [...new Set([final.id, ...final.concat.final])].sort();
+    return this.#withLocks(ids, async () => {
+      const current = (await this.#stateCall(() => this.#o.state.get(final.id))) ?? final;
+      if (current.finishedAt !== undefined) return current;
+      const partials = await this.#partials(current);
+      if (!partials.every(isFinished)) return current;
+      const fields = await this.#storage(() => this.#o.store.concat(current, partials));
+      if (fields) current.store = fields;
+      current.offset = current.length!;
+      current.finishedAt = this.#now();
+      delete current.expiresAt;
+      await this.#stateCall(() => this.#o.state.put(current));
+      return current;
+    });
+  }
+
+  /**
+   * The upload as a client may see it: unknown → NOT_FOUND, expired → GONE; a final upload whose
+   * partials have all finished since it was created is assembled first.
+   */
   async get(id: string): Promise<Upload> {
+    const upload = await this.#load(id);
+    return isFinal(upload) && upload.finishedAt === undefined ? this.#assemble(upload) : upload;
+  }
+
+  /** The upload's record, checked like `get`, as it is (for code that holds its lock). */
+  async #load(id: string): Promise<Upload> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const upload = (await this.#stateCall(() => this.#o.state.get(id))) ?? (await this.#recover(id));
     if (!upload) throw new TusError('NOT_FOUND');
@@ -88,7 +161,8 @@ export class UploadEngine {
 
   append(id: string, offset: number, body: Body, declaredLength?: number): Promise<Upload> {
     return this.#track(this.#withLock(id, async (signal) => {
-      const upload = await this.get(id);
+      const upload = await this.#load(id);
+      if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
       const wasFinished = isFinished(upload);
       if (declaredLength !== undefined) {
         if (upload.length !== undefined && upload.length !== declaredLength) throw new TusError('LENGTH_ALREADY_SET');
@@ -124,7 +198,7 @@ export class UploadEngine {
       if (isFinished(upload)) {
         await this.#finish(upload);
         changed.finishedAt = upload.finishedAt;
-        changed.expiresAt = undefined;
+        changed.expiresAt = upload.expiresAt;
       }
       await this.#stateCall(() => this.#o.state.update(id, changed));
       return upload;
@@ -137,7 +211,7 @@ export class UploadEngine {
     if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
     if (upload.finishedAt === undefined) {
       upload = await this.#withLock(id, async () => {
-        const current = await this.get(id);
+        const current = await this.#load(id);
         if (current.finishedAt === undefined) {
           await this.#finish(current);
           await this.#stateCall(() => this.#o.state.update(id, { finishedAt: current.finishedAt, expiresAt: undefined }));
@@ -151,7 +225,7 @@ export class UploadEngine {
 
   terminate(id: string): Promise<void> {
     return this.#withLock(id, async () => {
-      const upload = await this.get(id);
+      const upload = await this.#load(id);
       await this.#remove(upload);
     });
   }
@@ -227,10 +301,14 @@ export class UploadEngine {
     await this.#stateCall(() => this.#o.state.delete(upload.id));
   }
 
+  /**
+   * Finished uploads stop expiring — except partial ones: they are a means to a final upload and go
+   * with the cleanup like unfinished ones.
+   */
   async #finish(upload: Upload): Promise<void> {
     await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
-    delete upload.expiresAt;
+    if (upload.concat !== 'partial') delete upload.expiresAt;
   }
 
   #checkSize(length: number): void {
@@ -253,6 +331,13 @@ export class UploadEngine {
       lease.signal.removeEventListener('abort', onLease);
       await lease.release().catch(() => {});
     }
+  }
+
+  /** Holds the locks of several uploads (taken in sorted order, so two callers cannot deadlock). */
+  async #withLocks<T>(ids: string[], work: () => Promise<T>): Promise<T> {
+    const [first, ...rest] = ids;
+    if (first === undefined) return work();
+    return this.#withLock(first, () => this.#withLocks(rest, work));
   }
 
   #track<T>(work: Promise<T>): Promise<T> {

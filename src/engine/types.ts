@@ -12,6 +12,8 @@ export interface Upload {
   /** Absent once the upload is finished: finished uploads do not expire. */
   expiresAt?: number;
   finishedAt?: number;
+  /** Concatenation: a partial upload, or a final one made of these partial uploads (ids, in order). */
+  concat?: 'partial' | { final: string[] };
   /** Present while a PATCH streams: what arrived so far, for the progress view. */
   transfer?: Transfer;
   /** Fields the data store owns (an S3 UploadId, say); nothing else reads them. */
@@ -19,6 +21,8 @@ export interface Upload {
 }
 
 export const isFinished = (u: Upload): boolean => u.length !== undefined && u.offset === u.length;
+
+export const isFinal = (u: Upload): u is Upload & { concat: { final: string[] } } => typeof u.concat === 'object';
 
 export interface Transfer {
   startedAt: number;

@@ -2,6 +2,8 @@ import type { UploadEngine } from '../engine/engine.ts';
 import type { Upload } from '../engine/types.ts';
 import type { ResolvedOptions } from '../config.ts';
 import { httpDate } from '../protocol/headers.ts';
+import { TusError } from '../protocol/errors.ts';
+import { isUploadId } from '../engine/id.ts';
 
 /** What every handler gets: the parsed request's parts, the engine and the options. */
 export interface HandlerContext {
@@ -19,9 +21,13 @@ export function expiryHeader(upload: Upload): Record<string, string> {
   return upload.expiresAt === undefined ? {} : { 'Upload-Expires': httpDate(upload.expiresAt) };
 }
 
-/** The upload's absolute URL: the collection URL the client used, plus the id. */
+/**
+ * The upload's absolute URL: the collection URL the client used, plus the id. (For requests on an
+ * upload's own URL, the collection is its parent.)
+ */
 export function uploadUrl(ctx: HandlerContext, id: string): string {
   const url = new URL(ctx.request.url);
+  if (ctx.id) url.pathname = url.pathname.replace(/\/[^/]*\/?$/, '');
   if (ctx.options.trustProxy) {
     const host = ctx.request.headers.get('X-Forwarded-Host')?.split(',')[0]?.trim();
     const proto = ctx.request.headers.get('X-Forwarded-Proto')?.split(',')[0]?.trim();
@@ -31,4 +37,25 @@ export function uploadUrl(ctx: HandlerContext, id: string): string {
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/${id}`;
   url.search = '';
   return url.href;
+}
+
+/** The id of an upload URL (relative or absolute) if it names an upload of this server. */
+export function idFromUrl(ctx: HandlerContext, reference: string): string {
+  const id = reference.replace(/\/+$/, '').split('/').pop() ?? '';
+  const own = uploadUrl(ctx, id);
+  let resolved: string;
+  try {
+    resolved = new URL(reference, own).href;
+  } catch {
+    throw new TusError('FOREIGN_UPLOAD', reference.slice(0, 100));
+  }
+  if (!isUploadId(id) || resolved.replace(/\/+$/, '') !== own) throw new TusError('FOREIGN_UPLOAD', reference.slice(0, 100));
+  return id;
+}
+
+/** Upload-Concat as HEAD reports it. */
+export function concatHeader(ctx: HandlerContext, upload: Upload): Record<string, string> {
+  if (upload.concat === undefined) return {};
+  if (upload.concat === 'partial') return { 'Upload-Concat': 'partial' };
+  return { 'Upload-Concat': `final;${upload.concat.final.map((id) => uploadUrl(ctx, id)).join(' ')}` };
 }

@@ -1,13 +1,16 @@
 import { serializeMetadata } from '../protocol/metadata.ts';
-import { expiryHeader, type Handler } from './context.ts';
+import { isFinal, isFinished } from '../engine/types.ts';
+import { concatHeader, expiryHeader, type Handler } from './context.ts';
 
-export const head: Handler = async ({ engine, id }) => {
-  const upload = await engine.get(id);
+export const head: Handler = async (ctx) => {
+  const upload = await ctx.engine.get(ctx.id);
   const headers: Record<string, string> = {
-    'Upload-Offset': String(upload.offset),
     'Cache-Control': 'no-store',
     ...expiryHeader(upload),
+    ...concatHeader(ctx, upload),
   };
+  // An unfinished final upload has no offset of its own to resume from.
+  if (!isFinal(upload) || isFinished(upload)) headers['Upload-Offset'] = String(upload.offset);
   if (upload.length === undefined) headers['Upload-Defer-Length'] = '1';
   else headers['Upload-Length'] = String(upload.length);
   const metadata = serializeMetadata(upload.metadata);

@@ -4,6 +4,7 @@ import type { Handler } from './context.ts';
 
 export const EXTENSIONS = [
   'creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum',
+  'concatenation', 'concatenation-unfinished',
 ];
 
 /** Discovery: what this server speaks. Tus-Resumable is not required here. */

@@ -1,19 +1,27 @@
 import { TusError } from '../protocol/errors.ts';
 import * as h from '../protocol/headers.ts';
 import { errorResponse } from '../protocol/respond.ts';
-import { expiryHeader, uploadUrl, type Handler } from './context.ts';
+import { expiryHeader, idFromUrl, uploadUrl, type Handler } from './context.ts';
 import { readBody } from './body.ts';
 
-/** creation, creation-defer-length and creation-with-upload. */
+/** creation, creation-defer-length, creation-with-upload and concatenation. */
 export const post: Handler = async (ctx) => {
   const headers = ctx.request.headers;
   const length = h.uploadLength(headers);
   const deferred = h.deferLength(headers);
-  if ((length === undefined) === !deferred) throw new TusError('LENGTH_REQUIRED');
+  const concat = h.uploadConcat(headers);
   const metadata = h.uploadMetadata(headers) ?? {};
-  const body = h.isOffsetStream(headers) ? readBody(ctx.request) : undefined;
 
-  let upload = await ctx.engine.create({ length, metadata });
+  if (concat && 'final' in concat) {
+    if (length !== undefined || deferred) throw new TusError('CONCAT_WITH_LENGTH');
+    const ids = concat.final.map((reference) => idFromUrl(ctx, reference));
+    const final = await ctx.engine.concatenate(ids, metadata);
+    return new Response(null, { status: 201, headers: { Location: uploadUrl(ctx, final.id), ...expiryHeader(final) } });
+  }
+
+  if ((length === undefined) === !deferred) throw new TusError('LENGTH_REQUIRED');
+  const body = h.isOffsetStream(headers) ? readBody(ctx.request) : undefined;
+  let upload = await ctx.engine.create({ length, metadata, partial: concat !== undefined });
   const location = uploadUrl(ctx, upload.id);
   if (body) {
     try {

@@ -45,32 +45,37 @@ export const progress: Handler = async ({ request, engine, id }) => {
     return Response.json(first, { headers: { 'Cache-Control': 'no-store' } });
   }
   const encoder = new TextEncoder();
-  const started = Date.now();
-  let last = '';
-  let lastSent = 0;
   let stopped = false;
+  // A loop that pushes events (tiny, at most one per tick) rather than a pull source: the stream
+  // then does not depend on when the runtime asks for more.
   const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const now = Date.now();
-      if (last) await new Promise((resolve) => setTimeout(resolve, TICK_MS));
-      if (stopped) return;
-      let current: Progress;
-      try {
-        current = last ? progressOf(await engine.get(id)) : first;
-      } catch {
-        controller.enqueue(encoder.encode('event: gone\ndata: {}\n\n'));
-        return controller.close();
-      }
-      const data = JSON.stringify(current);
-      if (data !== last) {
-        controller.enqueue(encoder.encode(`event: progress\ndata: ${data}\n\n`));
-        last = data;
-        lastSent = now;
-      } else if (now - lastSent > HEARTBEAT_MS) {
-        controller.enqueue(encoder.encode(': keep-alive\n\n'));
-        lastSent = now;
-      }
-      if (current.state === 'finished' || now - started > STREAM_MS) controller.close();
+    start(controller) {
+      const send = (text: string) => controller.enqueue(encoder.encode(text));
+      void (async () => {
+        const started = Date.now();
+        let current = first;
+        let last = '';
+        let lastSent = 0;
+        while (!stopped) {
+          const data = JSON.stringify(current);
+          if (data !== last) {
+            send(`event: progress\ndata: ${data}\n\n`);
+            [last, lastSent] = [data, Date.now()];
+          } else if (Date.now() - lastSent > HEARTBEAT_MS) {
+            send(': keep-alive\n\n');
+            lastSent = Date.now();
+          }
+          if (current.state === 'finished' || Date.now() - started > STREAM_MS) break;
+          await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+          try {
+            current = progressOf(await engine.get(id));
+          } catch {
+            send('event: gone\ndata: {}\n\n');
+            break;
+          }
+        }
+        if (!stopped) controller.close();
+      })().catch((error) => controller.error(error));
     },
     cancel() {
       stopped = true;

@@ -46,6 +46,19 @@ export const uploadMetadata = (h: Headers): Metadata | undefined =>
   read(metadataSchema, h, 'Upload-Metadata', 'INVALID_METADATA');
 export const uploadChecksum = (h: Headers) => read(checksumSchema, h, 'Upload-Checksum', 'INVALID_CHECKSUM');
 
+/** `partial`, or `final;` and the partial uploads' URLs (space-separated; relative or absolute). */
+export type Concat = { partial: true } | { final: string[] };
+
+const concatSchema = z.union([
+  z.literal('partial').transform((): Concat => ({ partial: true })),
+  z
+    .string()
+    .regex(/^final;\s*\S+(\s+\S+)*\s*$/)
+    .transform((v): Concat => ({ final: v.slice('final;'.length).trim().split(/\s+/) })),
+]);
+
+export const uploadConcat = (h: Headers): Concat | undefined => read(concatSchema, h, 'Upload-Concat', 'INVALID_CONCAT');
+
 export function requireTusResumable(h: Headers): void {
   if (h.get('Tus-Resumable') !== TUS_VERSION) throw new TusError('UNSUPPORTED_VERSION');
 }

@@ -34,6 +34,11 @@ export interface DataStore {
   read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array> | Blob>;
   /** Removes every byte and object the upload created. Idempotent. */
   remove(upload: Upload): Promise<void>;
+  /**
+   * Makes `final`'s bytes the concatenation of the finished `partials`, in order: afterwards
+   * `final` is finished and readable. The partials stay as they are.
+   */
+  concat(final: Upload, partials: Upload[]): Promise<Record<string, string> | void>;
   /** Records a length that was deferred at creation and has just been declared. */
   declareLength?(upload: Upload): Promise<void>;
   /** Rebuilds a record the state store lost, from what storage alone can prove. */

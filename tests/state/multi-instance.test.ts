@@ -134,7 +134,7 @@ for (const kind of STATE_KINDS.filter((k) => k.name !== 'embedded')) {
       const bytes = randomBytes(24 * MiB);
       const created = await fetch(a.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(bytes.length) } });
       const url = created.headers.get('Location')!;
-      const events = fetch(`${on(b, url)}/progress`, { headers: { Accept: 'text/event-stream' } });
+      const events = fetch(`${on(b, url)}/progress`, { headers: { Accept: 'text/event-stream' }, signal: AbortSignal.timeout(20_000) });
       const upload = fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: slowBody(bytes, 60), duplex: 'half' } as RequestInit);
 
       let live: { state: string; received: number; offset: number; bytesPerSecond: number } | undefined;

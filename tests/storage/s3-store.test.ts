@@ -229,3 +229,64 @@ test('a key prefix is applied to every object', async () => {
     await prefixed.stop();
   }
 });
+
+describe('concatenation in S3', () => {
+  const counts = () => {
+    const before = new Map(server.client.requests);
+    return (op: string) => (server.client.requests.get(op) ?? 0) - (before.get(op) ?? 0);
+  };
+
+  test('tus-js-client parallelUploads 2 and 4 of 64 MiB: partials copied inside S3, byte-identical', async () => {
+    const bytes = randomBytes(64 * MiB);
+    for (const parallelUploads of [2, 4]) {
+      const { url } = await tusUpload(server.endpoint, bytes, { parallelUploads, metadata: { filename: 'big.bin', filetype: 'application/zip' } });
+      const count = counts();
+      // HEAD after the final's creation: the object is complete and readable.
+      expect(await headOffset(url)).toBe(bytes.length);
+      expect(count('GetObject')).toBe(0);
+      await expectStored(url, bytes);
+      const res = await fetch(url);
+      expect(res.headers.get('Content-Type')).toBe('application/zip');
+      expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(bytes));
+    }
+  }, 120_000);
+
+  test('no byte passes through the server when every partial is at least 5 MiB', async () => {
+    const parts = [randomBytes(PART), randomBytes(PART + 99)];
+    const urls = [];
+    for (const p of parts) {
+      const url = await createUpload(server.endpoint, { 'Upload-Concat': 'partial', 'Upload-Length': String(p.length) });
+      await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: p });
+      urls.push(url);
+    }
+    const count = counts();
+    const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` } });
+    expect(res.status).toBe(201);
+    expect([count('UploadPartCopy'), count('UploadPart'), count('GetObject')]).toEqual([2, 0, 0]);
+    await expectStored(res.headers.get('Location')!, new Uint8Array([...parts[0]!, ...parts[1]!]));
+  });
+
+  test('partials below 5 MiB are joined through the server into valid parts', async () => {
+    const parts = [randomBytes(MiB), randomBytes(3 * MiB), randomBytes(7 * MiB), randomBytes(10), randomBytes(2 * MiB)];
+    const urls = [];
+    for (const p of parts) {
+      const url = await createUpload(server.endpoint, { 'Upload-Concat': 'partial', 'Upload-Length': String(p.length) });
+      await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: p });
+      urls.push(url);
+    }
+    const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` } });
+    expect(res.status).toBe(201);
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+    await expectStored(res.headers.get('Location')!, all);
+  });
+
+  test('a final whose state record is lost is rebuilt from S3 as finished', async () => {
+    const p = randomBytes(MiB);
+    const a = await createUpload(server.endpoint, { 'Upload-Concat': 'partial', 'Upload-Length': String(p.length) });
+    await fetch(a, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: p });
+    const url = (await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${a}` } })).headers.get('Location')!;
+    await state.delete(idOf(url));
+    expect(await headOffset(url)).toBe(MiB);
+  });
+});

@@ -1,4 +1,5 @@
-import { expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
+import { planConcat, type PlannedPart } from '../../src/storage/s3/concat.ts';
 import { MAX_OBJECT_SIZE, MAX_PARTS, MiB, partSizeFor, sendParts } from '../../src/storage/s3/parts.ts';
 import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
 import { TusError } from '../../src/protocol/errors.ts';
@@ -107,4 +108,53 @@ test('tail cache: used only at the same offset, bounded in bytes, oldest out fir
   expect(cache.take('b', 4)?.offset).toBe(4);
   cache.put('d', tail(1, 11)); // larger than the whole cache: not kept
   expect(cache.take('d', 1)).toBeUndefined();
+});
+
+describe('concatenation plan', () => {
+  const M = 5 * MiB;
+  const total = (plan: PlannedPart[]) =>
+    plan.flatMap((p) => ('copy' in p ? [p.copy] : p.read)).reduce((n, piece) => n + piece.end - piece.start, 0);
+  const sizeOf = (p: PlannedPart) => ('copy' in p ? [p.copy] : p.read).reduce((n, x) => n + x.end - x.start, 0);
+
+  test('partials of 5 MiB and more are copied whole inside S3', () => {
+    expect(planConcat([M, 7 * MiB, M + 1])).toEqual([
+      { copy: { source: 0, start: 0, end: M } },
+      { copy: { source: 1, start: 0, end: 7 * MiB } },
+      { copy: { source: 2, start: 0, end: M + 1 } },
+    ]);
+  });
+
+  test('small partials are gathered until a part is full; the next large one tops them up', () => {
+    const plan = planConcat([MiB, 2 * MiB, 9 * MiB, 100]);
+    expect(plan).toEqual([
+      { read: [{ source: 0, start: 0, end: MiB }, { source: 1, start: 0, end: 2 * MiB }, { source: 2, start: 0, end: 2 * MiB }] },
+      { copy: { source: 2, start: 2 * MiB, end: 9 * MiB } },
+      { read: [{ source: 3, start: 0, end: 100 }] },
+    ]);
+  });
+
+  test('every part but the last is at least 5 MiB, and every byte is planned once, in order', () => {
+    const cases = [[1, 1, 1], [M - 1, 2, M], [3 * MiB, 3 * MiB, 3 * MiB], [0, M, 0, 1], [M + 3, MiB, MiB, MiB, MiB, MiB, 7]];
+    for (const sizes of cases) {
+      const plan = planConcat(sizes);
+      expect(total(plan)).toBe(sizes.reduce((a, b) => a + b, 0));
+      plan.slice(0, -1).forEach((p) => expect(sizeOf(p)).toBeGreaterThanOrEqual(M));
+      const pieces = plan.flatMap((p) => ('copy' in p ? [p.copy] : p.read));
+      pieces.reduce((prev, piece) => {
+        expect(piece.source > prev.source || (piece.source === prev.source && piece.start === prev.end)).toBe(true);
+        return piece;
+      });
+    }
+  });
+
+  test('partials over 5 GiB are copied in ranges S3 accepts', () => {
+    const plan = planConcat([9 * 1024 * MiB + 3]);
+    expect(plan.length).toBe(3);
+    plan.forEach((p) => expect(sizeOf(p)).toBeLessThanOrEqual(5 * 1024 * MiB));
+    expect(plan.every((p) => 'copy' in p)).toBe(true);
+  });
+
+  test('nothing to concatenate: no parts', () => {
+    expect(planConcat([0, 0])).toEqual([]);
+  });
 });

@@ -16,9 +16,10 @@ export interface RedisStateOptions {
 /** One-letter hash fields: the record is read and written on every request. */
 const FIELDS = {
   offset: 'o', length: 'l', metadata: 'm', createdAt: 'c', expiresAt: 'e', finishedAt: 'f', store: 's', transfer: 't',
+  concat: 'x',
 } as const satisfies Record<Exclude<keyof Upload, 'id'>, string>;
 type Field = keyof typeof FIELDS;
-const JSON_FIELDS = new Set<Field>(['metadata', 'store', 'transfer']);
+const JSON_FIELDS = new Set<Field>(['metadata', 'store', 'transfer', 'concat']);
 const BY_LETTER = Object.fromEntries(Object.entries(FIELDS).map(([k, v]) => [v, k as Field]));
 
 /** Field/value pairs; an undefined value becomes '' (the scripts' "remove"), or is left out. */
@@ -77,8 +78,9 @@ export class RedisStateStore implements StateStore {
     const expireAt = lifecycle ? this.#expireAt(fields) : 0;
     await this.options.runner.run(UPDATE, [this.key(id)], [expireAt, ...encode(fields, true)]);
     // The index only needs to know the earliest moment an upload could be due: a PATCH moves the
-    // expiry later, and the cleanup checks the record itself, so only a finish touches the index.
-    if ('finishedAt' in fields && fields.finishedAt !== undefined) await this.#indexExpiry(id, undefined);
+    // expiry later, and the cleanup checks the record itself, so only an upload that stops expiring
+    // (it finished) leaves the index.
+    if ('expiresAt' in fields && fields.expiresAt === undefined) await this.#indexExpiry(id, undefined);
   }
 
   async delete(id: string): Promise<void> {

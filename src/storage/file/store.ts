@@ -1,5 +1,5 @@
 import { openAsBlob } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Upload } from '../../engine/types.ts';
 import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
@@ -33,12 +33,7 @@ export class FileDataStore implements DataStore {
     try {
       await file.truncate(position);
       for await (const chunk of body) {
-        let done = 0;
-        while (done < chunk.byteLength) {
-          const { bytesWritten } = await file.write(chunk, done, chunk.byteLength - done, position + done);
-          done += bytesWritten;
-        }
-        position += done;
+        position = await writeAt(file, chunk, position);
         options.onProgress?.(position - upload.offset);
       }
       await options.verify();
@@ -54,6 +49,20 @@ export class FileDataStore implements DataStore {
 
   async finish(): Promise<void> {}
 
+  async concat(final: Upload, partials: Upload[]): Promise<void> {
+    const file = await open(this.#path(final), 'w');
+    try {
+      let position = 0;
+      for (const partial of partials) {
+        const blob = (await openAsBlob(this.#path(partial))).slice(0, partial.length);
+        for await (const chunk of blob.stream()) position = await writeAt(file, chunk, position);
+      }
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  }
+
   async read(upload: Upload, range?: ByteRange): Promise<Blob> {
     const file = await openAsBlob(this.#path(upload));
     return range ? file.slice(range.start, range.end + 1) : file;
@@ -62,4 +71,12 @@ export class FileDataStore implements DataStore {
   async remove(upload: Upload): Promise<void> {
     await rm(this.#path(upload), { force: true });
   }
+}
+
+/** Writes all of `chunk` at `position`; resolves with the position after it. */
+async function writeAt(file: FileHandle, chunk: Uint8Array, position: number): Promise<number> {
+  for (let done = 0; done < chunk.byteLength; ) {
+    done += (await file.write(chunk, done, chunk.byteLength - done, position + done)).bytesWritten;
+  }
+  return position + chunk.byteLength;
 }

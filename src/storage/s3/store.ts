@@ -3,6 +3,7 @@ import { contentHeaders } from '../../protocol/download.ts';
 import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
+import { planConcat, sendPlan } from './concat.ts';
 import { partSizeFor, sendParts } from './parts.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
 
@@ -82,6 +83,29 @@ export class S3DataStore implements DataStore {
   async #writeInfo(upload: Upload, uploadId: string, partSize: number): Promise<void> {
     const info: Info = { length: upload.length, metadata: upload.metadata, createdAt: upload.createdAt, uploadId, partSize };
     await this.#s3.putObject(`${this.key(upload.id)}.info`, JSON.stringify(info), { 'Content-Type': 'application/json' });
+  }
+
+  async concat(final: Upload, partials: Upload[]): Promise<Record<string, string>> {
+    const key = this.key(final.id);
+    const headers = contentHeaders(final.metadata);
+    const objectHeaders = { 'Content-Type': headers['Content-Type']!, 'Content-Disposition': headers['Content-Disposition']! };
+    const plan = planConcat(partials.map((p) => p.length ?? 0));
+    const info = { uploadId: '', partSize: '0' };
+    if (plan.length === 0) {
+      await this.#s3.putObject(key, new Uint8Array(), objectHeaders);
+    } else {
+      info.uploadId = await this.#s3.createMultipartUpload(key, objectHeaders);
+      try {
+        const sources = partials.map((p) => this.key(p.id));
+        const parts = await sendPlan(this.#s3, key, info.uploadId, sources, plan, this.options.parallelParts * 2);
+        await this.#s3.completeMultipartUpload(key, info.uploadId, parts);
+      } catch (error) {
+        await this.#s3.abortMultipartUpload(key, info.uploadId).catch(() => {});
+        throw error;
+      }
+    }
+    await this.#writeInfo(final, info.uploadId, 0);
+    return info;
   }
 
   async declareLength(upload: Upload): Promise<void> {
