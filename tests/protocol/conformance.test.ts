@@ -40,7 +40,8 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------
 
 const OCTET = 'application/offset+octet-stream';
-const EXTENSIONS = 'creation,creation-with-upload,creation-defer-length,termination,expiration,checksum';
+const EXTENSIONS =
+  'creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,concatenation,concatenation-unfinished';
 const ALGORITHMS = 'md5,sha1,sha256,sha512,crc32';
 /** RFC 9110 §5.6.7 IMF-fixdate. */
 const IMF_FIXDATE =
