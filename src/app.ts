@@ -14,12 +14,15 @@ import { patch } from './handlers/patch.ts';
 import { terminate } from './handlers/delete.ts';
 import { get } from './handlers/get.ts';
 import { progress } from './handlers/progress.ts';
+import { ietfRoutes } from './handlers/ietf.ts';
+import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from './protocol/ietf.ts';
 
 type Routes = Partial<Record<string, Handler>>;
 
 const collection: Routes = { OPTIONS: options, POST: post };
 const upload: Routes = { OPTIONS: options, HEAD: head, PATCH: patch, DELETE: terminate, GET: get };
 const uploadProgress: Routes = { GET: progress };
+const ietf = new Map(INTEROP_VERSIONS.map((v) => [v, ietfRoutes(v, { options, get })]));
 /** Methods that are not tus requests and so need no Tus-Resumable. */
 const plainHttp = new Set(['OPTIONS', 'GET']);
 
@@ -32,16 +35,18 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions): Hono {
   const app = new Hono();
   app.use('*', cors(opts.corsOrigins));
 
-  const dispatch = (routes: Routes) => async (request: Request, id: string): Promise<Response> => {
+  // A request with Upload-Draft-Interop-Version speaks the IETF draft; any other speaks tus.
+  const dispatch = (routes: Routes, draft?: (v: InteropVersion) => Routes) => async (request: Request, id: string): Promise<Response> => {
     const method = (request.headers.get('X-HTTP-Method-Override') ?? request.method).toUpperCase();
-    const handler = routes[method];
+    const version = draft && interopVersion(request.headers);
+    const handler = (version ? draft(version) : routes)[method];
     if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
-    if (!plainHttp.has(method)) requireTusResumable(request.headers);
+    if (!version && !plainHttp.has(method)) requireTusResumable(request.headers);
     const ctx: HandlerContext = { request, engine, options: opts, id };
     return handler(ctx);
   };
-  const onCollection = dispatch(collection);
-  const onUpload = dispatch(upload);
+  const onCollection = dispatch(collection, (v) => ietf.get(v)!.collection);
+  const onUpload = dispatch(upload, (v) => ietf.get(v)!.upload);
   const onProgress = dispatch(uploadProgress);
 
   const respond = async (run: () => Promise<Response>, allow: Routes): Promise<Response> => {

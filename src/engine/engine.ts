@@ -27,6 +27,15 @@ export interface Body {
   checksum?: Checksum;
 }
 
+export interface AppendOptions {
+  /** Upload-Length sent with this request (a deferred length being declared). */
+  length?: number;
+  /** The client says this body ends the upload: an unknown length becomes the final offset. */
+  completes?: boolean;
+  /** Refuse, rather than accept as a no-op, an append to an upload that is already complete. */
+  finishedIsError?: boolean;
+}
+
 export interface CreateInput {
   /** Undefined for a deferred length. */
   length?: number;
@@ -159,7 +168,8 @@ export class UploadEngine {
     return upload;
   }
 
-  append(id: string, offset: number, body: Body, declaredLength?: number): Promise<Upload> {
+  append(id: string, offset: number, body: Body, options: AppendOptions = {}): Promise<Upload> {
+    const declaredLength = options.length;
     return this.#track(this.#withLock(id, async (signal) => {
       const upload = await this.#load(id);
       if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
@@ -173,7 +183,12 @@ export class UploadEngine {
           await this.#storage(async () => this.#o.store.declareLength?.(upload));
         }
       }
-      if (offset !== upload.offset) throw new TusError('OFFSET_MISMATCH', `expected ${upload.offset}, got ${offset}`);
+      if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
+      if (offset !== upload.offset) {
+        const error = new TusError('OFFSET_MISMATCH', `expected ${upload.offset}, got ${offset}`);
+        error.offset = upload.offset;
+        throw error;
+      }
 
       if (wasFinished) {
         // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
@@ -194,6 +209,10 @@ export class UploadEngine {
       const now = this.#now();
       const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs, transfer: undefined };
       if (declaredLength !== undefined) changed.length = declaredLength;
+      if (options.completes && upload.length === undefined && !metered.interrupted) {
+        changed.length = newOffset;
+        await this.#storage(async () => this.#o.store.declareLength?.({ ...upload, ...changed }));
+      }
       Object.assign(upload, changed);
       if (isFinished(upload)) {
         await this.#finish(upload);

@@ -1,5 +1,6 @@
 import { CHECKSUM_ALGORITHMS } from '../protocol/checksum.ts';
-import { TUS_VERSION } from '../protocol/constants.ts';
+import { OFFSET_CONTENT_TYPE, TUS_VERSION } from '../protocol/constants.ts';
+import { PARTIAL_UPLOAD, uploadLimit } from '../protocol/ietf.ts';
 import type { Handler } from './context.ts';
 
 export const EXTENSIONS = [
@@ -7,12 +8,17 @@ export const EXTENSIONS = [
   'concatenation', 'concatenation-unfinished',
 ];
 
-/** Discovery: what this server speaks. Tus-Resumable is not required here. */
-export const options: Handler = ({ engine }) => {
+/**
+ * Discovery: what this server speaks, for tus (Tus-Resumable is not required here) and for the IETF
+ * draft (Upload-Limit, and Accept-Patch for its append media type).
+ */
+export const options: Handler = ({ engine, options: opts }) => {
   const headers: Record<string, string> = {
     'Tus-Version': TUS_VERSION,
     'Tus-Extension': EXTENSIONS.join(','),
     'Tus-Checksum-Algorithm': CHECKSUM_ALGORITHMS.join(','),
+    'Accept-Patch': `${OFFSET_CONTENT_TYPE}, ${PARTIAL_UPLOAD}`,
+    ...uploadLimit(8, engine.maxSize, opts.uploadTtlSeconds),
   };
   if (engine.maxSize !== undefined) headers['Tus-Max-Size'] = String(engine.maxSize);
   return new Response(null, { status: 204, headers });

@@ -9,7 +9,7 @@ export const patch: Handler = async ({ request, engine, id }) => {
   const offset = h.uploadOffset(headers);
   if (offset === undefined) throw new TusError('INVALID_OFFSET', 'missing');
   const length = h.uploadLength(headers);
-  const upload = await engine.append(id, offset, readBody(request), length);
+  const upload = await engine.append(id, offset, readBody(request), { length });
   return new Response(null, {
     status: 204,
     headers: { 'Upload-Offset': String(upload.offset), ...expiryHeader(upload) },

@@ -5,11 +5,12 @@ export const OFFSET_CONTENT_TYPE = 'application/offset+octet-stream';
 export const REQUEST_HEADERS = [
   'Authorization', 'Content-Type', 'Tus-Resumable', 'Upload-Length', 'Upload-Defer-Length',
   'Upload-Offset', 'Upload-Metadata', 'Upload-Checksum', 'Upload-Concat', 'X-HTTP-Method-Override',
-  'X-Requested-With',
+  'X-Requested-With', 'Upload-Complete', 'Upload-Draft-Interop-Version', 'Content-Disposition',
 ];
 export const EXPOSED_HEADERS = [
   'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Expires',
   'Upload-Metadata', 'Upload-Concat', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension',
-  'Tus-Max-Size', 'Tus-Checksum-Algorithm', 'Content-Range', 'Content-Disposition',
+  'Tus-Max-Size', 'Tus-Checksum-Algorithm', 'Content-Range', 'Content-Disposition', 'Upload-Complete',
+  'Upload-Limit', 'Upload-Draft-Interop-Version',
 ];
 export const METHODS = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'];

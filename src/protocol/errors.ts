@@ -14,6 +14,9 @@ const table = {
   UNSUPPORTED_CHECKSUM: [400, 'the checksum algorithm is not supported'],
   INVALID_CONTENT_TYPE: [415, 'Content-Type must be application/offset+octet-stream'],
   INVALID_CONTENT_LENGTH: [400, 'Content-Length must be a non-negative integer'],
+  UNSUPPORTED_INTEROP: [400, 'Upload-Draft-Interop-Version names a draft version this server does not serve'],
+  INVALID_UPLOAD_COMPLETE: [400, 'Upload-Complete must be ?0 or ?1'],
+  INVALID_IETF_HEADER: [400, 'this request must not carry Upload-Offset or Upload-Complete'],
   INVALID_CONCAT: [400, 'Upload-Concat must be "partial" or "final;" followed by upload URLs'],
   CONCAT_WITH_LENGTH: [400, 'a final upload takes no Upload-Length: its length is the sum of its partials'],
   NOT_PARTIAL: [400, 'only partial uploads (Upload-Concat: partial) can be concatenated'],
@@ -21,6 +24,7 @@ const table = {
   FINAL_IS_READ_ONLY: [403, 'a final upload is assembled from its partials and takes no PATCH'],
   OFFSET_MISMATCH: [409, 'Upload-Offset does not match the upload\'s offset'],
   UPLOAD_FINISHED: [400, 'the upload is already complete'],
+  INCONSISTENT_LENGTH: [400, 'the body does not end the upload where its length says'],
   TOO_LARGE: [413, 'the upload is larger than the server accepts'],
   EXCEEDS_LENGTH: [413, 'the body goes past Upload-Length'],
   CHECKSUM_MISMATCH: [460, 'the checksum does not match the body'],
@@ -39,6 +43,8 @@ export type ErrorCode = keyof typeof table;
 
 export class TusError extends Error {
   readonly status: number;
+  /** The upload's current offset, where the error is about it (an offset mismatch). */
+  offset?: number;
   constructor(readonly code: ErrorCode, detail?: string) {
     const [status, reason] = table[code];
     super(detail ? `${reason}: ${detail}` : reason);

@@ -7,6 +7,9 @@ export interface ClientUploadOptions {
   /** Called with bytes sent; return true to abort the upload there. */
   abortWhen?: (bytesSent: number) => boolean;
   parallelUploads?: number;
+  /** 'tus-v1' (default), 'ietf-draft-03' or 'ietf-draft-05' (missing from tus-js-client's types). */
+  protocol?: string;
+  uploadDataDuringCreation?: boolean;
 }
 
 /**
@@ -26,6 +29,8 @@ export function tusUpload(
       chunkSize: options.chunkSize ?? Number.POSITIVE_INFINITY,
       metadata: options.metadata ?? {},
       parallelUploads: options.parallelUploads ?? 1,
+      ...(options.protocol ? ({ protocol: options.protocol } as object) : {}),
+      uploadDataDuringCreation: options.uploadDataDuringCreation ?? false,
       retryDelays: [0, 100, 300],
       storeFingerprintForResuming: false,
       onProgress(sent) {
