@@ -203,7 +203,7 @@ export class UploadEngine {
       const metered = meterBody(body.stream, { limit, overflow, checksum: body.checksum, signal });
       const progress = await this.#progress(upload);
       const newOffset = await this.#storage(() =>
-        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report }),
+        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size }),
       ).finally(progress.settled);
 
       const now = this.#now();

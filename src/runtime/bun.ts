@@ -2,7 +2,7 @@
 import { createTusflow } from '../index.ts';
 import { exitOnConfigError, serverConfig } from './server-stores.ts';
 
-const { env, options, description } = await serverConfig(Bun.env).catch(exitOnConfigError(process.exit));
+const { env, options, description } = await serverConfig(Bun.env, { streamParts: true }).catch(exitOnConfigError(process.exit));
 const tusflow = createTusflow(options);
 
 const server = Bun.serve({

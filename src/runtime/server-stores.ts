@@ -17,7 +17,13 @@ export interface ServerStores {
  * DATA_DIR. Records and locks: Upstash or Redis when configured (shared by every instance), else
  * files under DATA_DIR with in-process locks (one instance).
  */
-export async function serverStores(env: ServerEnv): Promise<ServerStores> {
+/** What the runtime can do that the stores may use. */
+export interface RuntimeFeatures {
+  /** fetch sends a streamed body with a fixed Content-Length (Bun; Deno sends it chunked). */
+  streamParts?: boolean;
+}
+
+export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {}): Promise<ServerStores> {
   const dir = resolve(env.DATA_DIR);
   const upstash = upstashStateFromEnv(env);
   const redis = !upstash && env.REDIS_URL ? sharedState(env, tcpRedisRunner(env.REDIS_URL)) : undefined;
@@ -28,7 +34,7 @@ export async function serverStores(env: ServerEnv): Promise<ServerStores> {
   const stateName = upstash ? 'Upstash' : redis ? 'Redis' : `files in ${dir}`;
 
   if (env.S3_BUCKET) {
-    const store = s3StoreFromEnv(env);
+    const store = s3StoreFromEnv(env, features);
     await store.check();
     return { stores: { store, ...state }, description: `S3 bucket ${env.S3_BUCKET}, records: ${stateName}` };
   }
@@ -36,9 +42,12 @@ export async function serverStores(env: ServerEnv): Promise<ServerStores> {
 }
 
 /** Everything a server entry needs from its environment; throws a readable error when it is wrong. */
-export async function serverConfig(vars: Record<string, string | undefined>): Promise<{ env: ServerEnv; options: TusflowOptions; description: string }> {
+export async function serverConfig(
+  vars: Record<string, string | undefined>,
+  features: RuntimeFeatures = {},
+): Promise<{ env: ServerEnv; options: TusflowOptions; description: string }> {
   const env = parseEnv(vars);
-  const { stores, description } = await serverStores(env);
+  const { stores, description } = await serverStores(env, features);
   return { env, options: { ...fromEnv(vars), ...stores }, description };
 }
 

@@ -6,6 +6,8 @@ export interface WriteOptions {
    * write stored is discarded (the offset stays where it was) and the error is rethrown.
    */
   verify(): void | Promise<void>;
+  /** How many bytes the body will bring, when the client said (Content-Length). */
+  size?: number;
   /** Told how many bytes of this write are stored so far, as the store goes (for progress views). */
   onProgress?(received: number): void;
 }

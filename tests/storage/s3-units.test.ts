@@ -81,6 +81,73 @@ test('parts: a failed send fails the call after every started send settled', asy
   expect(settled).toBe(atFailure); // nothing still running after the call returned
 });
 
+describe('parts streamed while they arrive', () => {
+  const collect = async (stream: ReadableStream<Uint8Array>) => [...new Uint8Array(await new Response(stream).arrayBuffer())];
+
+  test('parts the body will fill are streamed, carry first; the tail is not', async () => {
+    const streamed: [number, number[]][] = [];
+    const sent: number[] = [];
+    const result = await sendParts(streamOf([3, 1, 7, 2]), {
+      partSize: 4,
+      firstPart: 1,
+      carry: new Uint8Array([200, 201]),
+      parallel: 2,
+      expected: 13,
+      send: async (n) => void sent.push(n),
+      stream: async (n, body, size) => {
+        expect(size).toBe(4);
+        streamed.push([n, await collect(body)]);
+      },
+    });
+    expect(streamed).toEqual([
+      [1, [200, 201, 0, 1]],
+      [2, [2, 3, 4, 5]],
+      [3, [6, 7, 8, 9]],
+    ]);
+    expect(sent).toEqual([]);
+    expect([...result.tail]).toEqual([10, 11, 12]);
+  });
+
+  test('a streamed part that fails is sent again from its buffered copy', async () => {
+    const sent: [number, number[]][] = [];
+    await sendParts(streamOf([4, 4]), {
+      partSize: 4,
+      firstPart: 1,
+      parallel: 2,
+      expected: 8,
+      send: async (n, bytes) => void sent.push([n, [...bytes]]),
+      stream: async (n, body) => {
+        await collect(body);
+        if (n === 2) throw new Error('connection reset');
+      },
+    });
+    expect(sent).toEqual([[2, [4, 5, 6, 7]]]);
+  });
+
+  test('a body that ends early: the started part is abandoned, never sent short', async () => {
+    const sent: number[] = [];
+    let abandoned = false;
+    const result = await sendParts(streamOf([4, 2]), {
+      partSize: 4,
+      firstPart: 1,
+      parallel: 2,
+      expected: 8, // the client promised 8 bytes and sent 6
+      send: async (n) => void sent.push(n),
+      stream: async (n, body) => {
+        try {
+          await collect(body);
+        } catch {
+          abandoned = n === 2;
+          throw new Error('request failed');
+        }
+      },
+    });
+    expect(abandoned).toBe(true);
+    expect(sent).toEqual([]);
+    expect([...result.tail]).toEqual([4, 5]);
+  });
+});
+
 test('parts: past 10,000 parts is TOO_LARGE', async () => {
   const error = await sendParts(streamOf([8]), { partSize: 4, firstPart: MAX_PARTS, parallel: 1, send: async () => {} }).catch((e) => e);
   expect((error as TusError).code).toBe('TOO_LARGE');

@@ -20,10 +20,14 @@ export interface S3TestServer extends TestServer {
 export interface S3ServerOptions extends TusflowOptions {
   partSize?: number;
   parallelParts?: number;
+  /** Stream parts while they arrive, as the Bun entry does (default true). */
+  streamParts?: boolean;
   prefix?: string;
   bucket?: string;
   state?: StateStore;
   fetch?: Fetch;
+  /** Where the server's S3 client sends its requests (e.g. a proxy in front of radosgw); default radosgw itself. */
+  endpoint?: string;
 }
 
 /** A Tusflow server on a loopback socket storing into a fresh bucket of the test radosgw. */
@@ -31,7 +35,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
   const s3 = await startS3();
   const bucket = options.bucket ?? (await s3.newBucket());
   const client = new S3Client({
-    endpoint: s3.endpoint,
+    endpoint: options.endpoint ?? s3.endpoint,
     bucket,
     region: s3.region,
     accessKeyId: s3.accessKeyId,
@@ -44,8 +48,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     prefix: options.prefix ?? '',
     partSize: options.partSize ?? 5 * 1024 * 1024,
     parallelParts: options.parallelParts ?? 4,
+    streamParts: options.streamParts ?? true,
   });
-  const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, ...rest } = options;
+  const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, streamParts: _s, endpoint: _e, ...rest } = options;
   const server = await startServer({ state: new MemoryStateStore(), ...rest, store });
   const raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
   return {

@@ -40,7 +40,9 @@ interface Call {
   key?: string;
   query?: Query;
   headers?: Record<string, string>;
-  body?: Uint8Array | string;
+  body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** A streamed body can be sent only once. */
+  once?: boolean;
 }
 
 /** RFC 3986 encoding of each path segment, as SigV4 expects for S3 keys. */
@@ -105,7 +107,12 @@ export class S3Client {
           service: 's3',
           cache: this.#keys,
         }).sign();
-        const response = await this.#fetch(signed.url, { method, headers: signed.headers, body: call.body as BodyInit | undefined });
+        const response = await this.#fetch(signed.url, {
+          method,
+          headers: signed.headers,
+          body: call.body as BodyInit | undefined,
+          ...(call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+        } as RequestInit);
         if (response.ok) return response;
         failure = await errorFrom(operation, response);
         if (!(failure as S3Error).transient) throw failure;
@@ -114,7 +121,7 @@ export class S3Client {
         failure = error;
       }
       const delay = Math.random() * Math.min(2_000, 100 * 2 ** (attempt - 1));
-      if (attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
+      if (call.once || attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
       this.retries++;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
@@ -133,6 +140,18 @@ export class S3Client {
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string> {
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body });
+    await res.body?.cancel();
+    return res.headers.get('ETag') ?? '';
+  }
+
+  /**
+   * Sends a part from a stream of exactly `size` bytes, once (a stream cannot be replayed: the
+   * caller keeps a copy to retry with). Needs a fetch that sends a streamed body with the given
+   * Content-Length rather than chunked, as Bun's does.
+   */
+  async uploadPartStream(key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array>, size: number): Promise<string> {
+    const headers = { 'Content-Length': String(size) };
+    const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body, headers, once: true });
     await res.body?.cancel();
     return res.headers.get('ETag') ?? '';
   }

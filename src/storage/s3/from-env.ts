@@ -4,7 +4,7 @@ import { S3Client } from './client.ts';
 import { S3DataStore } from './store.ts';
 
 /** The S3 store the environment describes (S3_BUCKET set). Runtime-neutral: Workers use it too. */
-export function s3StoreFromEnv(env: ServerEnv): S3DataStore {
+export function s3StoreFromEnv(env: ServerEnv, features: { streamParts?: boolean } = {}): S3DataStore {
   const accessKeyId = env.S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.S3_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY;
   if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is not set');
@@ -25,5 +25,6 @@ export function s3StoreFromEnv(env: ServerEnv): S3DataStore {
     prefix: env.S3_KEY_PREFIX,
     partSize: env.S3_PART_SIZE,
     parallelParts: env.S3_PARALLEL_PARTS,
+    streamParts: features.streamParts,
   });
 }

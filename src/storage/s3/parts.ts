@@ -27,6 +27,14 @@ export interface PartsOptions {
   /** Parts being sent at once; reading the body waits while this many are in flight. */
   parallel: number;
   send(partNumber: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Sends a part while its bytes still arrive (the request body is the part's stream, of a known
+   * size), so receiving and uploading overlap. Used for parts the body is known to fill; if it
+   * fails, the part is sent again from its buffered copy with `send`.
+   */
+  stream?(partNumber: number, body: ReadableStream<Uint8Array>, size: number): Promise<void>;
+  /** How many bytes the body will bring, when known (Content-Length). */
+  expected?: number;
 }
 
 export interface PartsResult {
@@ -39,10 +47,12 @@ export interface PartsResult {
 }
 
 /**
- * Cuts a stream into fixed-size parts and sends each as soon as it is full, several at once, with
- * backpressure on the stream: memory stays at partSize × (parallel + 1) whatever the body's size.
- * If the stream or a send fails, every send already started is settled before the error is thrown,
- * so nothing of this call is still running when the caller retries.
+ * Cuts a stream into fixed-size parts and sends each as soon as it is full (or, with `stream`, as
+ * soon as it starts), several at once, with backpressure on the stream: memory stays at
+ * partSize × (parallel + 1) whatever the body's size — a streamed part is fed views of its own
+ * buffer, the copy kept for a retry. If the stream or a send fails, every send already started is
+ * settled before the error is thrown, so nothing of this call is still running when the caller
+ * retries.
  */
 export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOptions): Promise<PartsResult> {
   // Buffers go back to a pool once their part is sent: a long PATCH allocates parallel + 1 of
@@ -52,6 +62,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   let buffer = take();
   let filled = 0;
   let received = 0;
+  let placed = 0; // body bytes copied into part buffers so far
   let partNumber = o.firstPart;
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
@@ -61,33 +72,62 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     filled = o.carry.byteLength;
   }
 
+  const track = (sending: Promise<void>) => {
+    inflight.add(sending);
+    void sending.then(() => inflight.delete(sending));
+  };
+
+  // The part being streamed: its request's body, and the request itself.
+  let live: { feed: ReadableStreamDefaultController<Uint8Array>; request: Promise<void>; tracked: Promise<void> } | undefined;
+  const startStream = () => {
+    const remaining = o.expected === undefined ? 0 : o.expected - placed;
+    if (!o.stream || remaining < o.partSize - filled) return;
+    let feed!: ReadableStreamDefaultController<Uint8Array>;
+    const partBody = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
+    if (filled > 0) feed.enqueue(buffer.subarray(0, filled));
+    const request = o.stream(partNumber, partBody, o.partSize);
+    const tracked = request.catch(() => {}); // in flight from its first byte
+    track(tracked);
+    live = { feed, request, tracked };
+  };
+
   const flush = async () => {
     if (partNumber > MAX_PARTS) throw new TusError('TOO_LARGE', 'the upload would need more than 10,000 parts');
     const full = buffer;
-    const sending = o.send(partNumber++, full).then(
-      () => void pool.push(full),
-      (error: unknown) => void (failure ??= { error }),
-    );
-    inflight.add(sending);
-    void sending.then(() => inflight.delete(sending));
+    const number = partNumber++;
+    let sending: Promise<void>;
+    if (live) {
+      live.feed.close();
+      inflight.delete(live.tracked);
+      sending = live.request.catch(() => o.send(number, full));
+      live = undefined;
+    } else sending = o.send(number, full);
+    track(sending.then(() => void pool.push(full), (error: unknown) => void (failure ??= { error })));
     buffer = take();
     filled = 0;
     while (inflight.size >= o.parallel) await Promise.race(inflight);
     if (failure) throw failure.error;
+    if (partNumber <= MAX_PARTS) startStream();
   };
 
   try {
+    startStream();
     for await (const chunk of body) {
       received += chunk.byteLength;
       for (let at = 0; at < chunk.byteLength; ) {
         const n = Math.min(o.partSize - filled, chunk.byteLength - at);
         buffer.set(chunk.subarray(at, at + n), filled);
+        live?.feed.enqueue(buffer.subarray(filled, filled + n));
         filled += n;
+        placed += n;
         at += n;
         if (filled === o.partSize) await flush();
       }
     }
   } finally {
+    // A part the body did not fill is not sent: its request fails for want of bytes, and the
+    // bytes it had stay in the tail.
+    live?.feed.error(new Error('the body ended before the part was full'));
     await Promise.allSettled(inflight);
   }
   if (failure) throw failure.error;

@@ -17,6 +17,11 @@ export interface S3StoreOptions {
   parallelParts: number;
   /** Memory for tails kept between PATCHes (saves reading them back from S3); default 64 MiB. */
   tailCacheBytes?: number;
+  /**
+   * Upload a part while its bytes arrive instead of after (see S3Client.uploadPartStream). Only
+   * for runtimes whose fetch sends a streamed body with a fixed Content-Length (Bun).
+   */
+  streamParts?: boolean;
 }
 
 /** What S3 keeps about an upload so that it can be rebuilt without the state store. */
@@ -129,6 +134,13 @@ export class S3DataStore implements DataStore {
         await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
         options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
       },
+      stream: this.options.streamParts
+        ? async (partNumber, part, size) => {
+            await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
+            options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
+          }
+        : undefined,
+      expected: options.size,
     });
     await options.verify();
 
