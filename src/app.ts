@@ -16,6 +16,7 @@ import { get } from './handlers/get.ts';
 import { progress } from './handlers/progress.ts';
 import { ietfRoutes } from './handlers/ietf.ts';
 import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from './protocol/ietf.ts';
+import { PAGE_HTML } from './web/page.generated.ts';
 
 type Routes = Partial<Record<string, Handler>>;
 
@@ -61,6 +62,10 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions): Hono {
     response.headers.set('Tus-Resumable', TUS_VERSION);
     return response;
   };
+
+  if (opts.webPage) {
+    app.get('/', () => new Response(PAGE_HTML, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
+  }
 
   const base = opts.path;
   for (const path of [base || '/', `${base}/`]) {

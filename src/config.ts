@@ -19,6 +19,8 @@ export const optionsSchema = z.object({
   corsOrigins: z.array(z.string().min(1)).min(1).default(['*']),
   /** Trust X-Forwarded-Host / X-Forwarded-Proto when building upload URLs (behind a proxy). */
   trustProxy: z.boolean().default(false),
+  /** Serve the upload page at `/`. */
+  webPage: z.boolean().default(true),
   /** How long a request waits for a busy upload's current writer to let go. */
   lockTimeoutMs: z.number().int().positive().default(10_000),
   store: z.custom<DataStore>(hasMethods('create', 'write', 'finish', 'read', 'remove'), 'a DataStore').optional(),
