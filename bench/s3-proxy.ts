@@ -1,0 +1,40 @@
+/**
+ * A counting proxy in front of the S3 server: forwards every request unchanged (Host included, so
+ * SigV4 signatures stay valid) and counts them by S3 operation. Used by the benchmark's cost pass.
+ */
+export function operationOf(method: string, url: URL, headers: Headers): string {
+  const q = url.searchParams;
+  if (method === 'POST' && q.has('uploads')) return 'CreateMultipartUpload';
+  if (method === 'PUT' && q.has('partNumber')) return headers.has('x-amz-copy-source') ? 'UploadPartCopy' : 'UploadPart';
+  if (method === 'POST' && q.has('uploadId')) return 'CompleteMultipartUpload';
+  if (method === 'DELETE' && q.has('uploadId')) return 'AbortMultipartUpload';
+  if (method === 'GET' && q.has('uploadId')) return 'ListParts';
+  if (method === 'GET' && q.has('uploads')) return 'ListMultipartUploads';
+  if (method === 'GET' && q.has('list-type')) return 'ListObjectsV2';
+  if (method === 'POST' && q.has('delete')) return 'DeleteObjects';
+  return { PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' }[method] ?? method;
+}
+
+export function startS3Proxy(target: string) {
+  const counts = new Map<string, number>();
+  const upstream = new URL(target);
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    async fetch(request) {
+      const url = new URL(request.url);
+      const op = operationOf(request.method, url, request.headers);
+      counts.set(op, (counts.get(op) ?? 0) + 1);
+      url.host = upstream.host;
+      return fetch(url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        duplex: 'half',
+        decompress: false,
+      } as RequestInit);
+    },
+  });
+  return { endpoint: `http://127.0.0.1:${server.port}`, counts, stop: () => server.stop(true) };
+}
