@@ -1,10 +1,18 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { HTTPException } from 'hono/http-exception';
+import { jwt } from 'hono/jwt';
 import type { ResolvedOptions } from './config.ts';
 import type { UploadEngine } from './engine/engine.ts';
 import { cors } from './cors.ts';
+import type { HookRequest } from './hooks/types.ts';
+import type { RateLimiter } from './limits/rate-limit.ts';
+import { jsonLogger, requestId, type Logger } from './observability/log.ts';
+import { metrics } from './observability/metrics.ts';
 import { TUS_VERSION } from './protocol/constants.ts';
 import { TusError } from './protocol/errors.ts';
 import { requireTusResumable } from './protocol/headers.ts';
+import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from './protocol/ietf.ts';
 import { errorResponse } from './protocol/respond.ts';
 import type { Handler, HandlerContext } from './handlers/context.ts';
 import { options } from './handlers/options.ts';
@@ -14,11 +22,19 @@ import { patch } from './handlers/patch.ts';
 import { terminate } from './handlers/delete.ts';
 import { get } from './handlers/get.ts';
 import { progress } from './handlers/progress.ts';
+import { health } from './handlers/health.ts';
 import { ietfRoutes } from './handlers/ietf.ts';
-import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from './protocol/ietf.ts';
 import { PAGE_HTML } from './web/page.generated.ts';
 
 type Routes = Partial<Record<string, Handler>>;
+
+/** What the server entries tell the app about the connection (Hono's env). */
+export interface ConnectionInfo {
+  remoteAddress?: string;
+}
+
+export type TusflowEnv = { Bindings: ConnectionInfo; Variables: { owner?: string; jwtPayload?: { sub?: unknown } } };
+type Env = TusflowEnv;
 
 const collection: Routes = { OPTIONS: options, POST: post };
 const upload: Routes = { OPTIONS: options, HEAD: head, PATCH: patch, DELETE: terminate, GET: get };
@@ -26,26 +42,85 @@ const uploadProgress: Routes = { GET: progress };
 const ietf = new Map(INTEROP_VERSIONS.map((v) => [v, ietfRoutes(v, { options, get })]));
 /** Methods that are not tus requests and so need no Tus-Resumable. */
 const plainHttp = new Set(['OPTIONS', 'GET']);
+/** Headers hooks never see. */
+const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
 /**
- * Routes requests to handlers. Dispatch happens here, not in Hono's router, so that
- * X-HTTP-Method-Override (which the spec says MUST be honoured) applies to every route the same way,
- * also when the app is mounted inside another Hono app.
+ * The HTTP side: logging and metrics, CORS, health and metrics endpoints, the upload page, rate
+ * limit and authentication, then the tus and IETF routes. Dispatch to handlers happens here, not in
+ * Hono's router, so that X-HTTP-Method-Override (which the spec says MUST be honoured) applies to
+ * every route the same way, also when the app is mounted inside another Hono app.
  */
-export function buildApp(engine: UploadEngine, opts: ResolvedOptions): Hono {
-  const app = new Hono();
+export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimiter?: RateLimiter): Hono<Env> {
+  const app = new Hono<Env>();
+  const log: Logger | undefined = opts.log === true ? jsonLogger : opts.log || undefined;
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const id = requestId(c.req.header('X-Request-Id') ?? null);
+    await next();
+    c.res.headers.set('X-Request-Id', id);
+    metrics.inc('tusflow_requests_total', { method: c.req.method, status: String(c.res.status) });
+    log?.({ level: c.res.status >= 500 ? 'error' : 'info', requestId: id, method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });
+  });
   app.use('*', cors(opts.corsOrigins));
 
+  if (opts.health) app.get('/health', () => health(engine));
+  if (opts.metrics) app.get('/metrics', () => new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
+  if (opts.webPage) {
+    app.get('/', () => new Response(PAGE_HTML, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
+  }
+
+  const base = opts.path;
+  const tusPaths = [base || '/', `${base}/`, `${base}/*`];
+  const guard = (middleware: MiddlewareHandler<Env>): MiddlewareHandler<Env> => (c, next) =>
+    c.req.method === 'OPTIONS' ? next() : middleware(c, next);
+
+  if (rateLimiter) {
+    for (const path of tusPaths) {
+      app.use(path, async (c, next) => {
+        const client = c.req.header('Authorization') ?? clientAddress(c.req.raw, c.env, opts.trustProxy) ?? 'unknown';
+        const { allowed, retryAfterSeconds } = await rateLimiter.hit(client);
+        if (!allowed) return errorResponse(new TusError('RATE_LIMITED'), { 'Retry-After': String(retryAfterSeconds), 'Tus-Resumable': TUS_VERSION });
+        await next();
+      });
+    }
+  }
+  for (const path of tusPaths) {
+    if (opts.authToken) app.use(path, guard(bearerAuth({ token: opts.authToken })));
+    if (opts.jwtSecret) {
+      app.use(path, guard(jwt({ secret: opts.jwtSecret, alg: 'HS256' })));
+      app.use(path, guard(async (c, next) => {
+        const sub = c.get('jwtPayload')?.sub;
+        if (typeof sub !== 'string' || sub === '') throw new TusError('UNAUTHORIZED', 'the token has no sub');
+        c.set('owner', sub);
+        await next();
+      }));
+    }
+    if (opts.authorize) {
+      const authorize = opts.authorize;
+      app.use(path, guard(async (c, next) => {
+        const verdict = await authorize(c.req.raw);
+        if (verdict instanceof Response) return verdict;
+        if (!verdict) throw new TusError('UNAUTHORIZED');
+        if (verdict.owner !== undefined) c.set('owner', verdict.owner);
+        await next();
+      }));
+    }
+  }
+
   // A request with Upload-Draft-Interop-Version speaks the IETF draft; any other speaks tus.
-  const dispatch = (routes: Routes, draft?: (v: InteropVersion) => Routes) => async (request: Request, id: string): Promise<Response> => {
-    const method = (request.headers.get('X-HTTP-Method-Override') ?? request.method).toUpperCase();
-    const version = draft && interopVersion(request.headers);
-    const handler = (version ? draft(version) : routes)[method];
-    if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
-    if (!version && !plainHttp.has(method)) requireTusResumable(request.headers);
-    const ctx: HandlerContext = { request, engine, options: opts, id };
-    return handler(ctx);
-  };
+  const dispatch = (routes: Routes, draft?: (v: InteropVersion) => Routes) =>
+    async (request: Request, id: string, owner: string | undefined, connection: ConnectionInfo | undefined): Promise<Response> => {
+      const method = (request.headers.get('X-HTTP-Method-Override') ?? request.method).toUpperCase();
+      const version = draft && interopVersion(request.headers);
+      const handler = (version ? draft(version) : routes)[method];
+      if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
+      if (!version && !plainHttp.has(method)) requireTusResumable(request.headers);
+      if (id && method !== 'OPTIONS') await engine.authorize(id, owner);
+      const ctx: HandlerContext = { request, engine, options: opts, id, owner, hook: hookRequest(request, connection, opts.trustProxy) };
+      return handler(ctx);
+    };
   const onCollection = dispatch(collection, (v) => ietf.get(v)!.collection);
   const onUpload = dispatch(upload, (v) => ietf.get(v)!.upload);
   const onProgress = dispatch(uploadProgress);
@@ -63,17 +138,34 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions): Hono {
     return response;
   };
 
-  if (opts.webPage) {
-    app.get('/', () => new Response(PAGE_HTML, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
-  }
-
-  const base = opts.path;
   for (const path of [base || '/', `${base}/`]) {
-    app.all(path, (c) => respond(() => onCollection(c.req.raw, ''), collection));
+    app.all(path, (c) => respond(() => onCollection(c.req.raw, '', c.get('owner'), c.env), collection));
   }
-  app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id')), upload));
-  app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id')), uploadProgress));
+  app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id'), c.get('owner'), c.env), upload));
+  app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id'), c.get('owner'), c.env), uploadProgress));
   app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
-  app.onError((error) => errorResponse(error));
+  app.onError((error) => {
+    // Hono's auth middleware signals a refused credential with an HTTPException (401).
+    const refusal = error instanceof HTTPException && error.status === 401 ? new TusError('UNAUTHORIZED') : error;
+    const response = errorResponse(refusal, error instanceof HTTPException ? Object.fromEntries(error.getResponse().headers) : {});
+    response.headers.set('Tus-Resumable', TUS_VERSION);
+    return response;
+  });
   return app;
+}
+
+function clientAddress(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): string | undefined {
+  if (trustProxy) {
+    const forwarded = request.headers.get('X-Forwarded-For')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return connection?.remoteAddress;
+}
+
+function hookRequest(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): HookRequest {
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, name) => {
+    if (!SECRET_HEADERS.has(name)) headers[name] = value;
+  });
+  return { method: request.method, url: request.url, headers, remoteAddress: clientAddress(request, connection, trustProxy) };
 }

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { DataStore } from './storage/types.ts';
 import type { Locker, StateStore } from './state/types.ts';
+import type { Hooks } from './hooks/types.ts';
+import type { RateLimiter } from './limits/rate-limit.ts';
+import type { Logger } from './observability/log.ts';
 
 const hasMethods = (...names: string[]) => (value: unknown) =>
   typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
@@ -23,6 +26,33 @@ export const optionsSchema = z.object({
   webPage: z.boolean().default(true),
   /** How long a request waits for a busy upload's current writer to let go. */
   lockTimeoutMs: z.number().int().positive().default(10_000),
+  /** Lifecycle hooks in this process (see README "Hooks"). */
+  hooks: z.custom<Hooks>((v) => typeof v === 'object' && v !== null, 'an object of hook functions').optional(),
+  /** Every event also POSTed, signed with `hooksSecret`, to this URL. */
+  hooksUrl: z.url().optional(),
+  hooksSecret: z.string().min(1).optional(),
+  /** A static bearer token every tus request must carry. */
+  authToken: z.string().min(1).optional(),
+  /** HS256 secret: requests carry a JWT; its `sub` owns the uploads it creates. */
+  jwtSecret: z.string().min(1).optional(),
+  /**
+   * Your own check, run before every tus request: resolve with the owner (or `{}`) to let it through,
+   * `undefined` to answer 401, or a Response to answer that.
+   */
+  authorize: z
+    .custom<(request: Request) => Promise<{ owner?: string } | Response | undefined>>((v) => typeof v === 'function', 'a function')
+    .optional(),
+  /** Requests per minute per client (its owner when authenticated, else its address). */
+  rateLimit: z.number().int().positive().optional(),
+  rateLimiter: z.custom<RateLimiter>(hasMethods('hit'), 'a RateLimiter').optional(),
+  /** MIME types (`image/*` allowed) and file extensions accepted, from the metadata; empty: all. */
+  allowedTypes: z.array(z.string().min(1)).default([]),
+  allowedExtensions: z.array(z.string().min(1)).default([]),
+  /** `GET /health` and `GET /metrics`. */
+  health: z.boolean().default(true),
+  metrics: z.boolean().default(true),
+  /** A JSON line per request: true for the console, or your own logger. */
+  log: z.union([z.boolean(), z.custom<Logger>((v) => typeof v === 'function')]).default(false),
   store: z.custom<DataStore>(hasMethods('create', 'write', 'finish', 'read', 'remove'), 'a DataStore').optional(),
   state: z.custom<StateStore>(hasMethods('get', 'put', 'update', 'delete', 'expired'), 'a StateStore').optional(),
   locker: z.custom<Locker>(hasMethods('acquire'), 'a Locker').optional(),
@@ -75,6 +105,16 @@ export const envSchema = z.object({
   LOCK_LEASE_MS: integer(500, 600_000).default(10_000),
   /** How long a finished upload's record stays in Redis (S3 rebuilds it on demand afterwards). */
   FINISHED_TTL_SECONDS: integer(1).default(7 * 86_400),
+
+  // Users of the server.
+  AUTH_TOKEN: z.string().min(1).optional(),
+  JWT_SECRET: z.string().min(1).optional(),
+  RATE_LIMIT: integer(1).optional(),
+  ALLOWED_TYPES: list.default([]),
+  ALLOWED_EXTENSIONS: list.default([]),
+  HOOKS_URL: z.url().optional(),
+  HOOKS_SECRET: z.string().min(1).optional(),
+  LOG: flag.default(true),
 });
 
 export type ServerEnv = z.output<typeof envSchema>;
@@ -114,5 +154,13 @@ export function fromEnv(env: Record<string, string | undefined>): TusflowOptions
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
+    authToken: e.AUTH_TOKEN,
+    jwtSecret: e.JWT_SECRET,
+    rateLimit: e.RATE_LIMIT,
+    allowedTypes: e.ALLOWED_TYPES,
+    allowedExtensions: e.ALLOWED_EXTENSIONS,
+    hooksUrl: e.HOOKS_URL,
+    hooksSecret: e.HOOKS_SECRET,
+    log: e.LOG,
   };
 }

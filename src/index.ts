@@ -1,5 +1,11 @@
 import type { Hono } from 'hono';
-import { buildApp } from './app.ts';
+import { buildApp, type ConnectionInfo, type TusflowEnv } from './app.ts';
+import { composeHooks } from './hooks/types.ts';
+import { webhooks } from './hooks/webhooks.ts';
+import { fileTypeLimits } from './limits/file-types.ts';
+import { MemoryRateLimiter } from './limits/rate-limit.ts';
+import { jsonLogger } from './observability/log.ts';
+import { metrics } from './observability/metrics.ts';
 import { optionsSchema, type TusflowOptions } from './config.ts';
 import { UploadEngine } from './engine/engine.ts';
 import { MemoryLocker } from './state/memory-locker.ts';
@@ -8,8 +14,9 @@ import { MemoryDataStore } from './storage/memory.ts';
 
 export interface Tusflow {
   /** The whole server as a Hono app: mount it, or call `app.fetch(request)`. */
-  app: Hono;
-  fetch: (request: Request) => Promise<Response>;
+  app: Hono<TusflowEnv>;
+  /** The whole server as a fetch handler; server entries pass the client's address for the rate limit and hooks. */
+  fetch: (request: Request, connection?: ConnectionInfo) => Promise<Response>;
   engine: UploadEngine;
   /** Cuts in-flight uploads (each keeps what arrived) and waits for them. */
   shutdown(timeoutMs?: number): Promise<void>;
@@ -21,17 +28,29 @@ export interface Tusflow {
  */
 export function createTusflow(input: TusflowOptions = {}): Tusflow {
   const options = optionsSchema.parse(input);
+  const log = options.log === true ? jsonLogger : options.log || undefined;
+  const hooks = composeHooks(
+    fileTypeLimits(options.allowedTypes, options.allowedExtensions),
+    options.hooks,
+    options.hooksUrl ? webhooks({ url: options.hooksUrl, secret: options.hooksSecret }) : undefined,
+  );
   const engine = new UploadEngine({
+    hooks,
+    onHookError: (type, error) => {
+      metrics.inc('tusflow_hook_failures_total', { hook: type });
+      log?.({ level: 'warn', hook: type, error: error instanceof Error ? error.message : String(error) });
+    },
     store: options.store ?? new MemoryDataStore(),
     state: options.state ?? new MemoryStateStore(),
     locker: options.locker ?? new MemoryLocker(options.lockTimeoutMs),
     maxSize: options.maxSize,
     ttlMs: options.uploadTtlSeconds * 1000,
   });
-  const app = buildApp(engine, options);
+  const rateLimiter = options.rateLimiter ?? (options.rateLimit ? new MemoryRateLimiter(options.rateLimit) : undefined);
+  const app = buildApp(engine, options, rateLimiter);
   return {
     app,
-    fetch: async (request) => app.fetch(request),
+    fetch: async (request, connection = {}) => app.fetch(request, connection),
     engine,
     shutdown: (timeoutMs) => engine.shutdown(timeoutMs),
   };
@@ -45,6 +64,11 @@ export type { Metadata } from './protocol/metadata.ts';
 export { TusError, type ErrorCode } from './protocol/errors.ts';
 export type { DataStore, WriteOptions, ByteRange } from './storage/types.ts';
 export type { StateStore, Locker, Lease } from './state/types.ts';
+export type { ConnectionInfo, TusflowEnv } from './app.ts';
+export type { Hooks, HookEvent, HookType, HookDecision, HookRequest } from './hooks/types.ts';
+export { webhooks, signature as webhookSignature } from './hooks/webhooks.ts';
+export type { RateLimiter } from './limits/rate-limit.ts';
+export { MemoryRateLimiter } from './limits/rate-limit.ts';
 export { MemoryStateStore } from './state/memory.ts';
 export { MemoryLocker } from './state/memory-locker.ts';
 export { MemoryDataStore } from './storage/memory.ts';

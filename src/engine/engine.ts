@@ -4,6 +4,8 @@ import type { Metadata } from '../protocol/metadata.ts';
 import type { ByteRange, DataStore } from '../storage/types.ts';
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
+import { metrics } from '../observability/metrics.ts';
+import { PRE_HOOKS, type HookDecision, type HookRequest, type Hooks, type HookType } from '../hooks/types.ts';
 import { isUploadId, newUploadId } from './id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from './types.ts';
 
@@ -17,6 +19,9 @@ export interface EngineOptions {
   progressIntervalMs?: number;
   /** How long an unfinished upload lives after its last write. */
   ttlMs: number;
+  hooks?: Hooks;
+  /** Told when a background hook failed (it never affects the upload). */
+  onHookError?(type: HookType, error: unknown): void;
   now?: () => number;
 }
 
@@ -34,6 +39,7 @@ export interface AppendOptions {
   completes?: boolean;
   /** Refuse, rather than accept as a no-op, an append to an upload that is already complete. */
   finishedIsError?: boolean;
+  request?: HookRequest;
 }
 
 export interface CreateInput {
@@ -42,7 +48,12 @@ export interface CreateInput {
   metadata: Metadata;
   /** A partial upload, to be concatenated into a final one. */
   partial?: boolean;
+  owner?: string;
+  request?: HookRequest;
 }
+
+/** Object keys a hook may choose: printable, relative, without `.` or `..` segments. */
+const SAFE_KEY = /^(?!\/)(?!(?:.*\/)?\.\.?(?:\/|$))[\x21-\x7e][\x20-\x7e]{0,899}$/;
 
 /**
  * The upload lifecycle: create, append, finish, read, terminate, expire. It knows no HTTP and no
@@ -60,6 +71,7 @@ export class UploadEngine {
   readonly #active = new Set<AbortController>();
   #stopping = false;
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #background = new Set<Promise<unknown>>();
 
   constructor(options: EngineOptions) {
     this.#o = options;
@@ -82,11 +94,56 @@ export class UploadEngine {
       expiresAt: now + this.#o.ttlMs,
     };
     if (input.partial) upload.concat = 'partial';
+    if (input.owner !== undefined) upload.owner = input.owner;
+    await this.#preCreate(upload, input.request);
     const fields = await this.#storage(() => this.#o.store.create(upload));
     if (fields) upload.store = fields;
-    if (isFinished(upload)) await this.#finish(upload);
+    if (isFinished(upload)) await this.#finish(upload, input.request);
     await this.#stateCall(() => this.#o.state.put(upload));
+    metrics.inc('tusflow_uploads_created_total');
+    this.#emit('post-create', upload, input.request);
+    if (isFinished(upload)) this.#finished(upload, input.request);
     return upload;
+  }
+
+  #finished(upload: Upload, request?: HookRequest): void {
+    metrics.inc('tusflow_uploads_finished_total');
+    this.#emit('post-finish', upload, request);
+  }
+
+  /** Runs pre-create, which may refuse, or change the metadata or the object key. */
+  async #preCreate(upload: Upload, request?: HookRequest): Promise<void> {
+    const decision = await this.#decide('pre-create', upload, request);
+    if (decision.metadata) upload.metadata = decision.metadata;
+    if (decision.key !== undefined) {
+      if (!SAFE_KEY.test(decision.key)) throw new TusError('INVALID_KEY', decision.key.slice(0, 100));
+      upload.key = decision.key;
+    }
+  }
+
+  /** Whether the state store and the storage answer, and how fast (for `GET /health`). */
+  async health(): Promise<Record<'state' | 'storage', { ok: boolean; ms: number; error?: string }>> {
+    const probe = async (call: () => Promise<unknown>) => {
+      const started = performance.now();
+      try {
+        await call();
+        return { ok: true, ms: Math.round(performance.now() - started) };
+      } catch (error) {
+        return { ok: false, ms: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
+      }
+    };
+    const [state, storage] = await Promise.all([
+      probe(() => this.#o.state.get('0'.repeat(32))),
+      probe(async () => this.#o.store.check?.()),
+    ]);
+    return { state, storage };
+  }
+
+  /** Refuses with FORBIDDEN when authentication names an owner and the upload is someone else's. */
+  async authorize(id: string, owner: string | undefined): Promise<void> {
+    if (owner === undefined) return;
+    const upload = await this.#load(id);
+    if (upload.owner !== undefined && upload.owner !== owner) throw new TusError('FORBIDDEN');
   }
 
   /**
@@ -94,8 +151,9 @@ export class UploadEngine {
    * when every partial is finished; otherwise (concatenation-unfinished) as soon as a request for
    * the final finds them all finished. The partials are locked while they are read.
    */
-  async concatenate(partialIds: string[], metadata: Metadata): Promise<Upload> {
+  async concatenate(partialIds: string[], metadata: Metadata, context: { owner?: string; request?: HookRequest } = {}): Promise<Upload> {
     if (partialIds.length === 0) throw new TusError('INVALID_CONCAT', 'no partial uploads');
+    for (const id of new Set(partialIds)) await this.authorize(id, context.owner);
     const now = this.#now();
     const final: Upload = {
       id: newUploadId(),
@@ -105,8 +163,12 @@ export class UploadEngine {
       expiresAt: now + this.#o.ttlMs,
       concat: { final: partialIds },
     };
+    if (context.owner !== undefined) final.owner = context.owner;
     await this.#partials(final); // all exist and are partial
+    await this.#preCreate(final, context.request);
     await this.#stateCall(() => this.#o.state.put(final));
+    metrics.inc('tusflow_uploads_created_total');
+    this.#emit('post-create', final, context.request);
     return this.#assemble(final);
   }
 
@@ -146,6 +208,7 @@ export class UploadEngine {
       current.finishedAt = this.#now();
       delete current.expiresAt;
       await this.#stateCall(() => this.#o.state.put(current));
+      this.#finished(current);
       return current;
     });
   }
@@ -215,11 +278,14 @@ export class UploadEngine {
       }
       Object.assign(upload, changed);
       if (isFinished(upload)) {
-        await this.#finish(upload);
+        await this.#finish(upload, options.request);
         changed.finishedAt = upload.finishedAt;
         changed.expiresAt = upload.expiresAt;
       }
       await this.#stateCall(() => this.#o.state.update(id, changed));
+      metrics.inc('tusflow_bytes_received_total', {}, newOffset - offset);
+      this.#emit('post-receive', upload, options.request);
+      if (isFinished(upload)) this.#finished(upload, options.request);
       return upload;
     }));
   }
@@ -242,10 +308,13 @@ export class UploadEngine {
     return { upload, body };
   }
 
-  terminate(id: string): Promise<void> {
+  terminate(id: string, request?: HookRequest): Promise<void> {
     return this.#withLock(id, async () => {
       const upload = await this.#load(id);
+      await this.#decide('pre-terminate', upload, request);
       await this.#remove(upload);
+      metrics.inc('tusflow_uploads_terminated_total');
+      this.#emit('post-terminate', upload, request);
     });
   }
 
@@ -268,13 +337,16 @@ export class UploadEngine {
     return removed;
   }
 
-  /** Cuts in-flight writes (each commits what arrived) and waits for them, at most `timeoutMs`. */
+  /**
+   * Cuts in-flight writes (each commits what arrived) and waits for them and for background hook
+   * deliveries, at most `timeoutMs`.
+   */
   async shutdown(timeoutMs = 10_000): Promise<void> {
     this.#stopping = true;
     for (const controller of this.#active) controller.abort(new Error('server is shutting down'));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.allSettled([...this.#inflight]),
+      Promise.allSettled([...this.#inflight, ...this.#background]),
       new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]);
     clearTimeout(timer);
@@ -294,6 +366,7 @@ export class UploadEngine {
         const now = this.#now();
         if (writing || now - transfer.updatedAt < interval) return;
         Object.assign(transfer, { received, updatedAt: now });
+        this.#emit('post-receive', { ...upload, offset: upload.offset + received, transfer: { ...transfer } });
         writing = this.#o.state
           .update(upload.id, { transfer: { ...transfer } })
           .catch(() => {}) // progress is advisory; the offset is what counts
@@ -324,7 +397,8 @@ export class UploadEngine {
    * Finished uploads stop expiring — except partial ones: they are a means to a final upload and go
    * with the cleanup like unfinished ones.
    */
-  async #finish(upload: Upload): Promise<void> {
+  async #finish(upload: Upload, request?: HookRequest): Promise<void> {
+    await this.#decide('pre-finish', upload, request);
     await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
     if (upload.concat !== 'partial') delete upload.expiresAt;
@@ -336,7 +410,9 @@ export class UploadEngine {
 
   async #withLock<T>(id: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
+    const waiting = performance.now();
     const lease = await this.#o.locker.acquire(id);
+    metrics.observe('tusflow_lock_wait_seconds', {}, (performance.now() - waiting) / 1000);
     const controller = new AbortController();
     const onLease = () => controller.abort(lease.signal.reason);
     lease.signal.addEventListener('abort', onLease, { once: true });
@@ -350,6 +426,38 @@ export class UploadEngine {
       lease.signal.removeEventListener('abort', onLease);
       await lease.release().catch(() => {});
     }
+  }
+
+  /**
+   * A pre-hook: awaited; pre-create and pre-terminate may refuse (with the hook's status), a
+   * pre-finish cannot (the bytes are all there: it is told, and the upload finishes).
+   */
+  async #decide(type: HookType, upload: Upload, request?: HookRequest): Promise<HookDecision> {
+    const hook = this.#o.hooks?.[type];
+    if (!hook) return {};
+    let decision: HookDecision;
+    try {
+      decision = (await hook({ type, upload: structuredClone(upload), request })) ?? {};
+    } catch (error) {
+      if (type === 'pre-finish') return {};
+      throw new TusError('REJECTED', `the ${type} hook failed: ${error instanceof Error ? error.message : String(error)}`, 500);
+    }
+    if (decision.reject && type !== 'pre-finish') {
+      throw new TusError('REJECTED', decision.reject.message, decision.reject.status);
+    }
+    return decision;
+  }
+
+  /** A post-hook: runs in the background; its failure is reported, never felt by the upload. */
+  #emit(type: HookType, upload: Upload, request?: HookRequest): void {
+    const hook = this.#o.hooks?.[type];
+    if (!hook || PRE_HOOKS.includes(type)) return;
+    const event = { type, upload: structuredClone(upload), request };
+    const running = Promise.resolve()
+      .then(() => hook(event))
+      .catch((error: unknown) => this.#o.onHookError?.(type, error));
+    this.#background.add(running);
+    void running.finally(() => this.#background.delete(running));
   }
 
   /** Holds the locks of several uploads (taken in sorted order, so two callers cannot deadlock). */

@@ -12,6 +12,10 @@ export interface Upload {
   /** Absent once the upload is finished: finished uploads do not expire. */
   expiresAt?: number;
   finishedAt?: number;
+  /** Who created it, when authentication is on: only they may use it. */
+  owner?: string;
+  /** The object's name in storage when a hook chose one (default: the id). */
+  key?: string;
   /** Concatenation: a partial upload, or a final one made of these partial uploads (ids, in order). */
   concat?: 'partial' | { final: string[] };
   /** Present while a PATCH streams: what arrived so far, for the progress view. */

@@ -1,6 +1,7 @@
 import type { UploadEngine } from '../engine/engine.ts';
 import type { Upload } from '../engine/types.ts';
 import type { ResolvedOptions } from '../config.ts';
+import type { HookRequest } from '../hooks/types.ts';
 import { httpDate } from '../protocol/headers.ts';
 import { TusError } from '../protocol/errors.ts';
 import { isUploadId } from '../engine/id.ts';
@@ -12,6 +13,10 @@ export interface HandlerContext {
   options: ResolvedOptions;
   /** The upload id from the URL, for routes that have one. */
   id: string;
+  /** The authenticated user, when authentication names one. */
+  owner?: string;
+  /** The request as hooks see it. */
+  hook: HookRequest;
 }
 
 export type Handler = (ctx: HandlerContext) => Promise<Response> | Response;

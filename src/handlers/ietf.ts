@@ -56,11 +56,11 @@ const create: IetfHandler = async (ctx, version) => {
   const filename = dispositionFilename(headers.get('Content-Disposition'));
   if (filename) metadata.filename ??= filename;
 
-  let upload = await engine.create({ length, metadata });
+  let upload = await engine.create({ length, metadata, owner: ctx.owner, request: ctx.hook });
   const location = uploadUrl(ctx, upload.id);
   if (hasBody(request) || (complete && length === undefined)) {
     try {
-      upload = await engine.append(upload.id, 0, readBody(request), { completes: complete });
+      upload = await engine.append(upload.id, 0, readBody(request), { completes: complete, request: ctx.hook });
     } catch (error) {
       if (error instanceof TusError) return withHeaders(ietfError(error, version), { Location: location });
       throw error;
@@ -88,7 +88,7 @@ const append: IetfHandler = async (ctx, version) => {
   // The last append fixes the length: its end, when its size is known.
   const length = h.uploadLength(headers) ?? (complete && size !== undefined ? offset + size : undefined);
   try {
-    const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true });
+    const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, request: ctx.hook });
     return new Response(null, { status: 204, headers: state(ctx, version, upload) });
   } catch (error) {
     if (error instanceof TusError) return ietfError(error, version, offset);
@@ -98,7 +98,7 @@ const append: IetfHandler = async (ctx, version) => {
 
 const cancel: IetfHandler = async (ctx, version) => {
   refuseUploadHeaders(ctx.request, version);
-  await ctx.engine.terminate(ctx.id);
+  await ctx.engine.terminate(ctx.id, ctx.hook);
   return new Response(null, { status: 204, headers: BASE(version) });
 };
 

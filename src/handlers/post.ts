@@ -15,17 +15,17 @@ export const post: Handler = async (ctx) => {
   if (concat && 'final' in concat) {
     if (length !== undefined || deferred) throw new TusError('CONCAT_WITH_LENGTH');
     const ids = concat.final.map((reference) => idFromUrl(ctx, reference));
-    const final = await ctx.engine.concatenate(ids, metadata);
+    const final = await ctx.engine.concatenate(ids, metadata, { owner: ctx.owner, request: ctx.hook });
     return new Response(null, { status: 201, headers: { Location: uploadUrl(ctx, final.id), ...expiryHeader(final) } });
   }
 
   if ((length === undefined) === !deferred) throw new TusError('LENGTH_REQUIRED');
   const body = h.isOffsetStream(headers) ? readBody(ctx.request) : undefined;
-  let upload = await ctx.engine.create({ length, metadata, partial: concat !== undefined });
+  let upload = await ctx.engine.create({ length, metadata, partial: concat !== undefined, owner: ctx.owner, request: ctx.hook });
   const location = uploadUrl(ctx, upload.id);
   if (body) {
     try {
-      upload = await ctx.engine.append(upload.id, 0, body);
+      upload = await ctx.engine.append(upload.id, 0, body, { request: ctx.hook });
     } catch (error) {
       // The upload exists even though its first bytes failed: tell the client where to resume.
       return errorResponse(error, { Location: location });

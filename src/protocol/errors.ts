@@ -34,6 +34,12 @@ const table = {
   NOT_FINISHED: [404, 'the upload is not finished yet'],
   LOCKED: [423, 'another request is writing to this upload'],
   RANGE_NOT_SATISFIABLE: [416, 'the range is outside the file'],
+  UNAUTHORIZED: [401, 'missing or invalid credentials'],
+  FORBIDDEN: [403, 'this upload belongs to another user'],
+  REJECTED: [403, 'refused by a hook'],
+  TYPE_NOT_ALLOWED: [415, 'this kind of file is not accepted'],
+  RATE_LIMITED: [429, 'too many requests; slow down'],
+  INVALID_KEY: [500, 'a hook chose an object key that is not allowed'],
   METHOD_NOT_ALLOWED: [405, 'method not allowed on this URL'],
   STORAGE_FAILED: [503, 'the storage backend failed; try again'],
   STATE_FAILED: [503, 'the state store failed; try again'],
@@ -45,11 +51,12 @@ export class TusError extends Error {
   readonly status: number;
   /** The upload's current offset, where the error is about it (an offset mismatch). */
   offset?: number;
-  constructor(readonly code: ErrorCode, detail?: string) {
-    const [status, reason] = table[code];
+  /** `status` replaces the table's for a refusal whose status a hook chose. */
+  constructor(readonly code: ErrorCode, detail?: string, status?: number) {
+    const [defaultStatus, reason] = table[code];
     super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'TusError';
-    this.status = status;
+    this.status = status ?? defaultStatus;
   }
 }
 

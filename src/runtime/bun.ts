@@ -8,7 +8,7 @@ const tusflow = createTusflow(options);
 const server = Bun.serve({
   port: env.PORT,
   hostname: env.HOST,
-  fetch: tusflow.fetch,
+  fetch: (request, bun) => tusflow.fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
   // Uploads are long streams: no body-size cap here (MAX_SIZE is enforced by the engine), and
   // enough idle time for a slow client between chunks.
   maxRequestBodySize: Number.MAX_SAFE_INTEGER,

@@ -12,7 +12,7 @@ const server = Deno.serve(
     onListen: ({ hostname, port }) =>
       console.log(`tusflow listening on http://${hostname}:${port}${env.TUS_PATH}/ (storage: ${description})`),
   },
-  tusflow.fetch,
+  (request, info) => tusflow.fetch(request, { remoteAddress: (info.remoteAddr as Deno.NetAddr).hostname }),
 );
 
 const cleanup = setInterval(() => {

@@ -3,11 +3,11 @@ import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from '../confi
 import { FileDataStore } from '../storage/file/store.ts';
 import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
 import { FileStateStore } from '../state/file.ts';
-import { sharedState, upstashStateFromEnv } from '../state/from-env.ts';
+import { localRateLimiter, sharedState, upstashStateFromEnv } from '../state/from-env.ts';
 import { tcpRedisRunner } from '../state/redis-tcp.ts';
 
 export interface ServerStores {
-  stores: Pick<TusflowOptions, 'store' | 'state' | 'locker'>;
+  stores: Pick<TusflowOptions, 'store' | 'state' | 'locker' | 'rateLimiter'>;
   description: string;
 }
 
@@ -30,7 +30,7 @@ export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {
   const shared = upstash ?? redis;
   // Fail at start, not at the first upload, when the Redis cannot be reached.
   await shared?.state?.get('0'.repeat(32));
-  const state = shared ?? { state: new FileStateStore(dir) };
+  const state = shared ?? { state: new FileStateStore(dir), rateLimiter: localRateLimiter(env) };
   const stateName = upstash ? 'Upstash' : redis ? 'Redis' : `files in ${dir}`;
 
   if (env.S3_BUCKET) {

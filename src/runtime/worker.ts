@@ -25,7 +25,7 @@ function tusflowFor(bindings: Bindings): Tusflow {
   if (!env.S3_BUCKET || !shared) {
     throw new ConfigError('a Worker needs S3_BUCKET (with S3 credentials) and UPSTASH_REDIS_REST_URL/TOKEN');
   }
-  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env), ...shared });
+  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env), ...shared, log: false });
   built = { bindings, tusflow };
   return tusflow;
 }
@@ -33,7 +33,8 @@ function tusflowFor(bindings: Bindings): Tusflow {
 export default {
   fetch(request: Request, bindings: Bindings): Promise<Response> {
     try {
-      return tusflowFor(bindings).fetch(request);
+      // Cloudflare sets CF-Connecting-IP to the client's address.
+      return tusflowFor(bindings).fetch(request, { remoteAddress: request.headers.get('CF-Connecting-IP') ?? undefined });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       return Promise.resolve(new Response(`tusflow is misconfigured: ${message}\n`, { status: 500 }));

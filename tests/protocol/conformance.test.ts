@@ -24,7 +24,7 @@ let restricted: TestServer; // corsOrigins: ['https://a.example']
 
 beforeAll(async () => {
   [main, limited, shortTtl, restricted] = await Promise.all([
-    startServer(),
+    startServer({ webPage: false }), // a tus-only server: / is an unknown route here
     startServer({ maxSize: 1000 }),
     startServer({ uploadTtlSeconds: 1 }),
     startServer({ corsOrigins: ['https://a.example'] }),

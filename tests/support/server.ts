@@ -28,7 +28,7 @@ export async function startServer(options: TusflowOptions = {}): Promise<TestSer
   const server = Bun.serve({
     port: 0,
     hostname: '127.0.0.1',
-    fetch: tusflow.fetch,
+    fetch: (request, bun) => tusflow.fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   });
   const origin = `http://127.0.0.1:${server.port}`;

@@ -7,7 +7,7 @@ import { MemoryLocker } from '../../src/state/memory-locker.ts';
 import { sharedState } from '../../src/state/from-env.ts';
 import type { ScriptRunner } from '../../src/state/redis/client.ts';
 import { tcpRedisRunner } from '../../src/state/redis-tcp.ts';
-import { upstashRunner } from '../../src/state/upstash.ts';
+import { upstashClient, upstashRunner } from '../../src/state/upstash.ts';
 import { startUpstashBridge, type UpstashBridge } from './upstash-bridge.ts';
 
 export const REDIS_URL = process.env.TUSFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -31,7 +31,8 @@ function shared(name: 'redis' | 'upstash', runner: () => Promise<ScriptRunner>, 
     async make({ leaseMs = 2000, lockTimeoutMs = 3000 } = {}) {
       const r = await runner();
       const config = parseEnv({ STATE_KEY_PREFIX: prefix(), LOCK_LEASE_MS: String(leaseMs) });
-      const { state, locker } = sharedState(config, r, lockTimeoutMs);
+      const { state, locker } = sharedState(config, r);
+      (locker as unknown as { options: { timeoutMs: number } }).options.timeoutMs = lockTimeoutMs;
       return { state: state!, locker: locker!, runner: r };
     },
     env: async () => ({ ...(await env()), STATE_KEY_PREFIX: prefix() }),
@@ -52,7 +53,7 @@ export const STATE_KINDS: StateKind[] = [
     'upstash',
     async () => {
       const b = await upstashBridge();
-      return upstashRunner({ url: b.url, token: b.token });
+      return upstashRunner(upstashClient({ url: b.url, token: b.token }));
     },
     async () => {
       const b = await upstashBridge();

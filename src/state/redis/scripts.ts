@@ -75,3 +75,10 @@ export const RELEASE = script('release', `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `);
+
+/** A fixed window: KEYS: the client's counter. ARGV: window (ms). → {count, ms left}. */
+export const RATE = script('rate', `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}
+`);

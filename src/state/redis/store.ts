@@ -16,10 +16,11 @@ export interface RedisStateOptions {
 /** One-letter hash fields: the record is read and written on every request. */
 const FIELDS = {
   offset: 'o', length: 'l', metadata: 'm', createdAt: 'c', expiresAt: 'e', finishedAt: 'f', store: 's', transfer: 't',
-  concat: 'x',
+  concat: 'x', owner: 'w', key: 'k',
 } as const satisfies Record<Exclude<keyof Upload, 'id'>, string>;
 type Field = keyof typeof FIELDS;
 const JSON_FIELDS = new Set<Field>(['metadata', 'store', 'transfer', 'concat']);
+const TEXT_FIELDS = new Set<Field>(['owner', 'key']);
 const BY_LETTER = Object.fromEntries(Object.entries(FIELDS).map(([k, v]) => [v, k as Field]));
 
 /** Field/value pairs; an undefined value becomes '' (the scripts' "remove"), or is left out. */
@@ -37,7 +38,7 @@ function decode(id: string, flat: string[]): Upload | undefined {
   const upload: Record<string, unknown> = { id };
   for (let i = 0; i < flat.length; i += 2) {
     const name = BY_LETTER[flat[i]!];
-    if (name) upload[name] = JSON_FIELDS.has(name) ? JSON.parse(flat[i + 1]!) : Number(flat[i + 1]);
+    if (name) upload[name] = JSON_FIELDS.has(name) ? JSON.parse(flat[i + 1]!) : TEXT_FIELDS.has(name) ? flat[i + 1] : Number(flat[i + 1]);
   }
   return upload as unknown as Upload;
 }

@@ -1,5 +1,5 @@
 import { openAsBlob } from 'node:fs';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { access, constants, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Upload } from '../../engine/types.ts';
 import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
@@ -48,6 +48,11 @@ export class FileDataStore implements DataStore {
   }
 
   async finish(): Promise<void> {}
+
+  async check(): Promise<void> {
+    await this.#ready;
+    await access(this.dir, constants.W_OK);
+  }
 
   async concat(final: Upload, partials: Upload[]): Promise<void> {
     const file = await open(this.#path(final), 'w');

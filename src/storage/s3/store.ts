@@ -26,6 +26,7 @@ export interface S3StoreOptions {
 
 /** What S3 keeps about an upload so that it can be rebuilt without the state store. */
 interface Info {
+  key?: string;
   length?: number;
   metadata: Upload['metadata'];
   createdAt: number;
@@ -49,8 +50,14 @@ export class S3DataStore implements DataStore {
     this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
   }
 
+  /** Where an upload's helper objects live: `<key>.info` and the segments `<key>.part/<offset>`. */
   key(id: string): string {
     return `${this.options.prefix}${id}`;
+  }
+
+  /** The object the upload becomes: named by the id, or by the key a pre-create hook chose. */
+  #object(upload: Pick<Upload, 'id' | 'key'>): string {
+    return `${this.options.prefix}${upload.key ?? upload.id}`;
   }
 
   #fields(upload: Upload): { uploadId: string; partSize: number } {
@@ -75,7 +82,7 @@ export class S3DataStore implements DataStore {
 
   async create(upload: Upload): Promise<Record<string, string>> {
     const partSize = partSizeFor(upload.length, this.options.partSize);
-    const key = this.key(upload.id);
+    const key = this.#object(upload);
     const headers = contentHeaders(upload.metadata);
     const uploadId = await this.#s3.createMultipartUpload(key, {
       'Content-Type': headers['Content-Type']!,
@@ -86,12 +93,12 @@ export class S3DataStore implements DataStore {
   }
 
   async #writeInfo(upload: Upload, uploadId: string, partSize: number): Promise<void> {
-    const info: Info = { length: upload.length, metadata: upload.metadata, createdAt: upload.createdAt, uploadId, partSize };
+    const info: Info = { key: upload.key, length: upload.length, metadata: upload.metadata, createdAt: upload.createdAt, uploadId, partSize };
     await this.#s3.putObject(`${this.key(upload.id)}.info`, JSON.stringify(info), { 'Content-Type': 'application/json' });
   }
 
   async concat(final: Upload, partials: Upload[]): Promise<Record<string, string>> {
-    const key = this.key(final.id);
+    const key = this.#object(final);
     const headers = contentHeaders(final.metadata);
     const objectHeaders = { 'Content-Type': headers['Content-Type']!, 'Content-Disposition': headers['Content-Disposition']! };
     const plan = planConcat(partials.map((p) => p.length ?? 0));
@@ -101,7 +108,7 @@ export class S3DataStore implements DataStore {
     } else {
       info.uploadId = await this.#s3.createMultipartUpload(key, objectHeaders);
       try {
-        const sources = partials.map((p) => this.key(p.id));
+        const sources = partials.map((p) => this.#object(p));
         const parts = await sendPlan(this.#s3, key, info.uploadId, sources, plan, this.options.parallelParts * 2);
         await this.#s3.completeMultipartUpload(key, info.uploadId, parts);
       } catch (error) {
@@ -120,7 +127,7 @@ export class S3DataStore implements DataStore {
 
   async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number> {
     const { uploadId, partSize } = this.#fields(upload);
-    const key = this.key(upload.id);
+    const key = this.#object(upload);
     const firstPart = Math.floor(upload.offset / partSize) + 1;
     const carried = upload.offset % partSize;
     const carry = carried > 0 ? await this.#carry(upload, upload.offset - carried) : undefined;
@@ -155,7 +162,7 @@ export class S3DataStore implements DataStore {
     } else if (tail.byteLength > 0 && result.received > 0) {
       const keep = absorbed || carry?.consolidate ? [] : carry?.segments ?? [];
       const fresh = keep.length ? tail.subarray(carried) : tail;
-      const segment = `${key}.part/${offset - fresh.byteLength}`;
+      const segment = `${this.key(upload.id)}.part/${offset - fresh.byteLength}`;
       await this.#s3.putObject(segment, fresh);
       this.#tails.put(upload.id, { offset, bytes: tail.slice(), segments: [...keep, segment] });
       if (carry && !keep.length) await this.#deleteSegments(carry.segments.filter((s) => s !== segment));
@@ -203,7 +210,7 @@ export class S3DataStore implements DataStore {
 
   async finish(upload: Upload): Promise<void> {
     const { uploadId, partSize } = this.#fields(upload);
-    const key = this.key(upload.id);
+    const key = this.#object(upload);
     const length = upload.length ?? upload.offset;
     if (length === 0) {
       await this.#s3.abortMultipartUpload(key, uploadId);
@@ -228,7 +235,7 @@ export class S3DataStore implements DataStore {
     });
     if (parts.length !== count) throw new Error(`${key} has ${parts.length} parts, expected ${count}`);
     await this.#s3.completeMultipartUpload(key, uploadId, parts);
-    await this.#deleteSegments([...(await this.#segments(key)).values()].map((s) => s.key));
+    await this.#deleteSegments([...(await this.#segments(this.key(upload.id))).values()].map((s) => s.key));
   }
 
   /** ListParts, or nothing when a previous attempt already completed the upload. */
@@ -242,23 +249,24 @@ export class S3DataStore implements DataStore {
   }
 
   async read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
-    const res = await this.#s3.getObject(this.key(upload.id), range && [range.start, range.end]);
-    if (!res?.body) throw new Error(`object ${this.key(upload.id)} is missing`);
+    const res = await this.#s3.getObject(this.#object(upload), range && [range.start, range.end]);
+    if (!res?.body) throw new Error(`object ${this.#object(upload)} is missing`);
     return res.body;
   }
 
   async remove(upload: Upload): Promise<void> {
-    const key = this.key(upload.id);
+    const base = this.key(upload.id);
+    const object = this.#object(upload);
     this.#tails.take(upload.id, -1);
-    if (upload.store?.uploadId) await this.#s3.abortMultipartUpload(key, upload.store.uploadId);
-    const segments = [...(await this.#segments(key)).values()].map((s) => s.key);
-    await this.#deleteSegments([key, `${key}.info`, ...segments]);
+    if (upload.store?.uploadId) await this.#s3.abortMultipartUpload(object, upload.store.uploadId);
+    const segments = [...(await this.#segments(base)).values()].map((s) => s.key);
+    await this.#deleteSegments([object, `${base}.info`, ...segments]);
   }
 
   /** Rebuilds an upload's record from S3 alone (the state store lost it). */
   async recover(id: string): Promise<Upload | undefined> {
-    const key = this.key(id);
-    const res = await this.#s3.getObject(`${key}.info`);
+    const base = this.key(id);
+    const res = await this.#s3.getObject(`${base}.info`);
     if (!res) return undefined;
     const info = (await res.json()) as Info;
     const upload: Upload = {
@@ -269,6 +277,8 @@ export class S3DataStore implements DataStore {
       createdAt: info.createdAt,
       store: { uploadId: info.uploadId, partSize: String(info.partSize) },
     };
+    if (info.key !== undefined) upload.key = info.key;
+    const key = this.#object(upload);
     const object = await this.#s3.headObject(key);
     if (object) return { ...upload, offset: object.size, length: object.size, finishedAt: upload.createdAt };
 
@@ -288,7 +298,7 @@ export class S3DataStore implements DataStore {
       return upload;
     }
     // Then as far as the segments reach without a gap; they never hold a whole part.
-    const segments = await this.#segments(key);
+    const segments = await this.#segments(base);
     const partEnd = upload.offset + info.partSize;
     for (let segment = segments.get(upload.offset); segment && upload.offset + segment.size < partEnd; ) {
       upload.offset += segment.size;

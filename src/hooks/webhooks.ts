@@ -1,0 +1,90 @@
+import type { HookDecision, HookEvent, Hooks, HookType } from './types.ts';
+import { PRE_HOOKS } from './types.ts';
+
+export interface WebhookOptions {
+  /** One endpoint receiving every event as JSON `{type, upload, request}`. */
+  url: string;
+  /** Signs each delivery: `Tusflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+  secret?: string;
+  /** Per attempt. */
+  timeoutMs?: number;
+  /** Background deliveries: attempts, and the time after which no new attempt starts. */
+  attempts?: number;
+  budgetMs?: number;
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /** Told about background deliveries that gave up (the upload is not affected). */
+  onFailure?(type: HookType, error: unknown): void;
+}
+
+const encoder = new TextEncoder();
+
+export async function signature(secret: string, timestamp: number, body: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(`${timestamp}.${body}`));
+  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Hooks delivered over HTTP. A pre-hook is one synchronous call whose answer decides: a 2xx
+ * proceeds (a JSON body may carry `metadata` and `key` changes), any other status refuses with that
+ * status and the body as the reason, and an unreachable receiver refuses pre-create with 503 (the
+ * other pre-hooks proceed). Every other event is retried with backoff in the background, bounded
+ * in attempts and time, and never holds up the upload.
+ */
+export function webhooks(options: WebhookOptions): Hooks {
+  const send = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
+  const timeoutMs = options.timeoutMs ?? 5_000;
+
+  const deliver = async (event: HookEvent): Promise<Response> => {
+    const body = JSON.stringify(event);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Tusflow-Event': event.type };
+    if (options.secret) {
+      const t = Math.floor(Date.now() / 1000);
+      headers['Tusflow-Signature'] = `t=${t},v1=${await signature(options.secret, t, body)}`;
+    }
+    return send(options.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+  };
+
+  const pre = async (event: HookEvent): Promise<HookDecision> => {
+    let res: Response;
+    try {
+      res = await deliver(event);
+    } catch (error) {
+      if (event.type !== 'pre-create') return {};
+      return { reject: { status: 503, message: `the ${event.type} hook did not answer` } };
+    }
+    const text = await res.text();
+    if (!res.ok) return { reject: { status: res.status >= 400 && res.status < 600 ? res.status : 403, message: text.slice(0, 200) || `refused by the ${event.type} hook` } };
+    if (!text) return {};
+    try {
+      const answer = JSON.parse(text) as { metadata?: unknown; key?: unknown };
+      const decision: HookDecision = {};
+      if (answer.metadata && typeof answer.metadata === 'object') decision.metadata = answer.metadata as HookDecision['metadata'];
+      if (typeof answer.key === 'string') decision.key = answer.key;
+      return decision;
+    } catch {
+      return {};
+    }
+  };
+
+  const background = async (event: HookEvent): Promise<void> => {
+    const attempts = options.attempts ?? 4;
+    const budget = options.budgetMs ?? 10_000;
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await deliver(event);
+        await res.body?.cancel();
+        if (res.ok || (res.status >= 400 && res.status < 500 && res.status !== 429)) return;
+        throw new Error(`the receiver answered ${res.status}`);
+      } catch (error) {
+        const delay = Math.random() * 200 * 2 ** attempt;
+        if (attempt >= attempts || Date.now() - started + delay > budget) return options.onFailure?.(event.type, error);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  };
+
+  const types: HookType[] = ['pre-create', 'post-create', 'post-receive', 'pre-finish', 'post-finish', 'pre-terminate', 'post-terminate'];
+  return Object.fromEntries(types.map((type) => [type, PRE_HOOKS.includes(type) ? pre : background]));
+}

@@ -1,0 +1,219 @@
+/**
+ * The `tusflow` command (bin/tusflow.js runs this file with Bun):
+ *
+ *   tusflow [serve] [--flags]    the server, exactly as `npm start` (src/runtime/bun.ts)
+ *   tusflow cleanup [--flags]    removes expired uploads once and prints how many
+ *
+ * Every environment variable of envSchema is also a flag: `--data-dir x` sets DATA_DIR, flags win
+ * over the environment. Names and defaults come from envSchema; only the one-line meanings are kept
+ * here (zod's doc comments do not exist at run time), and a test checks they cover every variable.
+ */
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { envSchema } from '../config.ts';
+
+type EnvName = keyof z.input<typeof envSchema>;
+
+/** One line per variable; `satisfies` (and tests/cli) keep it in step with envSchema. */
+export const DESCRIPTIONS = {
+  PORT: 'port to listen on',
+  HOST: 'address to listen on',
+  DATA_DIR: 'the embedded store: bytes (<id>) and records (<id>.json)',
+  MAX_SIZE: 'largest upload in bytes, advertised as Tus-Max-Size (unset: unlimited)',
+  UPLOAD_TTL_SECONDS: 'an unfinished upload expires this long after its last write',
+  CORS_ORIGINS: 'comma-separated origins allowed from browsers',
+  TRUST_PROXY: 'build upload URLs from X-Forwarded-Host / X-Forwarded-Proto',
+  CLEANUP_INTERVAL_SECONDS: 'how often expired uploads are removed',
+  TUS_PATH: "the tus endpoint; an upload's URL is <TUS_PATH>/<id>",
+  S3_BUCKET: 'store bytes in this bucket instead of DATA_DIR',
+  S3_ENDPOINT: 'e.g. https://<account>.r2.cloudflarestorage.com (unset: AWS)',
+  S3_REGION: 'signing region (auto for R2)',
+  S3_ACCESS_KEY_ID: 'credentials (unset: AWS_ACCESS_KEY_ID)',
+  S3_SECRET_ACCESS_KEY: 'credentials (unset: AWS_SECRET_ACCESS_KEY)',
+  AWS_ACCESS_KEY_ID: 'used when S3_ACCESS_KEY_ID is unset',
+  AWS_SECRET_ACCESS_KEY: 'used when S3_SECRET_ACCESS_KEY is unset',
+  S3_SESSION_TOKEN: 'for temporary credentials',
+  S3_FORCE_PATH_STYLE: 'endpoint/bucket/key addressing (MinIO, Ceph)',
+  S3_KEY_PREFIX: 'the finished object is <prefix><id>',
+  S3_PART_SIZE: 'part size in bytes; grown per upload so it fits 10,000 parts',
+  S3_PARALLEL_PARTS: 'parts in flight per PATCH',
+  UPSTASH_REDIS_REST_URL: 'records and locks in Upstash (with UPSTASH_REDIS_REST_TOKEN)',
+  UPSTASH_REDIS_REST_TOKEN: 'the Upstash REST token',
+  REDIS_URL: 'records and locks in Redis over TCP, e.g. redis://127.0.0.1:6379/0',
+  STATE_KEY_PREFIX: 'prefix of every Redis key',
+  LOCK_LEASE_MS: 'a crashed instance blocks its uploads at most this long',
+  FINISHED_TTL_SECONDS: "how long Redis keeps a finished upload's record",
+  AUTH_TOKEN: 'a static bearer token every tus request must carry',
+  JWT_SECRET: 'HS256 secret: requests carry a JWT whose sub owns the uploads it creates',
+  RATE_LIMIT: 'requests per minute per client (unset: no limit)',
+  ALLOWED_TYPES: 'comma-separated MIME types accepted (image/* allowed); empty: all',
+  ALLOWED_EXTENSIONS: 'comma-separated file extensions accepted; empty: all',
+  HOOKS_URL: 'every upload event is also POSTed to this URL',
+  HOOKS_SECRET: 'signs the events POSTed to HOOKS_URL',
+  LOG: 'a JSON line per request on the console',
+} satisfies Record<EnvName, string>;
+
+export interface Variable {
+  name: EnvName;
+  flag: string;
+  /** The default as text, or undefined when the variable is unset by default. */
+  defaultText: string | undefined;
+  /** true/false variables: the flag may be given alone. */
+  boolean: boolean;
+  description: string;
+}
+
+export const flagName = (name: string) => `--${name.toLowerCase().replaceAll('_', '-')}`;
+
+/** Every variable of envSchema, in its order, with the default the schema gives it. */
+export function variables(): Variable[] {
+  return (Object.keys(envSchema.shape) as EnvName[]).map((name) => {
+    const parsed = envSchema.shape[name].safeParse(undefined);
+    const value: unknown = parsed.success ? parsed.data : undefined;
+    const text = value === undefined ? undefined : Array.isArray(value) ? value.join(',') : String(value);
+    return {
+      name,
+      flag: flagName(name),
+      defaultText: text === '' ? '(empty)' : text,
+      boolean: typeof value === 'boolean',
+      description: (DESCRIPTIONS as Record<string, string | undefined>)[name] ?? '',
+    };
+  });
+}
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function usage(): string {
+  const vars = variables();
+  const rows = vars.map((v) => [v.flag, v.name, v.defaultText ?? '-', v.description]);
+  const booleans = vars.filter((v) => v.boolean).map((v) => v.flag);
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const table = rows.map((row) => `  ${row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ')}`.trimEnd());
+  return `tusflow ${version()}: resumable uploads (tus 1.0) to disk or S3
+
+Usage:
+  tusflow [serve] [flags]    start the server (same as npm start)
+  tusflow cleanup [flags]    remove expired uploads once, print how many, exit
+  tusflow --help | --version
+
+Every environment variable can be given as a flag: --data-dir ./up or --data-dir=./up sets
+DATA_DIR. Flags override the environment; an empty value (--max-size=) unsets the variable.
+${booleans.slice(0, -1).join(', ')}${booleans.length > 1 ? ' and ' : ''}${booleans.at(-1) ?? ''} may be given alone (= true) or with true/false.
+A bad value stops tusflow with exit code 1, an unknown flag with exit code 2.
+
+Flag, variable, default, meaning:
+${table.join('\n')}
+`;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface Invocation {
+  command: 'serve' | 'cleanup' | 'help' | 'version';
+  /** Variables the flags set, to be laid over the environment. */
+  env: Record<string, string>;
+}
+
+const COMMANDS = ['serve', 'cleanup'] as const;
+const BOOLEAN_VALUES = ['true', 'false', '1', '0'];
+
+/** Reads the command line; throws a UsageError (exit 2) for anything it does not know. */
+export function parseArgs(args: string[]): Invocation {
+  const byFlag = new Map(variables().map((v) => [v.flag, v]));
+  const env: Record<string, string> = {};
+  let command: Invocation['command'] | undefined;
+  let info: 'help' | 'version' | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--help' || arg === '-h') info ??= 'help';
+    else if (arg === '--version' || arg === '-v') info ??= 'version';
+    else if (arg.startsWith('-')) {
+      const eq = arg.indexOf('=');
+      const flag = eq === -1 ? arg : arg.slice(0, eq);
+      const variable = byFlag.get(flag);
+      if (!variable) {
+        const hint = closest(flag, [...byFlag.keys()]);
+        throw new UsageError(`unknown flag ${flag}${hint ? ` (did you mean ${hint}?)` : ''}`);
+      }
+      let value: string;
+      if (eq !== -1) value = arg.slice(eq + 1);
+      else if (variable.boolean) value = BOOLEAN_VALUES.includes(args[i + 1] ?? '') ? args[++i]! : 'true';
+      else if (i + 1 < args.length && !args[i + 1]!.startsWith('--')) value = args[++i]!;
+      else throw new UsageError(`${flag} needs a value (it sets ${variable.name})`);
+      env[variable.name] = value;
+    } else if (command === undefined && (COMMANDS as readonly string[]).includes(arg)) {
+      command = arg as (typeof COMMANDS)[number];
+    } else if (command === undefined && arg === 'help') {
+      info = 'help';
+    } else {
+      throw new UsageError(command === undefined ? `unknown command ${arg}` : `unexpected argument ${arg}`);
+    }
+  }
+  return { command: info ?? command ?? 'serve', env };
+}
+
+function closest(flag: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3; // suggest only near misses
+  for (const candidate of candidates) {
+    const d = distance(flag, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/** Runs the command line; `serve` returns once the server listens (it keeps the process alive). */
+export async function main(args: string[]): Promise<void> {
+  let invocation: Invocation;
+  try {
+    invocation = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`tusflow: ${error.message}\nRun tusflow --help for the flags.`);
+    process.exit(2);
+  }
+  const { command, env } = invocation;
+  if (command === 'help') {
+    process.stdout.write(usage());
+    return;
+  }
+  if (command === 'version') {
+    console.log(version());
+    return;
+  }
+  // The entries read process.env (Bun.env is the same object), so the flags go there.
+  Object.assign(process.env, env);
+  if (command === 'serve') {
+    await import('./bun.ts');
+    return;
+  }
+  const [{ createTusflow }, { exitOnConfigError, serverConfig }] = await Promise.all([import('../index.ts'), import('./server-stores.ts')]);
+  const { options, description } = await serverConfig(process.env, { streamParts: true }).catch(exitOnConfigError(process.exit));
+  try {
+    const removed = await createTusflow(options).engine.cleanup();
+    console.log(`removed ${removed} expired upload${removed === 1 ? '' : 's'} (storage: ${description})`);
+  } catch (error) {
+    console.error(`tusflow: cleanup failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+if (import.meta.main) await main(process.argv.slice(2));
