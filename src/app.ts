@@ -72,41 +72,40 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
   }
 
   const base = opts.path;
-  const tusPaths = [base || '/', `${base}/`, `${base}/*`];
-  const guard = (middleware: MiddlewareHandler<Env>): MiddlewareHandler<Env> => (c, next) =>
-    c.req.method === 'OPTIONS' ? next() : middleware(c, next);
+  // Rate limit and authentication apply to the tus routes (preflights and discovery excepted).
+  const tus = (middleware: MiddlewareHandler<Env>): MiddlewareHandler<Env> => (c, next) => {
+    const path = c.req.path;
+    const isTus = path === (base || '/') || path.startsWith(`${base}/`);
+    return isTus && c.req.method !== 'OPTIONS' ? middleware(c, next) : next();
+  };
 
   if (rateLimiter) {
-    for (const path of tusPaths) {
-      app.use(path, async (c, next) => {
-        const client = c.req.header('Authorization') ?? clientAddress(c.req.raw, c.env, opts.trustProxy) ?? 'unknown';
-        const { allowed, retryAfterSeconds } = await rateLimiter.hit(client);
-        if (!allowed) return errorResponse(new TusError('RATE_LIMITED'), { 'Retry-After': String(retryAfterSeconds), 'Tus-Resumable': TUS_VERSION });
-        await next();
-      });
-    }
+    app.use(tus(async (c, next) => {
+      const client = c.req.header('Authorization') ?? clientAddress(c.req.raw, c.env, opts.trustProxy) ?? 'unknown';
+      const { allowed, retryAfterSeconds } = await rateLimiter.hit(client);
+      if (!allowed) return errorResponse(new TusError('RATE_LIMITED'), { 'Retry-After': String(retryAfterSeconds), 'Tus-Resumable': TUS_VERSION });
+      await next();
+    }));
   }
-  for (const path of tusPaths) {
-    if (opts.authToken) app.use(path, guard(bearerAuth({ token: opts.authToken })));
-    if (opts.jwtSecret) {
-      app.use(path, guard(jwt({ secret: opts.jwtSecret, alg: 'HS256' })));
-      app.use(path, guard(async (c, next) => {
-        const sub = c.get('jwtPayload')?.sub;
-        if (typeof sub !== 'string' || sub === '') throw new TusError('UNAUTHORIZED', 'the token has no sub');
-        c.set('owner', sub);
-        await next();
-      }));
-    }
-    if (opts.authorize) {
-      const authorize = opts.authorize;
-      app.use(path, guard(async (c, next) => {
-        const verdict = await authorize(c.req.raw);
-        if (verdict instanceof Response) return verdict;
-        if (!verdict) throw new TusError('UNAUTHORIZED');
-        if (verdict.owner !== undefined) c.set('owner', verdict.owner);
-        await next();
-      }));
-    }
+  if (opts.authToken) app.use(tus(bearerAuth({ token: opts.authToken })));
+  if (opts.jwtSecret) {
+    app.use(tus(jwt({ secret: opts.jwtSecret, alg: 'HS256' })));
+    app.use(tus(async (c, next) => {
+      const sub = c.get('jwtPayload')?.sub;
+      if (typeof sub !== 'string' || sub === '') throw new TusError('UNAUTHORIZED', 'the token has no sub');
+      c.set('owner', sub);
+      await next();
+    }));
+  }
+  if (opts.authorize) {
+    const authorize = opts.authorize;
+    app.use(tus(async (c, next) => {
+      const verdict = await authorize(c.req.raw);
+      if (verdict instanceof Response) return verdict;
+      if (!verdict) throw new TusError('UNAUTHORIZED');
+      if (verdict.owner !== undefined) c.set('owner', verdict.owner);
+      await next();
+    }));
   }
 
   // A request with Upload-Draft-Interop-Version speaks the IETF draft; any other speaks tus.

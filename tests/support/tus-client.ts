@@ -10,6 +10,7 @@ export interface ClientUploadOptions {
   /** 'tus-v1' (default), 'ietf-draft-03' or 'ietf-draft-05' (missing from tus-js-client's types). */
   protocol?: string;
   uploadDataDuringCreation?: boolean;
+  headers?: Record<string, string>;
 }
 
 /**
@@ -31,6 +32,7 @@ export function tusUpload(
       parallelUploads: options.parallelUploads ?? 1,
       ...(options.protocol ? ({ protocol: options.protocol } as object) : {}),
       uploadDataDuringCreation: options.uploadDataDuringCreation ?? false,
+      headers: options.headers ?? {},
       retryDelays: [0, 100, 300],
       storeFingerprintForResuming: false,
       onProgress(sent) {

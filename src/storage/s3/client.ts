@@ -1,6 +1,7 @@
 import { AwsV4Signer } from 'aws4fetch';
 import { md5 } from '@noble/hashes/legacy.js';
 import { toBase64 } from '../../protocol/checksum.ts';
+import { metrics } from '../../observability/metrics.ts';
 import { S3Error } from './errors.ts';
 import { blocks, escapeXml, text } from './xml.ts';
 
@@ -93,6 +94,7 @@ export class S3Client {
     for (let attempt = 1; ; attempt++) {
       this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
       let failure: unknown;
+      const sent = performance.now();
       try {
         // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
         // it is: no Request is built around it, so a part is not copied on its way out.
@@ -113,6 +115,7 @@ export class S3Client {
           body: call.body as BodyInit | undefined,
           ...(call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
         } as RequestInit);
+        metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
         if (response.ok) return response;
         failure = await errorFrom(operation, response);
         if (!(failure as S3Error).transient) throw failure;
@@ -123,6 +126,7 @@ export class S3Client {
       const delay = Math.random() * Math.min(2_000, 100 * 2 ** (attempt - 1));
       if (call.once || attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
       this.retries++;
+      metrics.inc('tusflow_s3_retries_total', { operation });
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

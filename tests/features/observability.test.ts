@@ -1,0 +1,86 @@
+import { expect, test } from 'bun:test';
+import { createUpload, startServer, TUS } from '../support/server.ts';
+import { startS3Server } from '../support/s3-server.ts';
+import type { LogEntry } from '../../src/observability/log.ts';
+
+const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+
+/** Parses Prometheus text: `name{labels} value` lines into a map; fails on a malformed line. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const match = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN)$/);
+    if (!match) throw new Error(`not Prometheus text: ${line}`);
+    samples.set(`${match[1]}${match[2] ?? ''}`, Number(match[3]));
+  }
+  return samples;
+}
+
+test('/metrics parses as Prometheus text and counts what the test did', async () => {
+  const s3 = await startS3Server();
+  try {
+    const before = parsePrometheus(await (await fetch(`${s3.origin}/metrics`)).text());
+    const count = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
+    const url = await createUpload(s3.endpoint, { 'Upload-Length': '10' });
+    await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: '0123456789' });
+    const other = await createUpload(s3.endpoint, { 'Upload-Length': '10' });
+    await fetch(other, { method: 'DELETE', headers: TUS });
+    await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '3' }, body: 'x' }); // 409
+
+    const after = parsePrometheus(await (await fetch(`${s3.origin}/metrics`)).text());
+    const delta = (key: string) => count(after, key) - count(before, key);
+    expect(delta('tusflow_uploads_created_total')).toBe(2);
+    expect(delta('tusflow_uploads_finished_total')).toBe(1);
+    expect(delta('tusflow_uploads_terminated_total')).toBe(1);
+    expect(delta('tusflow_bytes_received_total')).toBe(10);
+    expect(delta('tusflow_requests_total{method="POST",status="201"}')).toBe(2);
+    expect(delta('tusflow_requests_total{method="PATCH",status="409"}')).toBe(1);
+    expect(delta('tusflow_s3_request_duration_seconds_count{operation="CreateMultipartUpload"}')).toBe(2);
+    expect(delta('tusflow_s3_request_duration_seconds_count{operation="CompleteMultipartUpload"}')).toBe(1);
+    expect(delta('tusflow_lock_wait_seconds_count')).toBeGreaterThanOrEqual(3);
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('/health reports the state store and the storage with their latency; 503 when one fails', async () => {
+  const server = await startServer();
+  try {
+    const res = await fetch(`${server.origin}/health`);
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toMatchObject({ status: 'ok', state: { ok: true }, storage: { ok: true } });
+    expect(typeof body.state.ms).toBe('number');
+  } finally {
+    await server.stop();
+  }
+  const s3 = await startS3Server({ bucket: 'no-such-bucket-here' });
+  try {
+    const res = await fetch(`${s3.origin}/health`);
+    expect(res.status).toBe(503);
+    const body = await res.json();
+    expect(body).toMatchObject({ status: 'failing', state: { ok: true }, storage: { ok: false } });
+    expect(body.storage.error).toContain('does not exist');
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('one JSON log line per request, with a request id that the response echoes', async () => {
+  const lines: LogEntry[] = [];
+  const server = await startServer({ log: (entry) => lines.push(entry) });
+  try {
+    const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'X-Request-Id': 'abc-123' } });
+    expect(res.headers.get('X-Request-Id')).toBe('abc-123');
+    const generated = (await fetch(`${server.endpoint}${'0'.repeat(32)}`, { method: 'HEAD', headers: TUS })).headers.get('X-Request-Id');
+    expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'info', requestId: 'abc-123', method: 'POST', path: '/files/', status: 201 }),
+      expect.objectContaining({ level: 'info', requestId: generated!, method: 'HEAD', status: 404 }),
+    ]);
+    expect(typeof lines[0]!.ms).toBe('number');
+  } finally {
+    await server.stop();
+  }
+});

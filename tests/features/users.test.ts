@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { sign } from 'hono/jwt';
+import { createUpload, randomBytes, sha256, startServer, type TestServer, TUS } from '../support/server.ts';
+import { tusUpload } from '../support/tus-client.ts';
+import { STATE_KINDS } from '../support/state-stores.ts';
+import { RedisRateLimiter } from '../../src/state/redis/rate-limit.ts';
+import { upstashRateLimiter, upstashClient } from '../../src/state/upstash.ts';
+import { MemoryRateLimiter, type RateLimiter } from '../../src/index.ts';
+import { upstashBridge } from '../support/state-stores.ts';
+
+const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+const SECRET = 'jwt-test-secret';
+const token = (sub: string) => sign({ sub, exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256');
+
+describe('JWT: the sub owns the uploads it creates', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ jwtSecret: SECRET });
+  });
+  afterAll(() => server.stop());
+
+  test('no token, a bad token, a wrong secret → 401 with a reason', async () => {
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })).status).toBe(401);
+    const bad = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', Authorization: 'Bearer not.a.jwt' } });
+    expect(bad.status).toBe(401);
+    expect(await bad.text()).toContain('credentials');
+    const forged = await sign({ sub: 'alice' }, 'other-secret', 'HS256');
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', Authorization: `Bearer ${forged}` } })).status).toBe(401);
+  });
+
+  test("the owner uploads and reads; another user's token is refused on every method", async () => {
+    const alice = { Authorization: `Bearer ${await token('alice')}` };
+    const bob = { Authorization: `Bearer ${await token('bob')}` };
+    const url = await createUpload(server.endpoint, { ...alice, 'Upload-Length': '3' });
+    for (const [method, headers] of [
+      ['HEAD', {}],
+      ['PATCH', { ...PATCH, 'Upload-Offset': '0' }],
+      ['DELETE', {}],
+      ['GET', {}],
+    ] as const) {
+      const res = await fetch(url, { method, headers: { ...TUS, ...headers, ...bob }, body: method === 'PATCH' ? 'abc' : undefined });
+      expect([method, res.status]).toEqual([method, 403]);
+    }
+    expect((await fetch(`${url}/progress`, { headers: bob })).status).toBe(403);
+    const ok = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0', ...alice }, body: 'abc' });
+    expect(ok.status).toBe(204);
+    expect(await (await fetch(url, { headers: alice })).text()).toBe('abc');
+  });
+
+  test("bob cannot concatenate alice's partial uploads", async () => {
+    const alice = { Authorization: `Bearer ${await token('alice')}` };
+    const bob = { Authorization: `Bearer ${await token('bob')}` };
+    const part = await createUpload(server.endpoint, { ...alice, 'Upload-Concat': 'partial', 'Upload-Length': '0' });
+    const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, ...bob, 'Upload-Concat': `final;${part}` } });
+    expect(res.status).toBe(403);
+  });
+
+  test('tus-js-client with a token uploads; OPTIONS needs none', async () => {
+    expect((await fetch(server.endpoint, { method: 'OPTIONS' })).status).toBe(204);
+    const bytes = randomBytes(100_000);
+    const { url } = await tusUpload(server.endpoint, bytes, { chunkSize: 30_000, headers: { Authorization: `Bearer ${await token('carol')}` } });
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${await token('carol')}` } });
+    expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(bytes));
+  });
+});
+
+test('a static bearer token: required on tus requests, not on OPTIONS, /health or /metrics', async () => {
+  const server = await startServer({ authToken: 'let-me-in' });
+  try {
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })).status).toBe(401);
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', Authorization: 'Bearer nope' } })).status).toBe(401);
+    const ok = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', Authorization: 'Bearer let-me-in' } });
+    expect(ok.status).toBe(201);
+    expect((await fetch(server.endpoint, { method: 'OPTIONS' })).status).toBe(204);
+    expect((await fetch(`${server.origin}/health`)).status).toBe(200);
+    expect((await fetch(`${server.origin}/metrics`)).status).toBe(200);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a custom authorize check: its Response, its owner, or 401', async () => {
+  const server = await startServer({
+    authorize: async (request) => {
+      const key = request.headers.get('X-Api-Key');
+      if (key === 'banned') return new Response('banned\n', { status: 403 });
+      return key ? { owner: key } : undefined;
+    },
+  });
+  try {
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })).status).toBe(401);
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'X-Api-Key': 'banned' } })).status).toBe(403);
+    const url = await createUpload(server.endpoint, { 'Upload-Length': '1', 'X-Api-Key': 'k1' });
+    expect((await fetch(url, { method: 'HEAD', headers: { ...TUS, 'X-Api-Key': 'k2' } })).status).toBe(403);
+    expect((await fetch(url, { method: 'HEAD', headers: { ...TUS, 'X-Api-Key': 'k1' } })).status).toBe(200);
+  } finally {
+    await server.stop();
+  }
+});
+
+describe('rate limit: 429 with Retry-After, then recovery', () => {
+  const limiters: [string, () => Promise<RateLimiter>][] = [
+    ['memory', async () => new MemoryRateLimiter(5, 1000)],
+    ['redis', async () => {
+      const kind = STATE_KINDS.find((k) => k.name === 'redis')!;
+      const { runner } = await kind.make();
+      return new RedisRateLimiter({ runner: runner!, prefix: `test:${crypto.randomUUID().slice(0, 8)}:`, limit: 5, windowMs: 1000 });
+    }],
+    ['upstash (@upstash/ratelimit)', async () => {
+      const bridge = await upstashBridge();
+      return upstashRateLimiter(upstashClient({ url: bridge.url, token: bridge.token }), `test:${crypto.randomUUID().slice(0, 8)}:`, 5);
+    }],
+  ];
+  for (const [name, make] of limiters) {
+    test(name, async () => {
+      const server = await startServer({ rateLimiter: await make() });
+      try {
+        const statuses: number[] = [];
+        let retryAfter: string | null = null;
+        for (let i = 0; i < 7; i++) {
+          const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
+          statuses.push(res.status);
+          if (res.status === 429) {
+            retryAfter = res.headers.get('Retry-After');
+            expect(await res.text()).toContain('too many requests');
+          }
+        }
+        expect(statuses).toEqual([201, 201, 201, 201, 201, 429, 429]);
+        expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+        // A window later (1 s here; 60 s for Upstash's limiter, which this test does not wait for).
+        if (!name.startsWith('upstash')) {
+          await Bun.sleep(1100);
+          expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })).status).toBe(201);
+        }
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+});
+
+test('allowed types and extensions: others are refused at creation with 415', async () => {
+  const server = await startServer({ allowedTypes: ['image/*', 'application/pdf'], allowedExtensions: ['png', '.PDF', 'jpg'] });
+  try {
+    const create = (filename: string, filetype: string) =>
+      fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': `filename ${btoa(filename)},filetype ${btoa(filetype)}` } });
+    expect((await create('cat.png', 'image/png')).status).toBe(201);
+    expect((await create('doc.pdf', 'application/pdf')).status).toBe(201);
+    const badType = await create('x.png', 'text/html');
+    expect(badType.status).toBe(415);
+    expect(await badType.text()).toContain('text/html');
+    expect((await create('x.exe', 'image/png')).status).toBe(415);
+    expect((await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } })).status).toBe(415);
+  } finally {
+    await server.stop();
+  }
+});
