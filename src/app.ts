@@ -68,7 +68,9 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
   if (opts.health) app.get('/health', () => health(engine));
   if (opts.metrics) app.get('/metrics', () => new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
   if (opts.webPage) {
-    app.get('/', () => new Response(PAGE_HTML, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
+    // The page uploads to the endpoint this app serves.
+    const page = PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${opts.path}/"`);
+    app.get('/', () => new Response(page, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
   }
 
   const base = opts.path;

@@ -44,6 +44,8 @@ export const progress: Handler = async ({ request, engine, id }) => {
   if (!request.headers.get('Accept')?.includes('text/event-stream')) {
     return Response.json(first, { headers: { 'Cache-Control': 'no-store' } });
   }
+  // Nothing more will happen: 204 tells an EventSource not to reconnect.
+  if (first.state === 'finished') return new Response(null, { status: 204 });
   const encoder = new TextEncoder();
   let stopped = false;
   // A loop that pushes events (tiny, at most one per tick) rather than a pull source: the stream
