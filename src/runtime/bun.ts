@@ -1,6 +1,6 @@
 /** Bun entry: `bun src/runtime/bun.ts` (npm start). */
 import { createTusflow } from '../index.ts';
-import { exitOnConfigError, serverConfig } from './server-stores.ts';
+import { exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
 
 const { env, options, description } = await serverConfig(Bun.env, { streamParts: true }).catch(exitOnConfigError(process.exit));
 const tusflow = createTusflow(options);
@@ -16,17 +16,14 @@ const server = Bun.serve({
 });
 console.log(`tusflow listening on ${server.url.href.replace(/\/$/, '')}${env.TUS_PATH}/ (storage: ${description})`);
 
-const cleanup = setInterval(() => {
-  tusflow.engine.cleanup().catch((error) => console.error('cleanup failed', error));
-}, env.CLEANUP_INTERVAL_SECONDS * 1000);
-cleanup.unref();
+const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
 
 let stopping = false;
 async function stop(signal: string) {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: finishing in-flight uploads`);
-  clearInterval(cleanup);
+  stopCleanup();
   void server.stop(); // no new connections; open ones go on
   await tusflow.shutdown(10_000); // PATCHes commit what arrived and answer
   await server.stop(true);

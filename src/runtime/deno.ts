@@ -1,6 +1,6 @@
 /** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
 import { createTusflow } from '../index.ts';
-import { exitOnConfigError, serverConfig } from './server-stores.ts';
+import { exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
 
 const { env, options, description } = await serverConfig(Deno.env.toObject()).catch(exitOnConfigError(Deno.exit));
 const tusflow = createTusflow(options);
@@ -15,17 +15,14 @@ const server = Deno.serve(
   (request, info) => tusflow.fetch(request, { remoteAddress: (info.remoteAddr as Deno.NetAddr).hostname }),
 );
 
-const cleanup = setInterval(() => {
-  tusflow.engine.cleanup().catch((error) => console.error('cleanup failed', error));
-}, env.CLEANUP_INTERVAL_SECONDS * 1000);
-Deno.unrefTimer(cleanup);
+const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
 
 let stopping = false;
 async function stop(signal: string) {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: finishing in-flight uploads`);
-  clearInterval(cleanup);
+  stopCleanup();
   await tusflow.shutdown(10_000); // PATCHes commit what arrived and answer
   await server.shutdown();
   Deno.exit(0);

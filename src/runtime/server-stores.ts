@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { setInterval } from 'node:timers';
+import type { UploadEngine } from '../engine/engine.ts';
 import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from '../config.ts';
 import { FileDataStore } from '../storage/file/store.ts';
 import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
@@ -56,4 +58,13 @@ export function exitOnConfigError(exit: (code: number) => never) {
     console.error(`tusflow: ${error instanceof Error ? error.message : String(error)}`);
     return exit(1);
   };
+}
+
+/** Removes expired uploads every `seconds`, without keeping the process alive; returns the stopper. */
+export function scheduleCleanup(engine: UploadEngine, seconds: number): () => void {
+  const timer = setInterval(() => {
+    engine.cleanup().catch((error) => console.error('cleanup failed', error));
+  }, seconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
