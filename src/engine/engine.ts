@@ -321,18 +321,33 @@ export class UploadEngine {
   /** Removes unfinished uploads whose expiry has passed; resolves with how many went. */
   async cleanup(): Promise<number> {
     let removed = 0;
-    for await (const upload of this.#o.state.expired(this.#now())) {
+    const attempt = async (id: string, work: () => Promise<boolean>) => {
       try {
-        await this.#withLock(upload.id, async () => {
-          const current = await this.#o.state.get(upload.id);
-          if (current?.expiresAt !== undefined && current.expiresAt <= this.#now()) {
-            await this.#remove(current);
-            removed++;
-          }
-        });
+        if (await this.#withLock(id, work)) removed++;
       } catch (error) {
         if (!(error instanceof TusError && error.code === 'LOCKED')) throw error;
       }
+    };
+    for await (const upload of this.#o.state.expired(this.#now())) {
+      await attempt(upload.id, async () => {
+        const current = await this.#o.state.get(upload.id);
+        if (current?.expiresAt === undefined || current.expiresAt > this.#now()) return false;
+        await this.#remove(current);
+        return true;
+      });
+    }
+    // Orphans: storage the state store no longer knows (its records were lost or expired
+    // unnoticed), started longer ago than an upload may live, and never finished.
+    const stale = this.#o.store.stale?.(this.#now() - this.#o.ttlMs) ?? [];
+    for await (const found of stale) {
+      const id = found.id;
+      await attempt(id, async () => {
+        if (await this.#o.state.get(id)) return false;
+        const orphan = (await this.#o.store.recover?.(id)) ?? { offset: 0, metadata: {}, createdAt: 0, ...found };
+        if (isFinished(orphan) && orphan.finishedAt !== undefined) return false;
+        await this.#storage(() => this.#o.store.remove(orphan));
+        return true;
+      });
     }
     return removed;
   }

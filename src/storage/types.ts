@@ -43,6 +43,8 @@ export interface DataStore {
   concat(final: Upload, partials: Upload[]): Promise<Record<string, string> | void>;
   /** Records a length that was deferred at creation and has just been declared. */
   declareLength?(upload: Upload): Promise<void>;
+  /** Unfinished uploads whose storage was started before `before` (for the orphan cleanup). */
+  stale?(before: number): AsyncIterable<Pick<Upload, 'id' | 'store'>>;
   /** Throws when the storage cannot be reached (for health checks and start-up). */
   check?(): Promise<void>;
   /** Rebuilds a record the state store lost, from what storage alone can prove. */

@@ -1,4 +1,5 @@
 import type { Upload } from '../../engine/types.ts';
+import { isUploadId } from '../../engine/id.ts';
 import { contentHeaders } from '../../protocol/download.ts';
 import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
@@ -261,6 +262,14 @@ export class S3DataStore implements DataStore {
     if (upload.store?.uploadId) await this.#s3.abortMultipartUpload(object, upload.store.uploadId);
     const segments = [...(await this.#segments(base)).values()].map((s) => s.key);
     await this.#deleteSegments([object, `${base}.info`, ...segments]);
+  }
+
+  async *stale(before: number): AsyncIterable<Pick<Upload, 'id' | 'store'>> {
+    const prefix = this.options.prefix;
+    for await (const upload of this.#s3.listMultipartUploads(prefix)) {
+      const id = upload.key.slice(prefix.length);
+      if (isUploadId(id) && upload.initiated.getTime() < before) yield { id, store: { uploadId: upload.uploadId } };
+    }
   }
 
   /** Rebuilds an upload's record from S3 alone (the state store lost it). */
