@@ -1,7 +1,7 @@
 import { TusError } from '../protocol/errors.ts';
 import type { Checksum } from '../protocol/headers.ts';
 import type { Metadata } from '../protocol/metadata.ts';
-import type { ByteRange, DataStore } from '../storage/types.ts';
+import { UploadCompleted, type ByteRange, type DataStore } from '../storage/types.ts';
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { metrics } from '../observability/metrics.ts';
@@ -265,9 +265,17 @@ export class UploadEngine {
 
       const metered = meterBody(body.stream, { limit, overflow, checksum: body.checksum, signal });
       const progress = await this.#progress(upload);
-      const newOffset = await this.#storage(() =>
-        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size }),
-      ).finally(progress.settled);
+      let newOffset: number;
+      let completedBefore = false;
+      try {
+        newOffset = await this.#storage(() =>
+          this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size }),
+        ).finally(progress.settled);
+      } catch (error) {
+        if (!(error instanceof UploadCompleted) || upload.length === undefined) throw error;
+        newOffset = upload.length;
+        completedBefore = true;
+      }
 
       const now = this.#now();
       const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs, transfer: undefined };
@@ -278,7 +286,7 @@ export class UploadEngine {
       }
       Object.assign(upload, changed);
       if (isFinished(upload)) {
-        await this.#finish(upload, options.request);
+        await this.#finish(upload, options.request, completedBefore);
         changed.finishedAt = upload.finishedAt;
         changed.expiresAt = upload.expiresAt;
       }
@@ -412,9 +420,9 @@ export class UploadEngine {
    * Finished uploads stop expiring — except partial ones: they are a means to a final upload and go
    * with the cleanup like unfinished ones.
    */
-  async #finish(upload: Upload, request?: HookRequest): Promise<void> {
+  async #finish(upload: Upload, request?: HookRequest, alreadyInStorage = false): Promise<void> {
     await this.#decide('pre-finish', upload, request);
-    await this.#storage(() => this.#o.store.finish(upload));
+    if (!alreadyInStorage) await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
     if (upload.concat !== 'partial') delete upload.expiresAt;
   }
@@ -426,7 +434,7 @@ export class UploadEngine {
   async #withLock<T>(id: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const waiting = performance.now();
-    const lease = await this.#o.locker.acquire(id);
+    const lease = await this.#stateCall(() => this.#o.locker.acquire(id));
     metrics.observe('tusflow_lock_wait_seconds', {}, (performance.now() - waiting) / 1000);
     const controller = new AbortController();
     const onLease = () => controller.abort(lease.signal.reason);
@@ -494,7 +502,7 @@ export class UploadEngine {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof TusError) throw error;
+      if (error instanceof TusError || error instanceof UploadCompleted) throw error;
       throw new TusError(code, error instanceof Error ? error.message : String(error));
     }
   }

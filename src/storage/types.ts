@@ -50,3 +50,14 @@ export interface DataStore {
   /** Rebuilds a record the state store lost, from what storage alone can prove. */
   recover?(id: string): Promise<Upload | undefined>;
 }
+
+/**
+ * Thrown by `write` when storage shows the upload already complete: an earlier request completed
+ * it, and its answer (or the record of it) was lost. The engine then records it as finished.
+ */
+export class UploadCompleted extends Error {
+  override name = 'UploadCompleted';
+  constructor() {
+    super('the upload is already complete in storage');
+  }
+}

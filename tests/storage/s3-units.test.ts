@@ -164,7 +164,7 @@ test('xml: text, blocks and entities', () => {
 
 test('tail cache: used only at the same offset, bounded in bytes, oldest out first', () => {
   const cache = new TailCache(10);
-  const tail = (offset: number, size: number) => ({ offset, bytes: new Uint8Array(size), segments: [] });
+  const tail = (offset: number, size: number) => ({ offset, bytes: new Uint8Array(size), segments: [], obsolete: [] });
   cache.put('a', tail(4, 4));
   expect(cache.take('a', 5)).toBeUndefined();
   expect(cache.take('a', 4)).toBeUndefined(); // a miss drops the entry

@@ -37,6 +37,14 @@ export interface MultipartUpload {
 }
 
 type Query = Record<string, string | number>;
+/** What an S3 call answered; `response` only for a streamed body. */
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  response?: Response;
+}
+
 interface Call {
   key?: string;
   query?: Query;
@@ -88,13 +96,23 @@ export class S3Client {
     return url;
   }
 
-  async #send(operation: string, method: string, call: Call = {}): Promise<Response> {
+  /**
+   * One S3 call, retried while it is safe to. Each attempt has a deadline (10 s plus 1 s per MiB of
+   * body), so a hung connection counts as a failure instead of hanging the request; the answer's
+   * body is read inside the attempt, so a cut answer is retried too. With `stream`, the body is left
+   * to the caller and the deadline ends with the headers.
+   */
+  async #send(operation: string, method: string, call: Call = {}, stream = false): Promise<Answer> {
     const url = this.#url(call.key, call.query);
     const started = Date.now();
+    const bodySize = typeof call.body === 'string' ? call.body.length : call.body instanceof Uint8Array ? call.body.byteLength : Number(call.headers?.['Content-Length'] ?? 0);
+    const deadlineMs = 10_000 + bodySize / 1024;
     for (let attempt = 1; ; attempt++) {
       this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
       let failure: unknown;
       const sent = performance.now();
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new Error(`S3 ${operation} did not answer within ${Math.round(deadlineMs / 1000)} s`)), deadlineMs);
       try {
         // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
         // it is: no Request is built around it, so a part is not copied on its way out.
@@ -113,15 +131,23 @@ export class S3Client {
           method,
           headers: signed.headers,
           body: call.body as BodyInit | undefined,
+          signal: abort.signal,
           ...(call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
         } as RequestInit);
+        if (response.ok && stream) {
+          metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
+          return { status: response.status, headers: response.headers, text: '', response };
+        }
+        const body = await response.text();
         metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
-        if (response.ok) return response;
-        failure = await errorFrom(operation, response);
+        if (response.ok) return { status: response.status, headers: response.headers, text: body };
+        failure = errorFromXml(operation, response.status, body);
         if (!(failure as S3Error).transient) throw failure;
       } catch (error) {
         if (error instanceof S3Error && !error.transient) throw error;
-        failure = error;
+        failure = abort.signal.aborted ? abort.signal.reason : error;
+      } finally {
+        clearTimeout(timer);
       }
       const delay = Math.random() * Math.min(2_000, 100 * 2 ** (attempt - 1));
       if (call.once || attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
@@ -137,14 +163,13 @@ export class S3Client {
 
   async createMultipartUpload(key: string, headers: Record<string, string> = {}): Promise<string> {
     const res = await this.#send('CreateMultipartUpload', 'POST', { key, query: { uploads: '' }, headers });
-    const uploadId = text(await res.text(), 'UploadId');
+    const uploadId = text(res.text, 'UploadId');
     if (!uploadId) throw new S3Error('CreateMultipartUpload', res.status, 'MalformedResponse', 'no UploadId');
     return uploadId;
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string> {
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body });
-    await res.body?.cancel();
     return res.headers.get('ETag') ?? '';
   }
 
@@ -156,7 +181,6 @@ export class S3Client {
   async uploadPartStream(key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array>, size: number): Promise<string> {
     const headers = { 'Content-Length': String(size) };
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body, headers, once: true });
-    await res.body?.cancel();
     return res.headers.get('ETag') ?? '';
   }
 
@@ -164,8 +188,7 @@ export class S3Client {
   async uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range?: [number, number]): Promise<string> {
     const headers: Record<string, string> = { 'x-amz-copy-source': `/${this.config.bucket}/${encodeKey(source)}` };
     if (range) headers['x-amz-copy-source-range'] = `bytes=${range[0]}-${range[1]}`;
-    const res = await this.#send('UploadPartCopy', 'PUT', { key, query: { partNumber, uploadId }, headers });
-    const body = await res.text();
+    const body = (await this.#send('UploadPartCopy', 'PUT', { key, query: { partNumber, uploadId }, headers })).text;
     if (blocks(body, 'Error').length) throw errorFromXml('UploadPartCopy', 200, body);
     return text(body, 'ETag') ?? '';
   }
@@ -177,7 +200,7 @@ export class S3Client {
     for (;;) {
       const query: Query = { uploadId, 'max-parts': 1000 };
       if (marker) query['part-number-marker'] = marker;
-      const body = await (await this.#send('ListParts', 'GET', { key, query })).text();
+      const body = (await this.#send('ListParts', 'GET', { key, query })).text;
       for (const part of blocks(body, 'Part')) {
         parts.push({ partNumber: Number(text(part, 'PartNumber')), etag: text(part, 'ETag') ?? '', size: Number(text(part, 'Size')) });
       }
@@ -190,9 +213,8 @@ export class S3Client {
     const xml = `<CompleteMultipartUpload>${parts
       .map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`)
       .join('')}</CompleteMultipartUpload>`;
-    const res = await this.#send('CompleteMultipartUpload', 'POST', { key, query: { uploadId }, body: xml });
     // S3 may answer 200 and still fail: the error is then in the body.
-    const body = await res.text();
+    const body = (await this.#send('CompleteMultipartUpload', 'POST', { key, query: { uploadId }, body: xml })).text;
     if (blocks(body, 'Error').length) throw errorFromXml('CompleteMultipartUpload', 200, body);
   }
 
@@ -205,15 +227,14 @@ export class S3Client {
   }
 
   async putObject(key: string, body: Uint8Array | string, headers: Record<string, string> = {}): Promise<void> {
-    const res = await this.#send('PutObject', 'PUT', { key, body, headers });
-    await res.body?.cancel();
+    await this.#send('PutObject', 'PUT', { key, body, headers });
   }
 
   /** The object's body and headers, or undefined when there is no such key. */
   async getObject(key: string, range?: [number, number]): Promise<Response | undefined> {
     try {
       const headers: Record<string, string> = range ? { Range: `bytes=${range[0]}-${range[1]}` } : {};
-      return await this.#send('GetObject', 'GET', { key, headers });
+      return (await this.#send('GetObject', 'GET', { key, headers }, true)).response;
     } catch (error) {
       if (error instanceof S3Error && error.notFound) return undefined;
       throw error;
@@ -235,8 +256,7 @@ export class S3Client {
     const xml = `<Delete><Quiet>true</Quiet>${keys.map((k) => `<Object><Key>${escapeXml(k)}</Key></Object>`).join('')}</Delete>`;
     // DeleteObjects requires Content-MD5, which WebCrypto does not offer.
     const headers = { 'Content-MD5': toBase64(md5(new TextEncoder().encode(xml))) };
-    const res = await this.#send('DeleteObjects', 'POST', { query: { delete: '' }, body: xml, headers });
-    const body = await res.text();
+    const body = (await this.#send('DeleteObjects', 'POST', { query: { delete: '' }, body: xml, headers })).text;
     const failed = blocks(body, 'Error').filter((e) => text(e, 'Code') !== 'NoSuchKey');
     if (failed.length) throw errorFromXml('DeleteObjects', 200, failed[0]!);
   }
@@ -247,7 +267,7 @@ export class S3Client {
     for (;;) {
       const query: Query = { 'list-type': 2, prefix };
       if (token) query['continuation-token'] = token;
-      const body = await (await this.#send('ListObjectsV2', 'GET', { query })).text();
+      const body = (await this.#send('ListObjectsV2', 'GET', { query })).text;
       for (const object of blocks(body, 'Contents')) yield { key: text(object, 'Key') ?? '', size: Number(text(object, 'Size')) };
       token = text(body, 'NextContinuationToken') ?? '';
       if (text(body, 'IsTruncated') !== 'true' || !token) return;
@@ -262,7 +282,7 @@ export class S3Client {
       const query: Query = { uploads: '', prefix };
       if (keyMarker) query['key-marker'] = keyMarker;
       if (uploadIdMarker) query['upload-id-marker'] = uploadIdMarker;
-      const body = await (await this.#send('ListMultipartUploads', 'GET', { query })).text();
+      const body = (await this.#send('ListMultipartUploads', 'GET', { query })).text;
       for (const upload of blocks(body, 'Upload')) {
         yield { key: text(upload, 'Key') ?? '', uploadId: text(upload, 'UploadId') ?? '', initiated: new Date(text(upload, 'Initiated') ?? 0) };
       }
@@ -271,11 +291,6 @@ export class S3Client {
       if (text(body, 'IsTruncated') !== 'true' || !keyMarker) return;
     }
   }
-}
-
-async function errorFrom(operation: string, res: Response): Promise<S3Error> {
-  const body = await res.text().catch(() => '');
-  return errorFromXml(operation, res.status, body);
 }
 
 function errorFromXml(operation: string, status: number, body: string): S3Error {

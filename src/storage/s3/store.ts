@@ -1,7 +1,7 @@
 import type { Upload } from '../../engine/types.ts';
 import { isUploadId } from '../../engine/id.ts';
 import { contentHeaders } from '../../protocol/download.ts';
-import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
+import { UploadCompleted, type ByteRange, type DataStore, type WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
@@ -131,8 +131,18 @@ export class S3DataStore implements DataStore {
     const key = this.#object(upload);
     const firstPart = Math.floor(upload.offset / partSize) + 1;
     const carried = upload.offset % partSize;
-    const carry = carried > 0 ? await this.#carry(upload, upload.offset - carried) : undefined;
+    // What this instance wrote last is current when the upload is still where that write left it:
+    // the state store then holds its offset, so the segments it made obsolete can go now (never
+    // earlier: until the offset is saved, a retry may need them).
+    const previous = this.#tails.take(upload.id, upload.offset);
+    const cleanup = previous?.obsolete.length ? this.#deleteSegments(previous.obsolete).catch(() => {}) : undefined;
+    const carry = carried > 0 ? (previous ?? (await this.#readCarry(upload, upload.offset - carried))) : undefined;
 
+    const completedCheck = async (error: unknown): Promise<never> => {
+      // NoSuchUpload: an earlier request completed the upload and its answer was lost.
+      if (error instanceof S3Error && error.notFound && (await this.#completed(upload))) throw new UploadCompleted();
+      throw error;
+    };
     const result = await sendParts(body, {
       partSize,
       firstPart,
@@ -149,39 +159,48 @@ export class S3DataStore implements DataStore {
           }
         : undefined,
       expected: options.size,
-    });
+    }).catch(completedCheck);
     await options.verify();
 
-    // Only now do the new bytes count. Segments are replaced only after what replaces them is
-    // stored, so a write that fails anywhere leaves the upload as it was.
+    // Only now do the new bytes count. Nothing stored before is deleted here (see above), so a
+    // write that fails anywhere, or whose offset is never saved, leaves the upload as it was.
     const offset = upload.offset + result.received;
     const last = upload.length !== undefined && offset === upload.length;
     const absorbed = result.nextPart > firstPart || last; // the carried bytes are in a part now
     const tail = result.tail;
-    if (last && tail.byteLength > 0) {
-      await this.#s3.uploadPart(key, uploadId, result.nextPart, tail);
+    let segments = carry?.segments ?? [];
+    let obsolete: string[] = [];
+    if (last) {
+      if (tail.byteLength > 0) await this.#s3.uploadPart(key, uploadId, result.nextPart, tail).catch(completedCheck);
+      obsolete = segments;
+      segments = [];
     } else if (tail.byteLength > 0 && result.received > 0) {
-      const keep = absorbed || carry?.consolidate ? [] : carry?.segments ?? [];
+      const keep = absorbed || carry?.consolidate ? [] : segments;
       const fresh = keep.length ? tail.subarray(carried) : tail;
       const segment = `${this.key(upload.id)}.part/${offset - fresh.byteLength}`;
       await this.#s3.putObject(segment, fresh);
-      this.#tails.put(upload.id, { offset, bytes: tail.slice(), segments: [...keep, segment] });
-      if (carry && !keep.length) await this.#deleteSegments(carry.segments.filter((s) => s !== segment));
-      return offset;
-    } else if (carry && !absorbed) {
-      this.#tails.put(upload.id, carry); // an empty PATCH: nothing changed
-      return offset;
+      obsolete = keep.length ? [] : segments.filter((s) => s !== segment);
+      segments = [...keep, segment];
+    } else if (absorbed) {
+      obsolete = segments;
+      segments = [];
     }
-    if (carry) await this.#deleteSegments(carry.segments);
+    this.#tails.put(upload.id, { offset, bytes: last ? new Uint8Array() : tail.slice(), segments, obsolete });
+    await cleanup;
     return offset;
   }
 
-  /** The incomplete part's bytes: from memory when this instance wrote them, else from S3. */
-  async #carry(upload: Upload, partStart: number): Promise<(Tail & { consolidate?: boolean }) | undefined> {
-    const cached = this.#tails.take(upload.id, upload.offset);
-    if (cached) return cached;
-    // Read back from S3, and rewrite as one segment on the next commit: this also clears any
-    // segment a failed request left behind.
+  /** Whether the upload's object exists whole: it was completed. */
+  async #completed(upload: Upload): Promise<boolean> {
+    const object = await this.#s3.headObject(this.#object(upload));
+    return object !== undefined && upload.length !== undefined && object.size === upload.length;
+  }
+
+  /**
+   * The incomplete part's bytes read back from S3 (another instance, or a restart, wrote them).
+   * The next commit rewrites them as one segment, which also retires any a failed request left.
+   */
+  async #readCarry(upload: Upload, partStart: number): Promise<Tail> {
     const found = await this.#segments(this.key(upload.id));
     const bytes = new Uint8Array(upload.offset - partStart);
     for (let at = partStart; at < upload.offset; ) {
@@ -192,7 +211,7 @@ export class S3DataStore implements DataStore {
       bytes.set(chunk, at - partStart);
       at += chunk.byteLength;
     }
-    return { offset: upload.offset, bytes, segments: [...found.values()].map((s) => s.key), consolidate: true };
+    return { offset: upload.offset, bytes, segments: [...found.values()].map((s) => s.key), obsolete: [], consolidate: true };
   }
 
   /** The upload's segment objects by starting offset. */
@@ -220,13 +239,22 @@ export class S3DataStore implements DataStore {
       return;
     }
     const count = Math.ceil(length / partSize);
+    let listed: Part[];
+    try {
+      listed = await this.#s3.listParts(key, uploadId);
+    } catch (error) {
+      // An earlier attempt completed it (and its answer, or the record of it, was lost).
+      if (!(error instanceof S3Error && error.notFound && (await this.#completed(upload)))) throw error;
+      listed = [];
+    }
+    if (listed.length === 0 && (await this.#completed(upload))) return this.#dropSegments(upload.id);
     // Parts past the last one can exist (a PATCH whose checksum failed after sending them): leave them out.
-    const parts = (await this.#listParts(key, uploadId)).filter((p) => p.partNumber <= count);
+    const parts = listed.filter((p) => p.partNumber <= count);
     if (parts.length === count - 1) {
-      // The final bytes are still in segments (possible after a crash between the last PATCH's
-      // commit and this call): send them as the last part.
-      const tail = await this.#carry({ ...upload, offset: length }, (count - 1) * partSize);
-      parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, tail!.bytes), size: tail!.bytes.byteLength });
+      // The final bytes are still in segments (a deferred length declared by an empty PATCH on
+      // another instance): send them as the last part.
+      const tail = await this.#readCarry({ ...upload, offset: length }, (count - 1) * partSize);
+      parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, tail.bytes), size: tail.bytes.byteLength });
     }
     parts.forEach((part, i) => {
       const expected = i + 1 < count ? partSize : length - (count - 1) * partSize;
@@ -236,17 +264,13 @@ export class S3DataStore implements DataStore {
     });
     if (parts.length !== count) throw new Error(`${key} has ${parts.length} parts, expected ${count}`);
     await this.#s3.completeMultipartUpload(key, uploadId, parts);
-    await this.#deleteSegments([...(await this.#segments(this.key(upload.id))).values()].map((s) => s.key));
+    await this.#dropSegments(upload.id);
   }
 
-  /** ListParts, or nothing when a previous attempt already completed the upload. */
-  async #listParts(key: string, uploadId: string): Promise<Part[]> {
-    try {
-      return await this.#s3.listParts(key, uploadId);
-    } catch (error) {
-      if (error instanceof S3Error && error.notFound && (await this.#s3.headObject(key))) return [];
-      throw error;
-    }
+  /** Deletes every segment of an upload that no longer needs them (finished or removed). */
+  async #dropSegments(id: string): Promise<void> {
+    this.#tails.take(id, -1);
+    await this.#deleteSegments([...(await this.#segments(this.key(id))).values()].map((s) => s.key));
   }
 
   async read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
@@ -256,12 +280,10 @@ export class S3DataStore implements DataStore {
   }
 
   async remove(upload: Upload): Promise<void> {
-    const base = this.key(upload.id);
     const object = this.#object(upload);
-    this.#tails.take(upload.id, -1);
     if (upload.store?.uploadId) await this.#s3.abortMultipartUpload(object, upload.store.uploadId);
-    const segments = [...(await this.#segments(base)).values()].map((s) => s.key);
-    await this.#deleteSegments([object, `${base}.info`, ...segments]);
+    await this.#dropSegments(upload.id);
+    await this.#deleteSegments([object, `${this.key(upload.id)}.info`]);
   }
 
   async *stale(before: number): AsyncIterable<Pick<Upload, 'id' | 'store'>> {

@@ -5,6 +5,10 @@ export interface Tail {
   bytes: Uint8Array;
   /** Keys of the segment objects that hold `bytes`, in order. */
   segments: string[];
+  /** Segments this write replaced: deleted once its offset is known to be saved. */
+  obsolete: string[];
+  /** Read back from S3 rather than remembered: the next write rewrites them as one segment. */
+  consolidate?: boolean;
 }
 
 /**
@@ -17,7 +21,7 @@ export class TailCache {
   readonly #entries = new Map<string, Tail>();
   #bytes = 0;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number, readonly maxEntries = 10_000) {}
 
   take(id: string, offset: number): Tail | undefined {
     const tail = this.#entries.get(id);
@@ -33,7 +37,7 @@ export class TailCache {
     this.#entries.set(id, tail);
     this.#bytes += tail.bytes.byteLength;
     for (const [oldest, entry] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
+      if (this.#bytes <= this.maxBytes && this.#entries.size <= this.maxEntries) break;
       this.#drop(oldest, entry);
     }
   }
