@@ -80,8 +80,12 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   // The part being streamed: its request's body, and the request itself.
   let live: { feed: ReadableStreamDefaultController<Uint8Array>; request: Promise<void>; tracked: Promise<void> } | undefined;
   const startStream = () => {
+    // Only the body's last full part is streamed: earlier ones overlap with the reading of the
+    // parts after them anyway (and buffered sends are the faster path), but the last one is what
+    // the client waits for.
     const remaining = o.expected === undefined ? 0 : o.expected - placed;
-    if (!o.stream || remaining < o.partSize - filled) return;
+    const needed = o.partSize - filled;
+    if (!o.stream || remaining < needed || remaining - needed >= o.partSize) return;
     let feed!: ReadableStreamDefaultController<Uint8Array>;
     const partBody = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
     if (filled > 0) feed.enqueue(buffer.subarray(0, filled));
