@@ -1,20 +1,9 @@
+import { operationOf } from '../tests/support/fault-proxy.ts';
+
 /**
  * A counting proxy in front of the S3 server: forwards every request unchanged (Host included, so
  * SigV4 signatures stay valid) and counts them by S3 operation. Used by the benchmark's cost pass.
  */
-export function operationOf(method: string, url: URL, headers: Headers): string {
-  const q = url.searchParams;
-  if (method === 'POST' && q.has('uploads')) return 'CreateMultipartUpload';
-  if (method === 'PUT' && q.has('partNumber')) return headers.has('x-amz-copy-source') ? 'UploadPartCopy' : 'UploadPart';
-  if (method === 'POST' && q.has('uploadId')) return 'CompleteMultipartUpload';
-  if (method === 'DELETE' && q.has('uploadId')) return 'AbortMultipartUpload';
-  if (method === 'GET' && q.has('uploadId')) return 'ListParts';
-  if (method === 'GET' && q.has('uploads')) return 'ListMultipartUploads';
-  if (method === 'GET' && q.has('list-type')) return 'ListObjectsV2';
-  if (method === 'POST' && q.has('delete')) return 'DeleteObjects';
-  return { PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' }[method] ?? method;
-}
-
 export function startS3Proxy(target: string) {
   const counts = new Map<string, number>();
   const upstream = new URL(target);

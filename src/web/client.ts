@@ -5,17 +5,11 @@
  * has received through its Server-Sent Events progress stream.
  */
 import { Upload, defaultOptions } from 'tus-js-client';
+import type { Progress } from '../handlers/progress.ts';
 
 type PreviousUpload = Awaited<ReturnType<Upload['findPreviousUploads']>>[number];
 type State = 'queued' | 'uploading' | 'paused' | 'choice' | 'finished' | 'failed';
-interface ServerProgress {
-  id: string;
-  offset: number;
-  received: number;
-  length: number | null;
-  bytesPerSecond: number;
-  state: 'uploading' | 'paused' | 'finished';
-}
+type ServerProgress = Progress;
 
 const endpoint = new URL(document.querySelector<HTMLMetaElement>('meta[name="tus-endpoint"]')?.content ?? '/files/', location.href).href;
 const storage = defaultOptions.urlStorage;

@@ -13,23 +13,12 @@ import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { startRedisServer, type RedisProcess } from '../support/redis-server.ts';
 import { seededBytes, seededRng } from '../support/rng.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
-import { sha256, TUS } from '../support/server.ts';
+import { sha256, TUS, slowBody } from '../support/server.ts';
 
 const MiB = 1024 * 1024;
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+const slowBodyHalf = (bytes: Uint8Array, delayMs: number) => slowBody(bytes, delayMs, MiB / 2);
 
-/** `bytes` in 512 KiB pieces, `delayMs` apart: a slow client. */
-function slowBody(bytes: Uint8Array, delayMs: number): ReadableStream<Uint8Array> {
-  let at = 0;
-  return new ReadableStream({
-    async pull(controller) {
-      if (at >= bytes.length) return controller.close();
-      if (at > 0) await Bun.sleep(delayMs);
-      controller.enqueue(bytes.slice(at, at + MiB / 2));
-      at += MiB / 2;
-    },
-  });
-}
 
 /** A request's status, reason and time taken; a request that does not answer in 15 s is status 0. */
 async function timed(url: string, init: RequestInit): Promise<{ status: number; reason: string; type: string | null; ms: number }> {
@@ -92,7 +81,7 @@ test('Redis killed mid-upload and restarted empty: 503s with a reason while it i
   const slow = timed(url, {
     method: 'PATCH',
     headers: { ...PATCH, 'Upload-Offset': String(acked), 'Content-Length': String(sent) },
-    body: slowBody(bytes.slice(acked, acked + sent), 150),
+    body: slowBodyHalf(bytes.slice(acked, acked + sent), 150),
     duplex: 'half',
   } as RequestInit);
   await Bun.sleep(500);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { randomBytes, sha256, TUS } from '../support/server.ts';
+import { randomBytes, sha256, TUS, slowBody } from '../support/server.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { STATE_KINDS } from '../support/state-stores.ts';
@@ -10,18 +10,6 @@ const MiB = 1024 * 1024;
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
 const LEASE_MS = 2000;
 
-/** A body that sends `bytes` in 1 MiB pieces, `delayMs` apart: a slow client. */
-function slowBody(bytes: Uint8Array, delayMs: number): ReadableStream<Uint8Array> {
-  let at = 0;
-  return new ReadableStream({
-    async pull(controller) {
-      if (at >= bytes.length) return controller.close();
-      if (at > 0) await Bun.sleep(delayMs);
-      controller.enqueue(bytes.slice(at, at + MiB));
-      at += MiB;
-    },
-  });
-}
 
 const on = (server: ServerProcess, url: string) => `${server.endpoint}${url.split('/').pop()}`;
 

@@ -68,7 +68,7 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-/** The S3 operation a request is (as bench/s3-proxy.ts names them). */
+/** The S3 operation a request is (also used by the benchmark's counting proxy). */
 export function operationOf(method: string, url: URL, headers: Headers): string {
   const q = url.searchParams;
   if (method === 'POST' && q.has('uploads')) return 'CreateMultipartUpload';

@@ -62,3 +62,16 @@ export function randomBytes(size: number): Uint8Array<ArrayBuffer> {
 export function sha256(bytes: Uint8Array | ArrayBuffer): string {
   return new Bun.CryptoHasher('sha256').update(bytes).digest('hex');
 }
+
+/** A body that sends `bytes` in pieces of `piece` bytes, `delayMs` apart: a slow client. */
+export function slowBody(bytes: Uint8Array, delayMs: number, piece = 1024 * 1024): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      if (at > 0) await Bun.sleep(delayMs);
+      controller.enqueue(bytes.slice(at, at + piece));
+      at += piece;
+    },
+  });
+}
