@@ -59,5 +59,3 @@ export class TusError extends Error {
     this.status = status ?? defaultStatus;
   }
 }
-
-export const isTusError = (e: unknown): e is TusError => e instanceof TusError;
