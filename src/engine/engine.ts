@@ -360,6 +360,11 @@ export class UploadEngine {
     return removed;
   }
 
+  /** Settles when the background hook deliveries started so far have (for Workers' waitUntil). */
+  async backgroundSettled(): Promise<void> {
+    await Promise.allSettled([...this.#background]);
+  }
+
   /**
    * Cuts in-flight writes (each commits what arrived) and waits for them and for background hook
    * deliveries, at most `timeoutMs`.

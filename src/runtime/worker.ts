@@ -31,14 +31,19 @@ function tusflowFor(bindings: Bindings): Tusflow {
 }
 
 export default {
-  fetch(request: Request, bindings: Bindings): Promise<Response> {
+  async fetch(request: Request, bindings: Bindings, ctx: ExecutionContext): Promise<Response> {
+    let tusflow: Tusflow;
     try {
-      // Cloudflare sets CF-Connecting-IP to the client's address.
-      return tusflowFor(bindings).fetch(request, { remoteAddress: request.headers.get('CF-Connecting-IP') ?? undefined });
+      tusflow = tusflowFor(bindings);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      return Promise.resolve(new Response(`tusflow is misconfigured: ${message}\n`, { status: 500 }));
+      return new Response(`tusflow is misconfigured: ${message}\n`, { status: 500 });
     }
+    // Cloudflare sets CF-Connecting-IP to the client's address.
+    const response = await tusflow.fetch(request, { remoteAddress: request.headers.get('CF-Connecting-IP') ?? undefined });
+    // Hook deliveries run after the response: keep the isolate alive for them.
+    ctx.waitUntil(tusflow.engine.backgroundSettled());
+    return response;
   },
   scheduled(_event: unknown, bindings: Bindings, ctx: ExecutionContext): void {
     ctx.waitUntil(tusflowFor(bindings).engine.cleanup());
