@@ -1,4 +1,4 @@
-import { operationOf } from '../tests/support/fault-proxy.ts';
+import { forward, operationOf } from '../tests/support/fault-proxy.ts';
 
 /**
  * A counting proxy in front of the S3 server: forwards every request unchanged (Host included, so
@@ -15,14 +15,7 @@ export function startS3Proxy(target: string) {
       const url = new URL(request.url);
       const op = operationOf(request.method, url, request.headers);
       counts.set(op, (counts.get(op) ?? 0) + 1);
-      url.host = upstream.host;
-      return fetch(url, {
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-        duplex: 'half',
-        decompress: false,
-      } as RequestInit);
+      return forward(request, url, upstream);
     },
   });
   return { endpoint: `http://127.0.0.1:${server.port}`, counts, stop: () => server.stop(true) };

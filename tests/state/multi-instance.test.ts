@@ -4,7 +4,6 @@ import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { STATE_KINDS } from '../support/state-stores.ts';
 import { tusUpload } from '../support/tus-client.ts';
-import { AwsClient } from 'aws4fetch';
 
 const MiB = 1024 * 1024;
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
@@ -19,10 +18,8 @@ async function head(url: string) {
 }
 
 let s3: S3Env;
-let raw: AwsClient;
 beforeAll(async () => {
   s3 = await startS3();
-  raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
 }, 120_000);
 
 for (const kind of STATE_KINDS.filter((k) => k.name !== 'embedded')) {
@@ -36,10 +33,7 @@ for (const kind of STATE_KINDS.filter((k) => k.name !== 'embedded')) {
       servers.push(server);
       return server;
     };
-    const stored = async (url: string) => {
-      const res = await raw.fetch(`${s3.endpoint}/${bucket}/${url.split('/').pop()}`);
-      return new Uint8Array(await res.arrayBuffer());
-    };
+    const stored = (url: string) => s3.object(bucket, url.split('/').pop()!);
 
     beforeAll(async () => {
       bucket = await s3.newBucket();

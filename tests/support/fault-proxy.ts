@@ -68,6 +68,13 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
+/** Sends `request` on to `upstream` unchanged, Host header included (SigV4 signatures stay valid). */
+export function forward(request: Request, url: URL, upstream: URL): Promise<Response> {
+  url.protocol = upstream.protocol;
+  url.host = upstream.host;
+  return fetch(url, { method: request.method, headers: request.headers, body: request.body, duplex: 'half', decompress: false } as RequestInit);
+}
+
 /** The S3 operation a request is (also used by the benchmark's counting proxy). */
 export function operationOf(method: string, url: URL, headers: Headers): string {
   const q = url.searchParams;
@@ -171,15 +178,7 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
       stats.delayed++;
       await Bun.sleep(delay);
     }
-    url.protocol = upstream.protocol;
-    url.host = upstream.host;
-    const response = await fetch(url, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      duplex: 'half',
-      decompress: false,
-    } as RequestInit);
+    const response = await forward(request, url, upstream);
 
     if (fault === 'lostResponse') {
       await response.arrayBuffer().catch(() => {});

@@ -18,6 +18,8 @@ export interface S3Env {
   secretAccessKey: string;
   /** Creates an empty bucket with a unique name and returns that name. */
   newBucket(): Promise<string>;
+  /** An object's bytes read straight from S3 (not through a server); empty when it is missing. */
+  object(bucket: string, key: string): Promise<Uint8Array>;
   /** Stops the cluster and removes its directory (no-op for an external endpoint). */
   stop(): Promise<void>;
 }
@@ -94,6 +96,10 @@ function makeEnv(endpoint: string, stop: () => Promise<void>): S3Env {
       if (!res.ok) throw new Error(`creating bucket ${name} failed: ${res.status} ${await res.text()}`);
       await res.body?.cancel();
       return name;
+    },
+    async object(bucket, key) {
+      const res = await client.fetch(`${endpoint}/${bucket}/${key}`);
+      return res.ok ? new Uint8Array(await res.arrayBuffer()) : new Uint8Array();
     },
     stop,
   };
