@@ -203,6 +203,32 @@ test('the state store wiped mid-upload: HEAD still reports the right offset from
   expect(sha256(new Uint8Array(await (await fetch(first.url)).arrayBuffer()))).toBe(sha256(bytes));
 });
 
+test('the last PATCH completed the upload but its offset was never saved (a crash in between): the retry is answered as that completion', async () => {
+  const bytes = randomBytes(PART + 2 * MiB + 5);
+  const created = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(bytes.length) } });
+  const url = new URL(created.headers.get('Location')!, server.endpoint).href;
+  // Part 1, then 2 MiB kept as a segment: the retry below starts inside a part.
+  for (const [from, to] of [[0, PART], [PART, PART + 2 * MiB]]) {
+    const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(from) }, body: bytes.subarray(from, to) });
+    expect(res.status).toBe(204);
+  }
+  const update = state.update.bind(state);
+  state.update = async (id, changed) => {
+    if (changed.finishedAt === undefined) return update(id, changed);
+    state.update = update;
+    throw new Error('the process died before the offset was saved');
+  };
+  const rest = { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(PART + 2 * MiB) }, body: bytes.subarray(PART + 2 * MiB) };
+  expect((await fetch(url, rest)).status).toBe(503);
+  // The object is complete and the segments are gone, while the record still says PART + 2 MiB.
+  expect(await headOffset(url)).toBe(PART + 2 * MiB);
+  expect(await segments(idOf(url))).toEqual([]);
+  const retry = await fetch(url, rest);
+  expect({ status: retry.status, offset: retry.headers.get('Upload-Offset') }).toEqual({ status: 204, offset: String(bytes.length) });
+  expect(await headOffset(url)).toBe(bytes.length);
+  await expectStored(url, bytes);
+});
+
 test('DELETE aborts the multipart upload and removes every object the upload made', async () => {
   const bytes = randomBytes(PART + MiB);
   const first = await tusUpload(server.endpoint, bytes, { chunkSize: 3 * MiB, abortWhen: (n) => n >= 3 * MiB });

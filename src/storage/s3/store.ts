@@ -23,6 +23,8 @@ export interface S3StoreOptions {
    * for runtimes whose fetch sends a streamed body with a fixed Content-Length (Bun).
    */
   streamParts?: boolean;
+  /** Request bodies come from the runtime's HTTP server: free their chunks once copied (see sendParts). */
+  releaseChunks?: boolean;
 }
 
 /** What S3 keeps about an upload so that it can be rebuilt without the state store. */
@@ -159,6 +161,7 @@ export class S3DataStore implements DataStore {
           }
         : undefined,
       expected: options.size,
+      release: this.options.releaseChunks,
     }).catch(completedCheck);
     await options.verify();
 
@@ -206,7 +209,12 @@ export class S3DataStore implements DataStore {
     for (let at = partStart; at < upload.offset; ) {
       const segment = found.get(at);
       const res = segment && (await this.#s3.getObject(segment.key));
-      if (!res) throw new Error(`incomplete part of ${upload.id} is missing bytes from offset ${at}`);
+      if (!res) {
+        // The last PATCH completed the upload (which removes the segments) but its offset was never
+        // saved: a crash between the two. The retry is answered as the completion it repeats.
+        if (await this.#completed(upload)) throw new UploadCompleted();
+        throw new Error(`incomplete part of ${upload.id} is missing bytes from offset ${at}`);
+      }
       const chunk = new Uint8Array(await res.arrayBuffer()).subarray(0, upload.offset - at);
       bytes.set(chunk, at - partStart);
       at += chunk.byteLength;
