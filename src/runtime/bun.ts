@@ -1,8 +1,9 @@
 /** Bun entry: `bun src/runtime/bun.ts` (npm start). */
 import { createTusflow } from '../index.ts';
+import { bunFeatures } from './bun-features.ts';
 import { exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
 
-const { env, options, description } = await serverConfig(Bun.env, { streamParts: true }).catch(exitOnConfigError(process.exit));
+const { env, options, description } = await serverConfig(Bun.env, bunFeatures).catch(exitOnConfigError(process.exit));
 const tusflow = createTusflow(options);
 
 const server = Bun.serve({

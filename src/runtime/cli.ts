@@ -204,8 +204,12 @@ export async function main(args: string[]): Promise<void> {
     await import('./bun.ts');
     return;
   }
-  const [{ createTusflow }, { exitOnConfigError, serverConfig }] = await Promise.all([import('../index.ts'), import('./server-stores.ts')]);
-  const { options, description } = await serverConfig(process.env, { streamParts: true }).catch(exitOnConfigError(process.exit));
+  const [{ createTusflow }, { exitOnConfigError, serverConfig }, { bunFeatures }] = await Promise.all([
+    import('../index.ts'),
+    import('./server-stores.ts'),
+    import('./bun-features.ts'),
+  ]);
+  const { options, description } = await serverConfig(process.env, bunFeatures).catch(exitOnConfigError(process.exit));
   try {
     const removed = await createTusflow(options).engine.cleanup();
     console.log(`removed ${removed} expired upload${removed === 1 ? '' : 's'} (storage: ${description})`);

@@ -3,10 +3,10 @@ import { setInterval } from 'node:timers';
 import type { UploadEngine } from '../engine/engine.ts';
 import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from '../config.ts';
 import { FileDataStore } from '../storage/file/store.ts';
-import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
+import { s3StoreFromEnv, type S3Features } from '../storage/s3/from-env.ts';
 import { FileStateStore } from '../state/file.ts';
 import { localRateLimiter, sharedState, upstashStateFromEnv } from '../state/from-env.ts';
-import { tcpRedisRunner } from '../state/redis-tcp.ts';
+import type { ScriptRunner } from '../state/redis/client.ts';
 
 export interface ServerStores {
   stores: Pick<TusflowOptions, 'store' | 'state' | 'locker' | 'rateLimiter'>;
@@ -20,15 +20,17 @@ export interface ServerStores {
  * files under DATA_DIR with in-process locks (one instance).
  */
 /** What the runtime can do that the stores may use. */
-export interface RuntimeFeatures {
-  /** fetch sends a streamed body with a fixed Content-Length (Bun; Deno sends it chunked). */
-  streamParts?: boolean;
+export interface RuntimeFeatures extends S3Features {
+  /** The runtime's own Redis client (Bun's), instead of ioredis. */
+  redis?: (url: string) => ScriptRunner;
 }
 
 export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {}): Promise<ServerStores> {
   const dir = resolve(env.DATA_DIR);
   const upstash = upstashStateFromEnv(env);
-  const redis = !upstash && env.REDIS_URL ? sharedState(env, tcpRedisRunner(env.REDIS_URL)) : undefined;
+  // ioredis is loaded only when it is used: it costs ~20 MiB of memory.
+  const connect = features.redis ?? (async (url: string) => (await import('../state/redis-tcp.ts')).tcpRedisRunner(url));
+  const redis = !upstash && env.REDIS_URL ? sharedState(env, await connect(env.REDIS_URL)) : undefined;
   const shared = upstash ?? redis;
   // Fail at start, not at the first upload, when the Redis cannot be reached.
   await shared?.state?.get('0'.repeat(32));

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import type { Upload } from '../../src/index.ts';
 import { newUploadId } from '../../src/engine/id.ts';
 import { TusError } from '../../src/protocol/errors.ts';
-import { STATE_KINDS } from '../support/state-stores.ts';
+import { IOREDIS_KIND, STATE_KINDS } from '../support/state-stores.ts';
 
 const upload = (fields: Partial<Upload> = {}): Upload => ({
   id: newUploadId(),
@@ -15,7 +15,7 @@ const upload = (fields: Partial<Upload> = {}): Upload => ({
   ...fields,
 });
 
-for (const kind of STATE_KINDS) {
+for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
   describe(`state store: ${kind.name}`, () => {
     test('put then get gives the same record; unknown ids give undefined', async () => {
       const { state } = await kind.make();

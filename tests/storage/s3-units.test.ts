@@ -4,6 +4,8 @@ import { MAX_OBJECT_SIZE, MAX_PARTS, MiB, partSizeFor, sendParts } from '../../s
 import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
 import { TusError } from '../../src/protocol/errors.ts';
 import { TailCache } from '../../src/storage/s3/tail-cache.ts';
+import { S3Client } from '../../src/storage/s3/client.ts';
+import { sha256 } from '../support/server.ts';
 
 test('part size: the preferred size while it fits 10,000 parts, grown in whole MiB beyond', () => {
   expect(partSizeFor(undefined, 5 * MiB)).toBe(5 * MiB);
@@ -142,6 +144,52 @@ describe('parts streamed while they arrive', () => {
     expect(sent).toEqual([1]); // part 2, the last, was streamed and abandoned; never sent short
     expect([...result.tail]).toEqual([4, 5]);
   });
+});
+
+test('parts: with `release`, each chunk that is its whole buffer is freed once copied; views of shared buffers are left alone', async () => {
+  const shared = new Uint8Array(8).map((_, i) => 100 + i);
+  const chunks = [Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5, 6, 7, 8), shared.subarray(0, 4), shared.subarray(4)];
+  const sent: number[][] = [];
+  const run = (release: boolean) =>
+    sendParts(
+      new ReadableStream({ pull: (c) => void (chunks.length ? c.enqueue(chunks.shift()!) : c.close()) }),
+      { partSize: 4, firstPart: 1, parallel: 2, release, send: async (_, bytes) => void sent.push([...bytes]) },
+    );
+  const owned = [chunks[0]!, chunks[1]!];
+  const result = await run(true);
+  expect(sent).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [100, 101, 102, 103], [104, 105, 106, 107]]);
+  expect(result.tail.byteLength).toBe(0);
+  expect(owned.map((c) => c.buffer.detached)).toEqual([true, true]);
+  expect(shared.buffer.detached).toBe(false);
+
+  const kept = Uint8Array.of(9, 9, 9, 9, 9);
+  chunks.push(kept);
+  const without = await run(false);
+  expect([...without.tail]).toEqual([9]);
+  expect(kept.buffer.detached).toBe(false);
+});
+
+test('client: with streamBodies a part goes out as a stream with its Content-Length, and a retry sends the same bytes again', async () => {
+  const part = Uint8Array.from({ length: MiB + 3 }, (_, i) => i & 0xff);
+  const attempts: { stream: boolean; length: string | null; sha256: string }[] = [];
+  const client = new S3Client({
+    endpoint: 'http://127.0.0.1:1',
+    bucket: 'b',
+    region: 'us-east-1',
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+    forcePathStyle: true,
+    streamBodies: true,
+    fetch: async (_url, init) => {
+      const body = init!.body as ReadableStream<Uint8Array>;
+      const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+      attempts.push({ stream: body instanceof ReadableStream, length: new Headers(init!.headers).get('Content-Length'), sha256: sha256(bytes) });
+      return attempts.length === 1 ? new Response('<Error><Code>SlowDown</Code></Error>', { status: 503 }) : new Response('', { headers: { ETag: '"e"' } });
+    },
+  });
+  expect(await client.uploadPart('k', 'u', 1, part)).toBe('"e"');
+  const expected = { stream: true, length: String(part.byteLength), sha256: sha256(part) };
+  expect(attempts).toEqual([expected, expected]);
 });
 
 test('parts: past 10,000 parts is TOO_LARGE', async () => {

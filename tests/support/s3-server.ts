@@ -20,7 +20,10 @@ export interface S3TestServer extends TestServer {
 export interface S3ServerOptions extends TusflowOptions {
   partSize?: number;
   parallelParts?: number;
-  /** Stream parts while they arrive, as the Bun entry does (default true). */
+  /**
+   * What the Bun entry does (default true): stream parts while they arrive, send buffered parts
+   * as streams, free request chunks once copied. False: what Deno and Workers do.
+   */
   streamParts?: boolean;
   prefix?: string;
   bucket?: string;
@@ -42,6 +45,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     secretAccessKey: s3.secretAccessKey,
     forcePathStyle: true,
     fetch: options.fetch,
+    streamBodies: options.streamParts ?? true,
   });
   const store = new S3DataStore({
     client,
@@ -49,6 +53,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     partSize: options.partSize ?? 5 * 1024 * 1024,
     parallelParts: options.parallelParts ?? 4,
     streamParts: options.streamParts ?? true,
+    releaseChunks: options.streamParts ?? true,
   });
   const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, streamParts: _s, endpoint: _e, ...rest } = options;
   const server = await startServer({ state: new MemoryStateStore(), ...rest, store });

@@ -6,6 +6,7 @@ import { FileStateStore } from '../../src/state/file.ts';
 import { MemoryLocker } from '../../src/state/memory-locker.ts';
 import { sharedState } from '../../src/state/from-env.ts';
 import type { ScriptRunner } from '../../src/state/redis/client.ts';
+import { bunRedisRunner } from '../../src/state/redis-bun.ts';
 import { tcpRedisRunner } from '../../src/state/redis-tcp.ts';
 import { upstashClient, upstashRunner } from '../../src/state/upstash.ts';
 import { startUpstashBridge, type UpstashBridge } from './upstash-bridge.ts';
@@ -13,7 +14,7 @@ import { startUpstashBridge, type UpstashBridge } from './upstash-bridge.ts';
 export const REDIS_URL = process.env.TUSFLOW_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface StateKind {
-  name: 'embedded' | 'redis' | 'upstash';
+  name: 'embedded' | 'redis' | 'upstash' | 'redis over ioredis';
   /** A fresh state store and locker (a unique key prefix for the shared ones). */
   make(options?: { leaseMs?: number; lockTimeoutMs?: number }): Promise<{ state: StateStore; locker: Locker; runner?: ScriptRunner }>;
   /** Environment variables that make a server process use this kind (with a unique prefix). */
@@ -25,7 +26,7 @@ export const upstashBridge = () => (bridge ??= startUpstashBridge());
 
 const prefix = () => `test:${crypto.randomUUID().slice(0, 8)}:`;
 
-function shared(name: 'redis' | 'upstash', runner: () => Promise<ScriptRunner>, env: () => Promise<Record<string, string>>): StateKind {
+function shared(name: Exclude<StateKind['name'], 'embedded'>, runner: () => Promise<ScriptRunner>, env: () => Promise<Record<string, string>>): StateKind {
   return {
     name,
     async make({ leaseMs = 2000, lockTimeoutMs = 3000 } = {}) {
@@ -39,7 +40,7 @@ function shared(name: 'redis' | 'upstash', runner: () => Promise<ScriptRunner>, 
   };
 }
 
-/** The three state stores every state test runs against. */
+/** The three state stores every state test runs against ('redis' with Bun's client, as the Bun server uses). */
 export const STATE_KINDS: StateKind[] = [
   {
     name: 'embedded',
@@ -48,7 +49,7 @@ export const STATE_KINDS: StateKind[] = [
     },
     env: async () => ({}),
   },
-  shared('redis', async () => tcpRedisRunner(REDIS_URL), async () => ({ REDIS_URL })),
+  shared('redis', async () => bunRedisRunner(REDIS_URL), async () => ({ REDIS_URL })),
   shared(
     'upstash',
     async () => {
@@ -61,3 +62,6 @@ export const STATE_KINDS: StateKind[] = [
     },
   ),
 ];
+
+/** Redis through ioredis, the client the Deno server uses. */
+export const IOREDIS_KIND = shared('redis over ioredis', async () => tcpRedisRunner(REDIS_URL), async () => ({ REDIS_URL }));

@@ -9,8 +9,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dir, '../..');
 const SRC = join(ROOT, 'src');
-/** Server-only adapters: file-system stores and TCP Redis. */
-const SERVER_ONLY = ['src/storage/file/store.ts', 'src/state/file.ts', 'src/state/redis-tcp.ts'];
+/** Server-only adapters: file-system stores and TCP Redis (ioredis, and Bun's client). */
+const SERVER_ONLY = ['src/storage/file/store.ts', 'src/state/file.ts', 'src/state/redis-tcp.ts', 'src/state/redis-bun.ts'];
 const IMPURE = /from ['"](node:|bun['"]|ioredis['"])|\bBun\.|\bDeno\./;
 
 function files(dir: string): string[] {

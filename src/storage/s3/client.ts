@@ -21,6 +21,12 @@ export interface S3ClientConfig {
   /** Attempts per call (1 = no retry) and the time after which no new attempt starts. */
   attempts?: number;
   retryBudgetMs?: number;
+  /**
+   * Send large byte bodies as streams of views of their bytes, with a Content-Length. Bun's fetch
+   * copies a whole Uint8Array body before sending it (a second copy of every part in flight) but
+   * sends a stream as it reads it. Only for a fetch that keeps a streamed body's Content-Length.
+   */
+  streamBodies?: boolean;
   fetch?: Fetch;
 }
 
@@ -52,6 +58,19 @@ interface Call {
   body?: Uint8Array | string | ReadableStream<Uint8Array>;
   /** A streamed body can be sent only once. */
   once?: boolean;
+}
+
+const STREAM_CHUNK = 256 * 1024;
+
+/** Bytes as a stream of views of them: nothing is copied before the socket write. */
+function viewsOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.subarray(at, (at += STREAM_CHUNK)));
+    },
+  });
 }
 
 /** RFC 3986 encoding of each path segment, as SigV4 expects for S3 keys. */
@@ -116,10 +135,12 @@ export class S3Client {
       try {
         // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
         // it is: no Request is built around it, so a part is not copied on its way out.
+        // A fresh stream per attempt: a retry sends the same bytes again.
+        const streamed = this.config.streamBodies && call.body instanceof Uint8Array && call.body.byteLength > STREAM_CHUNK;
         const signed = await new AwsV4Signer({
           url: url.href,
           method,
-          headers: call.headers,
+          headers: streamed ? { ...call.headers, 'Content-Length': String(bodySize) } : call.headers,
           accessKeyId: this.config.accessKeyId,
           secretAccessKey: this.config.secretAccessKey,
           sessionToken: this.config.sessionToken,
@@ -130,9 +151,9 @@ export class S3Client {
         const response = await this.#fetch(signed.url, {
           method,
           headers: signed.headers,
-          body: call.body as BodyInit | undefined,
+          body: (streamed ? viewsOf(call.body as Uint8Array) : call.body) as BodyInit | undefined,
           signal: abort.signal,
-          ...(call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+          ...(streamed || call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
         } as RequestInit);
         if (response.ok && stream) {
           metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);

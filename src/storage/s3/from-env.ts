@@ -3,8 +3,14 @@ import { ConfigError } from '../../config.ts';
 import { S3Client } from './client.ts';
 import { S3DataStore } from './store.ts';
 
+/** What the runtime's fetch and HTTP server allow the store to do (see S3StoreOptions). */
+export interface S3Features {
+  streamParts?: boolean;
+  releaseChunks?: boolean;
+}
+
 /** The S3 store the environment describes (S3_BUCKET set). Runtime-neutral: Workers use it too. */
-export function s3StoreFromEnv(env: ServerEnv, features: { streamParts?: boolean } = {}): S3DataStore {
+export function s3StoreFromEnv(env: ServerEnv, features: S3Features = {}): S3DataStore {
   const accessKeyId = env.S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.S3_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY;
   if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is not set');
@@ -19,6 +25,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: { streamParts?: boolean
     secretAccessKey,
     sessionToken: env.S3_SESSION_TOKEN,
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    streamBodies: features.streamParts,
   });
   return new S3DataStore({
     client,
@@ -26,5 +33,6 @@ export function s3StoreFromEnv(env: ServerEnv, features: { streamParts?: boolean
     partSize: env.S3_PART_SIZE,
     parallelParts: env.S3_PARALLEL_PARTS,
     streamParts: features.streamParts,
+    releaseChunks: features.releaseChunks,
   });
 }
