@@ -2,7 +2,7 @@
 import { createTusflow } from '../index.ts';
 import { exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
 
-const { env, options, description } = await serverConfig(Deno.env.toObject()).catch(exitOnConfigError(Deno.exit));
+const { env, options, description } = await serverConfig(Deno.env.toObject(), { releaseChunks: true }).catch(exitOnConfigError(Deno.exit));
 const tusflow = createTusflow(options);
 
 const server = Deno.serve(

@@ -25,7 +25,7 @@ function tusflowFor(bindings: Bindings): Tusflow {
   if (!env.S3_BUCKET || !shared) {
     throw new ConfigError('a Worker needs S3_BUCKET (with S3 credentials) and UPSTASH_REDIS_REST_URL/TOKEN');
   }
-  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env), ...shared, log: false });
+  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env, { releaseChunks: true }), ...shared, log: false });
   built = { bindings, tusflow };
   return tusflow;
 }
