@@ -93,6 +93,7 @@ export const envSchema = z.object({
   S3_KEY_PREFIX: z.string().regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/').default(''),
   S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
+  S3_BUFFER_MEMORY: integer(5 * 1024 * 1024).default(128 * 1024 * 1024),
 
   // Shared state and locks, so that several instances can serve the same uploads.
   /** Upstash's REST API (the names Upstash's own fromEnv reads). */

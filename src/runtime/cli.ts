@@ -37,6 +37,7 @@ export const DESCRIPTIONS = {
   S3_KEY_PREFIX: 'the finished object is <prefix><id>',
   S3_PART_SIZE: 'part size in bytes; grown per upload so it fits 10,000 parts',
   S3_PARALLEL_PARTS: 'parts in flight per PATCH',
+  S3_BUFFER_MEMORY: 'bytes of part buffers for all uploads together; PATCHes wait past it',
   UPSTASH_REDIS_REST_URL: 'records and locks in Upstash (with UPSTASH_REDIS_REST_TOKEN)',
   UPSTASH_REDIS_REST_TOKEN: 'the Upstash REST token',
   REDIS_URL: 'records and locks in Redis over TCP, e.g. redis://127.0.0.1:6379/0',

@@ -89,6 +89,17 @@ test('buffered parts (runtimes whose fetch cannot stream a fixed-length body) la
   }
 });
 
+test('a buffer budget of two parts: eight uploads at once wait their turn and all land byte-identical', async () => {
+  const tight = await startS3Server({ partSize: PART, bufferMemory: 2 * PART, bucket: server.bucket });
+  try {
+    const files = Array.from({ length: 8 }, (_, i) => randomBytes(2 * PART + i * 333_333 + 1));
+    const urls = await Promise.all(files.map((bytes, i) => tusUpload(tight.endpoint, bytes, { chunkSize: i % 2 ? 3 * MiB : Infinity })));
+    for (const [i, { url }] of urls.entries()) expect(sha256((await tight.object(idOf(url)))!)).toBe(sha256(files[i]!));
+  } finally {
+    await tight.stop();
+  }
+}, 60_000);
+
 test('the finished object carries Content-Type and Content-Disposition from the metadata', async () => {
   const bytes = randomBytes(1000);
   const { url } = await tusUpload(server.endpoint, bytes, { metadata: { filename: 'photo.png', filetype: 'image/png' } });

@@ -5,6 +5,7 @@ import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
 import { TusError } from '../../src/protocol/errors.ts';
 import { TailCache } from '../../src/storage/s3/tail-cache.ts';
 import { S3Client } from '../../src/storage/s3/client.ts';
+import { PartBuffers } from '../../src/storage/s3/buffers.ts';
 import { sha256 } from '../support/server.ts';
 
 test('part size: the preferred size while it fits 10,000 parts, grown in whole MiB beyond', () => {
@@ -190,6 +191,70 @@ test('client: with streamBodies a part goes out as a stream with its Content-Len
   expect(await client.uploadPart('k', 'u', 1, part)).toBe('"e"');
   const expected = { stream: true, length: String(part.byteLength), sha256: sha256(part) };
   expect(attempts).toEqual([expected, expected]);
+});
+
+describe('part buffers shared within a budget', () => {
+  const settled = async (p: Promise<unknown>) => (await Promise.race([p.then(() => true), Bun.sleep(20).then(() => false)]));
+
+  test('past the budget a take waits for a give, first come first served, and gets the buffer back', async () => {
+    const pool = new PartBuffers(8);
+    const a = await pool.take(4);
+    const b = await pool.take(4);
+    const order: string[] = [];
+    const c = pool.take(4).then((x) => (order.push('c'), x));
+    const d = pool.take(4).then((x) => (order.push('d'), x));
+    expect(await settled(c)).toBe(false);
+    pool.give(a);
+    expect(await c).toBe(a); // reused, not allocated
+    expect(await settled(d)).toBe(false);
+    pool.give(b);
+    expect(await d).toBe(b);
+    expect(order).toEqual(['c', 'd']);
+  });
+
+  test('free buffers of another size make room; a part larger than the budget is still given when nothing is out', async () => {
+    const pool = new PartBuffers(8);
+    pool.give(await pool.take(4));
+    expect((await pool.take(8)).byteLength).toBe(8); // the free 4 was dropped
+    const big = new PartBuffers(3);
+    const only = await big.take(5);
+    expect(only.byteLength).toBe(5);
+    expect(await settled(big.take(5))).toBe(false);
+  });
+
+  test('sendParts: uploads sharing a budget never hold more, all finish, and every buffer comes back (after failures too)', async () => {
+    const budget = 3 * 4;
+    let out = 0;
+    let most = 0;
+    const base = new PartBuffers(budget);
+    const buffers = {
+      take: async (size: number) => {
+        const b = await base.take(size);
+        most = Math.max(most, ++out);
+        return b;
+      },
+      give: (b: Uint8Array<ArrayBuffer>) => (out--, base.give(b)),
+    } as PartBuffers;
+    const sent = new Map<string, number[]>();
+    const run = (name: string, fail = false) =>
+      sendParts(streamOf(Array(12).fill(3)), {
+        partSize: 4,
+        firstPart: 1,
+        parallel: 4,
+        buffers,
+        send: async (n, bytes) => {
+          await Bun.sleep(1);
+          if (fail && n === 3) throw new Error('S3 failed');
+          sent.set(`${name}${n}`, [...bytes]);
+        },
+      });
+    const results = await Promise.allSettled([run('a'), run('b'), run('c'), run('d', true)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(results.slice(0, 3).map((r) => (r as PromiseFulfilledResult<{ nextPart: number }>).value.nextPart)).toEqual([10, 10, 10]);
+    expect(sent.get('c9')).toEqual([32, 33, 34, 35]);
+    expect(most).toBe(3); // used to the full, never past it
+    expect(out).toBe(0);
+  });
 });
 
 test('parts: past 10,000 parts is TOO_LARGE', async () => {

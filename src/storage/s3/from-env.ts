@@ -32,6 +32,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features = {}): S3Dat
     prefix: env.S3_KEY_PREFIX,
     partSize: env.S3_PART_SIZE,
     parallelParts: env.S3_PARALLEL_PARTS,
+    bufferMemory: env.S3_BUFFER_MEMORY,
     streamParts: features.streamParts,
     releaseChunks: features.releaseChunks,
   });

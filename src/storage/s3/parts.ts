@@ -1,4 +1,5 @@
 import { TusError } from '../../protocol/errors.ts';
+import { PartBuffers } from './buffers.ts';
 
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -26,6 +27,8 @@ export interface PartsOptions {
   carry?: Uint8Array;
   /** Parts being sent at once; reading the body waits while this many are in flight. */
   parallel: number;
+  /** Where part buffers come from (shared by a store's uploads); default: a pool of this call's own. */
+  buffers?: PartBuffers;
   send(partNumber: number, bytes: Uint8Array): Promise<void>;
   /**
    * Sends a part while its bytes still arrive (the request body is the part's stream, of a known
@@ -48,30 +51,30 @@ export interface PartsResult {
   received: number;
   /** The number the next part would get. */
   nextPart: number;
-  /** What is left after the last full part (carry included): shorter than a part. */
+  /** What is left after the last full part (carry included): shorter than a part; a copy. */
   tail: Uint8Array;
 }
 
+const NONE = new Uint8Array(0);
+
 /**
  * Cuts a stream into fixed-size parts and sends each as soon as it is full (or, with `stream`, as
- * soon as it starts), several at once, with backpressure on the stream: memory stays at
- * partSize × (parallel + 1) whatever the body's size — a streamed part is fed views of its own
- * buffer, the copy kept for a retry. If the stream or a send fails, every send already started is
- * settled before the error is thrown, so nothing of this call is still running when the caller
- * retries.
+ * soon as it starts), several at once, with backpressure on the stream: this call holds at most
+ * parallel + 1 buffers whatever the body's size — a streamed part is fed views of its own buffer,
+ * the copy kept for a retry. If the stream or a send fails, every send already started is settled
+ * before the error is thrown, so nothing of this call is still running when the caller retries.
  */
 export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOptions): Promise<PartsResult> {
-  // Buffers go back to a pool once their part is sent: a long PATCH allocates parallel + 1 of
-  // them, not one per part, which keeps the garbage collector from falling behind.
-  const pool: Uint8Array<ArrayBuffer>[] = [];
-  const take = () => pool.pop() ?? new Uint8Array(o.partSize);
-  let buffer = take();
+  const buffers = o.buffers ?? new PartBuffers(Number.POSITIVE_INFINITY);
+  // The buffer being filled; NONE while the next one is awaited.
+  let buffer = await buffers.take(o.partSize);
   let filled = 0;
   let received = 0;
   let placed = 0; // body bytes copied into part buffers so far
   let partNumber = o.firstPart;
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
+  let tail = NONE;
 
   if (o.carry) {
     buffer.set(o.carry);
@@ -112,11 +115,12 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
       sending = live.request.catch(() => o.send(number, full));
       live = undefined;
     } else sending = o.send(number, full);
-    track(sending.then(() => void pool.push(full), (error: unknown) => void (failure ??= { error })));
-    buffer = take();
+    track(sending.then(() => {}, (error: unknown) => void (failure ??= { error })).finally(() => buffers.give(full)));
+    buffer = NONE;
     filled = 0;
     while (inflight.size >= o.parallel) await Promise.race(inflight);
     if (failure) throw failure.error;
+    buffer = await buffers.take(o.partSize);
     if (partNumber <= MAX_PARTS) startStream();
   };
 
@@ -140,9 +144,11 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     // bytes it had stay in the tail.
     live?.feed.error(new Error('the body ended before the part was full'));
     await Promise.allSettled(inflight);
+    tail = buffer.slice(0, filled);
+    if (buffer !== NONE) buffers.give(buffer);
   }
   if (failure) throw failure.error;
-  return { received, nextPart: partNumber, tail: buffer.subarray(0, filled) };
+  return { received, nextPart: partNumber, tail };
 }
 
 /** Frees a chunk's memory now: transferring its buffer detaches it (only a chunk that is its whole buffer). */

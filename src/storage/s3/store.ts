@@ -5,6 +5,7 @@ import { UploadCompleted, type ByteRange, type DataStore, type WriteOptions } fr
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
+import { PartBuffers } from './buffers.ts';
 import { partSizeFor, sendParts } from './parts.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
 
@@ -16,6 +17,11 @@ export interface S3StoreOptions {
   partSize: number;
   /** Parts uploaded at once per PATCH. */
   parallelParts: number;
+  /**
+   * Bytes of part buffers for all uploads together (default 128 MiB): past it, a PATCH waits for
+   * a buffer, so memory does not grow with the number of uploads at once.
+   */
+  bufferMemory?: number;
   /** Memory for tails kept between PATCHes (saves reading them back from S3); default 64 MiB. */
   tailCacheBytes?: number;
   /**
@@ -47,9 +53,11 @@ interface Info {
 export class S3DataStore implements DataStore {
   readonly #s3: S3Client;
   readonly #tails: TailCache;
+  readonly #buffers: PartBuffers;
 
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
+    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024);
     this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
   }
 
@@ -150,6 +158,7 @@ export class S3DataStore implements DataStore {
       firstPart,
       carry: carry?.bytes,
       parallel: this.options.parallelParts,
+      buffers: this.#buffers,
       send: async (partNumber, bytes) => {
         await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
         options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
@@ -188,7 +197,7 @@ export class S3DataStore implements DataStore {
       obsolete = segments;
       segments = [];
     }
-    this.#tails.put(upload.id, { offset, bytes: last ? new Uint8Array() : tail.slice(), segments, obsolete });
+    this.#tails.put(upload.id, { offset, bytes: last ? new Uint8Array() : tail, segments, obsolete });
     await cleanup;
     return offset;
   }

@@ -1,0 +1,47 @@
+/**
+ * Part buffers shared by every upload of a store, within a byte budget. A PATCH that needs a buffer
+ * while the budget is spent waits (first come, first served) — its request body is not read
+ * meanwhile, so the client is slowed by TCP instead of the server growing with the number of
+ * uploads. Buffers are reused, so a stream of PATCHes allocates nothing once warm.
+ */
+export class PartBuffers {
+  readonly #budget: number;
+  /** Bytes in buffers handed out or kept for reuse. */
+  #held = 0;
+  readonly #free = new Map<number, Uint8Array<ArrayBuffer>[]>();
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(budget: number) {
+    this.#budget = budget;
+  }
+
+  /** A buffer of `size` bytes (contents undefined), once the budget allows it. */
+  async take(size: number): Promise<Uint8Array<ArrayBuffer>> {
+    for (let turn = 0; ; turn++) {
+      const reused = this.#free.get(size)?.pop();
+      if (reused) return reused;
+      // Room is made by dropping free buffers of other sizes; a part larger than the whole budget
+      // is still given when nothing else is out, so no upload waits forever.
+      if (this.#held + size > this.#budget) this.#dropFree();
+      if (this.#held + size <= this.#budget || this.#held === 0) {
+        this.#held += size;
+        return new Uint8Array(size);
+      }
+      // Woken but beaten to the buffer: wait again at the front, not the back.
+      await new Promise<void>((resolve) => (turn ? this.#waiting.unshift(resolve) : this.#waiting.push(resolve)));
+    }
+  }
+
+  /** Returns a buffer taken here; it may be handed out again at once. */
+  give(buffer: Uint8Array<ArrayBuffer>): void {
+    const list = this.#free.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.#free.set(buffer.byteLength, list);
+    this.#waiting.shift()?.();
+  }
+
+  #dropFree(): void {
+    for (const [size, list] of this.#free) this.#held -= size * list.length;
+    this.#free.clear();
+  }
+}
