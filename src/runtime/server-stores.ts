@@ -13,18 +13,18 @@ export interface ServerStores {
   description: string;
 }
 
-/**
- * The stores a server process uses, from its environment. Bytes: S3 when S3_BUCKET is set (checked
- * before the server starts, so bad credentials or a missing bucket fail at once), else files under
- * DATA_DIR. Records and locks: Upstash or Redis when configured (shared by every instance), else
- * files under DATA_DIR with in-process locks (one instance).
- */
 /** What the runtime can do that the stores may use. */
 export interface RuntimeFeatures extends S3Features {
   /** The runtime's own Redis client (Bun's), instead of ioredis. */
   redis?: (url: string) => ScriptRunner;
 }
 
+/**
+ * The stores a server process uses, from its environment. Bytes: S3 when S3_BUCKET is set (checked
+ * before the server starts, so bad credentials or a missing bucket fail at once), else files under
+ * DATA_DIR. Records and locks: Upstash or Redis when configured (shared by every instance), else
+ * files under DATA_DIR with in-process locks (one instance).
+ */
 export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {}): Promise<ServerStores> {
   const dir = resolve(env.DATA_DIR);
   const upstash = upstashStateFromEnv(env);

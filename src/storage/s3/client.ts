@@ -134,8 +134,7 @@ export class S3Client {
       const timer = setTimeout(() => abort.abort(new Error(`S3 ${operation} did not answer within ${Math.round(deadlineMs / 1000)} s`)), deadlineMs);
       try {
         // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
-        // it is: no Request is built around it, so a part is not copied on its way out.
-        // A fresh stream per attempt: a retry sends the same bytes again.
+        // it is (no Request is built around it), or as a stream made afresh for each attempt.
         const streamed = this.config.streamBodies && call.body instanceof Uint8Array && call.body.byteLength > STREAM_CHUNK;
         const signed = await new AwsV4Signer({
           url: url.href,
