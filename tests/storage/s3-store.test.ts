@@ -3,6 +3,7 @@ import { createUpload, randomBytes, sha256, TUS } from '../support/server.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
 import { tusUpload } from '../support/tus-client.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
+import { sendPartialThenDrop } from '../support/raw.ts';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -185,6 +186,41 @@ test('a checksum failure leaves the offset and the incomplete part as they were;
   expect(await headOffset(url)).toBe(MiB);
   expect(await segments(idOf(url))).toEqual([[0, MiB]]);
   res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${good}` }, body: rest });
+  expect(res.status).toBe(204);
+  await expectStored(url, bytes);
+});
+
+test('parts of a PATCH that was cut before its checksum could be checked, or whose checksum failed, never count when the record is rebuilt from S3', async () => {
+  const bytes = randomBytes(3 * PART + 5);
+  const url = await createUpload(server.endpoint, { 'Upload-Length': String(bytes.length) });
+  const id = idOf(url);
+  const head = bytes.subarray(0, MiB);
+  expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: head })).status).toBe(204);
+  const uploadId = (await state.get(id))!.store!.uploadId!;
+  const partSizes = async () => (await server.client.listParts(id, uploadId)).map((p) => [p.partNumber, p.size]);
+  const rest = bytes.subarray(MiB);
+  const digest = (b: Uint8Array) => new Bun.CryptoHasher('sha256').update(b).digest('base64');
+
+  // Cut after two whole parts reached S3: the first then holds 1 byte, where a rebuild stops.
+  await sendPartialThenDrop(
+    url,
+    { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${digest(rest)}`, 'Content-Length': String(rest.length) },
+    rest.subarray(0, 2 * PART + MiB),
+  );
+  await Bun.sleep(500);
+  expect(await headOffset(url)).toBe(MiB);
+  expect(await partSizes()).toEqual([[1, 1], [2, PART]]);
+  await state.delete(id);
+  expect(await headOffset(url)).toBe(MiB);
+
+  // A wrong checksum, known once three whole parts are in S3.
+  const bad = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${digest(head)}` }, body: rest });
+  expect(bad.status).toBe(460);
+  expect(await partSizes()).toEqual([[1, 1], [2, PART], [3, PART]]);
+  await state.delete(id);
+  expect(await headOffset(url)).toBe(MiB);
+
+  const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${digest(rest)}` }, body: rest });
   expect(res.status).toBe(204);
   await expectStored(url, bytes);
 });

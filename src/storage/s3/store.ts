@@ -3,6 +3,7 @@ import { isUploadId } from '../../engine/id.ts';
 import { contentHeaders } from '../../protocol/download.ts';
 import { UploadCompleted, type ByteRange, type DataStore, type WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
+import { TusError } from '../../protocol/errors.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
 import { PartBuffers } from './buffers.ts';
@@ -153,6 +154,20 @@ export class S3DataStore implements DataStore {
       if (error instanceof S3Error && error.notFound && (await this.#completed(upload))) throw new UploadCompleted();
       throw error;
     };
+    // Parts of a body whose checksum failed, or could not be checked because the body was cut, must
+    // not count if the offset is ever rebuilt from S3 alone: the first of them is overwritten with
+    // a 1-byte part, where recovery stops. The client's retry sends it again whole.
+    let sentParts = false;
+    const distrust = async (error: unknown): Promise<never> => {
+      if (sentParts && error instanceof TusError && (error.code === 'CHECKSUM_MISMATCH' || error.code === 'BODY_INTERRUPTED')) {
+        await this.#s3.uploadPart(key, uploadId, firstPart, new Uint8Array(1)).catch(() => {});
+      }
+      throw error;
+    };
+    const sent = (partNumber: number) => {
+      sentParts = true;
+      options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
+    };
     const result = await sendParts(body, {
       partSize,
       firstPart,
@@ -161,18 +176,24 @@ export class S3DataStore implements DataStore {
       buffers: this.#buffers,
       send: async (partNumber, bytes) => {
         await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
-        options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
+        sent(partNumber);
       },
       stream: this.options.streamParts
         ? async (partNumber, part, size) => {
             await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
-            options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
+            sent(partNumber);
           }
         : undefined,
       expected: options.size,
       release: this.options.releaseChunks,
-    }).catch(completedCheck);
-    await options.verify();
+    })
+      .catch(distrust)
+      .catch(completedCheck);
+    try {
+      await options.verify();
+    } catch (error) {
+      await distrust(error);
+    }
 
     // Only now do the new bytes count. Nothing stored before is deleted here (see above), so a
     // write that fails anywhere, or whose offset is never saved, leaves the upload as it was.
