@@ -68,8 +68,12 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
   if (opts.health) app.get('/health', () => health(engine));
   if (opts.metrics) app.get('/metrics', () => new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
   if (opts.webPage) {
-    // The page uploads to the endpoint this app serves.
-    const page = PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${opts.path}/"`);
+    // The page uploads to the endpoint this app serves, and asks for a token when that needs one.
+    const auth = opts.authToken || opts.jwtSecret || opts.authorize ? 'bearer' : '';
+    const page = PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${opts.path}/"`).replace(
+      'name="tus-auth" content=""',
+      `name="tus-auth" content="${auth}"`,
+    );
     app.get('/', () => new Response(page, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
   }
 

@@ -12,6 +12,14 @@ type State = 'queued' | 'uploading' | 'paused' | 'choice' | 'finished' | 'failed
 type ServerProgress = Progress;
 
 const endpoint = new URL(document.querySelector<HTMLMetaElement>('meta[name="tus-endpoint"]')?.content ?? '/files/', location.href).href;
+/** The server wants a bearer token on tus requests (AUTH_TOKEN, JWT_SECRET or its own check). */
+const authRequired = document.querySelector<HTMLMetaElement>('meta[name="tus-auth"]')?.content === 'bearer';
+const TOKEN_KEY = 'tusflow-token';
+/** Kept for the tab's life only (sessionStorage), never in the upload URLs tus-js-client stores. */
+const authHeaders = (): Record<string, string> => {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+};
 const storage = defaultOptions.urlStorage;
 /** Browsers open at most 6 HTTP/1.1 connections per server: each running upload takes two (PATCH + events). */
 const MAX_RUNNING = 2;
@@ -45,7 +53,7 @@ const percent = (done: number, total: number) => (total > 0 ? Math.floor((done /
 async function serverProgress(uploadUrl: string | null): Promise<ServerProgress | 'gone' | undefined> {
   if (!uploadUrl) return 'gone';
   try {
-    const res = await fetch(`${uploadUrl}/progress`, { cache: 'no-store' });
+    const res = await fetch(`${uploadUrl}/progress`, { cache: 'no-store', headers: authHeaders() });
     if (res.status === 404 || res.status === 410) return 'gone';
     return res.ok ? ((await res.json()) as ServerProgress) : undefined;
   } catch {
@@ -53,6 +61,7 @@ async function serverProgress(uploadUrl: string | null): Promise<ServerProgress 
   }
 }
 
+const rows: Row[] = [];
 const queue: Row[] = [];
 const running = new Set<Row>();
 /** URL storage keys of earlier uploads that a row has taken over (so not listed as unfinished). */
@@ -77,7 +86,7 @@ class Row {
   #download: HTMLAnchorElement;
   #samples: Array<[time: number, bytes: number]> = [];
   #sent = 0;
-  #live?: EventSource;
+  #unwatch?: () => void;
 
   constructor(readonly file: File) {
     this.el = (template.content.firstElementChild as HTMLLIElement).cloneNode(true) as HTMLLIElement;
@@ -95,12 +104,23 @@ class Row {
     for (const button of [this.#toggle, this.#restart]) button.setAttribute('aria-describedby', nameId);
     this.#toggle.addEventListener('click', () => this.toggle());
     this.#restart.addEventListener('click', () => this.startOver());
+    // A plain link cannot carry the token: fetch the file and save it from memory instead.
+    if (authRequired) {
+      this.#download.addEventListener('click', (event) => {
+        event.preventDefault();
+        void saveWithToken(this.upload.url!, file.name);
+      });
+    }
 
     this.upload = new Upload(file, {
       endpoint,
       metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
       removeFingerprintOnSuccess: true,
       retryDelays: [0, 1000, 3000, 5000, 10000],
+      // Read at each request, so a token entered after a refusal is used by the retry.
+      onBeforeRequest: (request) => {
+        for (const [name, value] of Object.entries(authHeaders())) request.setHeader(name, value);
+      },
       onUploadUrlAvailable: () => this.#watch(),
       onProgress: (sent, total) => this.#progress(sent, total),
       onSuccess: () => this.#finished(),
@@ -158,7 +178,7 @@ class Row {
     if (this.previous) {
       const { uploadUrl, urlStorageKey } = this.previous;
       void storage.removeUpload(urlStorageKey);
-      if (uploadUrl) Upload.terminate(uploadUrl).catch(() => {});
+      if (uploadUrl) Upload.terminate(uploadUrl, { headers: authHeaders() }).catch(() => {});
       this.previous = undefined;
     }
     this.#sent = this.#bar.value = 0;
@@ -212,7 +232,11 @@ class Row {
 
   #failed(error: Error): void {
     running.delete(this);
-    this.#set('failed', `Failed: ${error.message.replace(/^tus: /, '').split(', originated from')[0]}`);
+    const status = (error as { originalResponse?: { getStatus(): number } | null }).originalResponse?.getStatus();
+    if (status === 401 || status === 403) {
+      this.#set('failed', status === 401 ? 'Failed: the server wants an access token' : 'Failed: this token may not upload here');
+      showAuth(true);
+    } else this.#set('failed', `Failed: ${error.message.replace(/^tus: /, '').split(', originated from')[0]}`);
     pump();
   }
 
@@ -221,18 +245,14 @@ class Row {
    * comes from the shared state store, so it also moves when the bytes go to another instance.
    */
   #watch(): void {
-    if (this.#live || !this.upload.url) return;
-    const live = new EventSource(`${this.upload.url}/progress`);
-    this.#live = live;
-    const close = () => {
-      live.close();
-      if (this.#live === live) this.#live = undefined;
-    };
-    live.addEventListener('progress', (event) => {
-      const progress = JSON.parse((event as MessageEvent<string>).data) as ServerProgress;
+    if (this.#unwatch || !this.upload.url) return;
+    const unwatch = serverEvents(`${this.upload.url}/progress`, (event, data) => {
+      if (event === 'gone') return close();
+      if (event !== 'progress') return;
+      const progress = JSON.parse(data) as ServerProgress;
       this.#showServer(progress);
-      // The stream ends once the upload is finished (EventSource would reconnect: close it), and is
-      // of no more use once a pause has settled on the server.
+      // The stream ends once the upload is finished (and would be opened again: stop), and is of no
+      // more use once a pause has settled on the server.
       if (progress.state === 'paused' && this.state === 'paused') {
         this.#sent = progress.offset; // where a resume starts: what the server stored, not what left the browser
         this.#status.textContent = this.#pausedAt();
@@ -240,7 +260,11 @@ class Row {
       }
       if (progress.state === 'finished') close();
     });
-    live.addEventListener('gone', close);
+    const close = () => {
+      unwatch();
+      if (this.#unwatch === unwatch) this.#unwatch = undefined;
+    };
+    this.#unwatch = unwatch;
   }
 
   #showServer(p: ServerProgress): void {
@@ -253,9 +277,71 @@ class Row {
   }
 }
 
+/**
+ * Server-Sent Events read through fetch, which (unlike EventSource) can send the token; reopened a
+ * second after it ends or fails, as EventSource does, until the returned function is called.
+ */
+function serverEvents(url: string, on: (event: string, data: string) => void): () => void {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        const res = await fetch(url, { cache: 'no-store', headers: { ...authHeaders(), Accept: 'text/event-stream' }, signal: stop.signal });
+        if (res.status === 404 || res.status === 410) return on('gone', '');
+        const reader = res.ok ? res.body?.pipeThrough(new TextDecoderStream()).getReader() : undefined;
+        let text = '';
+        for (let read = await reader?.read(); read && !read.done; read = await reader!.read()) {
+          text += read.value;
+          for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+            const lines = text.slice(0, end).split('\n');
+            text = text.slice(end + 2);
+            const field = (name: string) => lines.filter((l) => l.startsWith(`${name}:`)).map((l) => l.slice(name.length + 1).trimStart());
+            on(field('event')[0] ?? 'message', field('data').join('\n'));
+          }
+        }
+      } catch {
+        // reopened below, unless stopped
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return () => stop.abort();
+}
+
+/** Downloads a finished upload with the token, then saves it under its name. */
+async function saveWithToken(url: string, name: string): Promise<void> {
+  const res = await fetch(url, { headers: authHeaders() });
+  if (!res.ok) return void announce(`${name}: the download failed (${res.status})`);
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(await res.blob());
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
+const authForm = $<HTMLFormElement>('#auth');
+const tokenInput = $<HTMLInputElement>('#token');
+function showAuth(focus = false): void {
+  authForm.hidden = false;
+  if (focus) tokenInput.focus();
+}
+authForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = tokenInput.value.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  tokenInput.value = '';
+  $<HTMLElement>('#auth-status').textContent = token ? 'Token set for this tab.' : 'Token cleared.';
+  // What failed for want of a token goes on now, and the unfinished uploads can be listed.
+  for (const row of rows) if (row.state === 'failed') row.resume();
+  if (authRequired) showAuth();
+void listEarlier();
+});
+
 async function addFiles(files: Iterable<File>): Promise<void> {
   for (const file of files) {
     const row = new Row(file);
+    rows.push(row);
     list.append(row.el);
     $<HTMLElement>('#empty').hidden = true;
     if (!(await row.findPrevious())) row.resume();
@@ -266,6 +352,7 @@ async function addFiles(files: Iterable<File>): Promise<void> {
 async function listEarlier(): Promise<void> {
   const section = $<HTMLElement>('#earlier');
   const earlier = $<HTMLUListElement>('#earlier-list');
+  earlier.replaceChildren();
   for (const previous of await storage.findAllUploads()) {
     const progress = await serverProgress(previous.uploadUrl);
     if (progress === 'gone' || progress?.state === 'finished') await storage.removeUpload(previous.urlStorageKey);
@@ -289,7 +376,7 @@ async function listEarlier(): Promise<void> {
     forget.addEventListener('click', () => {
       forgetEarlier(previous.urlStorageKey);
       void storage.removeUpload(previous.urlStorageKey);
-      Upload.terminate(previous.uploadUrl!).catch(() => {});
+      Upload.terminate(previous.uploadUrl!, { headers: authHeaders() }).catch(() => {});
     });
     item.append(text, forget);
     earlier.append(item);
@@ -317,4 +404,5 @@ drop.addEventListener('drop', (event) => {
   drop.classList.remove('over');
   void addFiles([...(event.dataTransfer?.files ?? [])]);
 });
+if (authRequired) showAuth();
 void listEarlier();

@@ -6,7 +6,7 @@
 // Screenshots go to tests/web/artifacts/. TUSFLOW_README_SCREENSHOT=1 also writes docs/page.png,
 // the README's picture.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -230,5 +230,48 @@ describe('the upload page, stored in S3', () => {
     const url = await pauseReloadResume(server, 's3');
     const object = await server.object(url.slice(url.lastIndexOf('/') + 1));
     expect(object?.byteLength).toBe(20 * MiB);
+  }, 45_000);
+});
+
+describe('the upload page, with AUTH_TOKEN', () => {
+  const TOKEN = 'page-test-token';
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ authToken: TOKEN });
+  });
+  afterAll(() => server?.stop());
+
+  test('asks for the token, uploads with it, shows the live view and downloads the file', async () => {
+    const file = await sampleFile('secret.bin', 6 * MiB);
+    const { context, page, errors } = await openPage(server, 8 * MiB);
+    await page.locator('#auth').waitFor();
+    const sentAuth = new Set<string>();
+    page.on('request', (r) => r.url().startsWith(server.endpoint) && sentAuth.add(`${r.method()} ${r.headers().authorization ?? '-'}`));
+
+    // Without the token the server refuses, and the page says what it wants.
+    await page.locator('#files').setInputFiles(file.path);
+    await waitForState(page, 'secret.bin', 'failed');
+    expect(await row(page, 'secret.bin').locator('.status').textContent()).toBe('Failed: the server wants an access token');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
+
+    // Given the token, the failed upload goes on by itself.
+    await page.locator('#token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Use', exact: true }).click();
+    await waitForState(page, 'secret.bin', 'finished');
+    const finished = row(page, 'secret.bin');
+    await finished.locator('.server[data-state="finished"]').waitFor({ timeout: 10_000 });
+    expect(await finished.locator('.server').getAttribute('data-received')).toBe(String(file.size));
+    expect(sentAuth.has('POST -')).toBe(true);
+    for (const method of ['POST', 'PATCH', 'GET']) expect(sentAuth.has(`${method} Bearer ${TOKEN}`)).toBe(true);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), finished.getByRole('link', { name: 'Download secret.bin' }).click()]);
+    expect(download.suggestedFilename()).toBe('secret.bin');
+    expect(sha256(await readFile((await download.path())!))).toBe(file.sha);
+    const url = await finished.getByRole('link').getAttribute('href');
+    expect((await fetch(url!)).status).toBe(401);
+    // The token lives in the tab's sessionStorage, never in what tus-js-client keeps.
+    expect(await page.evaluate((t) => [sessionStorage.getItem('tusflow-token'), JSON.stringify({ ...localStorage }).includes(t)], TOKEN)).toEqual([TOKEN, false]);
+    await context.close();
+    expect(errors).toEqual([]);
   }, 45_000);
 });
