@@ -6,9 +6,26 @@
  */
 import { ConfigError, createTusflow, fromEnv, parseEnv, type Tusflow } from '../index.ts';
 import { upstashStateFromEnv } from '../state/from-env.ts';
-import { s3StoreFromEnv } from '../storage/s3/from-env.ts';
+import { s3StoreFromEnv, type S3Features } from '../storage/s3/from-env.ts';
 
 type Bindings = Record<string, unknown>;
+
+/** workerd's TransformStream whose output has a known length, so fetch sends a Content-Length. */
+declare class FixedLengthStream extends TransformStream<Uint8Array, Uint8Array> {
+  constructor(length: number);
+}
+
+/**
+ * Parts go to S3 as streams (while they arrive, and as views of their buffers), with a length
+ * workerd's fetch sends; request chunks are freed once copied.
+ */
+const features: S3Features = {
+  streamParts: true,
+  releaseChunks: true,
+  fixedLength: (body, size) => body.pipeThrough(new FixedLengthStream(size)),
+};
+/** An isolate has 128 MB in all: less for part buffers than on a server, unless a binding says so. */
+const WORKER_BUFFER_MEMORY = String(48 * 1024 * 1024);
 
 interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void;
@@ -20,12 +37,12 @@ let built: { bindings: Bindings; tusflow: Tusflow } | undefined;
 function tusflowFor(bindings: Bindings): Tusflow {
   if (built?.bindings === bindings) return built.tusflow;
   const vars = Object.fromEntries(Object.entries(bindings).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  const env = parseEnv(vars);
+  const env = parseEnv({ S3_BUFFER_MEMORY: WORKER_BUFFER_MEMORY, ...vars });
   const shared = upstashStateFromEnv(env);
   if (!env.S3_BUCKET || !shared) {
     throw new ConfigError('a Worker needs S3_BUCKET (with S3 credentials) and UPSTASH_REDIS_REST_URL/TOKEN');
   }
-  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env, { releaseChunks: true }), ...shared, log: false });
+  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env, features), ...shared, log: false });
   built = { bindings, tusflow };
   return tusflow;
 }

@@ -8,6 +8,7 @@ import { randomBytes, sha256, TUS } from '../support/server.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { upstashBridge } from '../support/state-stores.ts';
+import { forward, operationOf } from '../support/fault-proxy.ts';
 import { tusUpload } from '../support/tus-client.ts';
 
 const MiB = 1024 * 1024;
@@ -37,12 +38,32 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
       return res.headers.get('Location')!;
     };
 
+    // What the runtime's fetch sends to S3, seen by a proxy in front of radosgw: AWS S3 refuses a
+    // chunked body, so every body must come with its Content-Length.
+    const framing = new Map<string, number>();
+    let proxy: ReturnType<typeof Bun.serve>;
+
     beforeAll(async () => {
       bucket = await s3.newBucket();
       const bridge = await upstashBridge();
+      const upstream = new URL(s3.endpoint);
+      proxy = Bun.serve({
+        hostname: '127.0.0.1',
+        port: 0,
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        fetch(request) {
+          const url = new URL(request.url);
+          if (request.body) {
+            const sent = request.headers.get('transfer-encoding') ?? (request.headers.has('content-length') ? 'content-length' : 'none');
+            const key = `${operationOf(request.method, url, request.headers)} ${sent}`;
+            framing.set(key, (framing.get(key) ?? 0) + 1);
+          }
+          return forward(request, url, upstream);
+        },
+      });
       server = await spawnServer(
         {
-          S3_ENDPOINT: s3.endpoint,
+          S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
           S3_BUCKET: bucket,
           S3_ACCESS_KEY_ID: s3.accessKeyId,
           S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
@@ -56,7 +77,10 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
         command,
       );
     }, 60_000);
-    afterAll(() => server?.kill());
+    afterAll(async () => {
+      await server?.kill();
+      proxy?.stop(true);
+    });
 
     test(`[${runtime}] OPTIONS advertises the protocol`, async () => {
       const res = await fetch(server.endpoint, { method: 'OPTIONS' });
@@ -136,5 +160,11 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
       expect(sha256(await object(url))).toBe(sha256(bytes));
       expect(sha256(new Uint8Array(await (await fetch(url)).arrayBuffer()))).toBe(sha256(bytes));
     }, 60_000);
+
+    test(`[${runtime}] every body sent to S3 came with its Content-Length, none chunked`, () => {
+      const seen = [...framing.keys()];
+      expect(seen.filter((k) => !k.endsWith(' content-length'))).toEqual([]);
+      expect(seen).toContain('UploadPart content-length');
+    });
   });
 }

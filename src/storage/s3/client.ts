@@ -27,6 +27,12 @@ export interface S3ClientConfig {
    * sends a stream as it reads it. Only for a fetch that keeps a streamed body's Content-Length.
    */
   streamBodies?: boolean;
+  /**
+   * Makes the runtime's fetch send a streamed body with a Content-Length rather than chunked, which
+   * S3 refuses (Workers: `body.pipeThrough(new FixedLengthStream(size))`). Bun needs none: it keeps
+   * the Content-Length header given.
+   */
+  fixedLength?: (body: ReadableStream<Uint8Array>, size: number) => ReadableStream<Uint8Array>;
   fetch?: Fetch;
 }
 
@@ -147,12 +153,14 @@ export class S3Client {
           service: 's3',
           cache: this.#keys,
         }).sign();
+        let outgoing = streamed ? viewsOf(call.body as Uint8Array) : call.body;
+        if (outgoing instanceof ReadableStream && this.config.fixedLength) outgoing = this.config.fixedLength(outgoing, bodySize);
         const response = await this.#fetch(signed.url, {
           method,
           headers: signed.headers,
-          body: (streamed ? viewsOf(call.body as Uint8Array) : call.body) as BodyInit | undefined,
+          body: outgoing as BodyInit | undefined,
           signal: abort.signal,
-          ...(streamed || call.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+          ...(outgoing instanceof ReadableStream ? { duplex: 'half' } : {}),
         } as RequestInit);
         if (response.ok && stream) {
           metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);

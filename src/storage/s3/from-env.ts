@@ -1,12 +1,13 @@
 import type { ServerEnv } from '../../config.ts';
 import { ConfigError } from '../../config.ts';
-import { S3Client } from './client.ts';
+import { S3Client, type S3ClientConfig } from './client.ts';
 import { S3DataStore } from './store.ts';
 
 /** What the runtime's fetch and HTTP server allow the store to do (see S3StoreOptions). */
 export interface S3Features {
   streamParts?: boolean;
   releaseChunks?: boolean;
+  fixedLength?: S3ClientConfig['fixedLength'];
 }
 
 /** The S3 store the environment describes (S3_BUCKET set). Runtime-neutral: Workers use it too. */
@@ -26,6 +27,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features = {}): S3Dat
     sessionToken: env.S3_SESSION_TOKEN,
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
     streamBodies: features.streamParts,
+    fixedLength: features.fixedLength,
   });
   return new S3DataStore({
     client,
