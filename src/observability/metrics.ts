@@ -6,7 +6,7 @@ type Labels = Record<string, string>;
 
 interface Family {
   help: string;
-  type: 'counter' | 'summary';
+  type: 'counter' | 'gauge' | 'summary';
   /** Label set (serialized) → value, or for summaries the sum and count. */
   values: Map<string, { labels: Labels; value: number; count: number }>;
 }
@@ -36,12 +36,17 @@ export const HELP = {
   tusflow_s3_retries_total: 'S3 requests sent again after a failure, by operation.',
   tusflow_lock_wait_seconds: 'Time spent waiting for an upload lock.',
   tusflow_hook_failures_total: 'Background hook deliveries that gave up, by hook.',
+  tusflow_part_buffer_bytes: 'Memory in S3 part buffers (in use or kept for reuse); at most S3_BUFFER_MEMORY.',
+  tusflow_part_buffer_wait_seconds: 'Time PATCHes waited for a part buffer because S3_BUFFER_MEMORY was spent.',
 } as const;
 type Name = keyof typeof HELP;
 
 export const metrics = {
   inc(name: Name, labels: Labels = {}, by = 1): void {
     entry(family(name, HELP[name], 'counter'), labels).value += by;
+  },
+  set(name: Name, labels: Labels, value: number): void {
+    entry(family(name, HELP[name], 'gauge'), labels).value = value;
   },
   observe(name: Name, labels: Labels, seconds: number): void {
     const e = entry(family(name, HELP[name], 'summary'), labels);
@@ -57,7 +62,7 @@ export const metrics = {
     for (const [name, f] of families) {
       lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`);
       for (const { labels, value, count } of f.values.values()) {
-        if (f.type === 'counter') lines.push(`${name}${fmt(labels)} ${value}`);
+        if (f.type !== 'summary') lines.push(`${name}${fmt(labels)} ${value}`);
         else lines.push(`${name}_sum${fmt(labels)} ${value}`, `${name}_count${fmt(labels)} ${count}`);
       }
     }

@@ -96,6 +96,10 @@ test('a buffer budget of two parts: eight uploads at once wait their turn and al
     const files = Array.from({ length: 8 }, (_, i) => randomBytes(2 * PART + i * 333_333 + 1));
     const urls = await Promise.all(files.map((bytes, i) => tusUpload(tight.endpoint, bytes, { chunkSize: i % 2 ? 3 * MiB : Infinity })));
     for (const [i, { url }] of urls.entries()) expect(sha256((await tight.object(idOf(url)))!)).toBe(sha256(files[i]!));
+    // The waits show in /metrics; the buffers never passed the budget.
+    const metrics = await (await fetch(`${tight.origin}/metrics`)).text();
+    expect(Number(metrics.match(/^tusflow_part_buffer_wait_seconds_count (\d+)$/m)?.[1])).toBeGreaterThan(0);
+    expect(Number(metrics.match(/^tusflow_part_buffer_bytes (\d+)$/m)?.[1])).toBeLessThanOrEqual(2 * PART);
   } finally {
     await tight.stop();
   }

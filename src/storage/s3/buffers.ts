@@ -1,3 +1,5 @@
+import { metrics } from '../../observability/metrics.ts';
+
 /**
  * Part buffers shared by every upload of a store, within a byte budget. A PATCH that needs a buffer
  * while the budget is spent waits (first come, first served) — its request body is not read
@@ -17,16 +19,24 @@ export class PartBuffers {
 
   /** A buffer of `size` bytes (contents undefined), once the budget allows it. */
   async take(size: number): Promise<Uint8Array<ArrayBuffer>> {
+    let waitedSince: number | undefined;
     for (let turn = 0; ; turn++) {
-      const reused = this.#free.get(size)?.pop();
-      if (reused) return reused;
-      // Room is made by dropping free buffers of other sizes; a part larger than the whole budget
-      // is still given when nothing else is out, so no upload waits forever.
-      if (this.#held + size > this.#budget) this.#dropFree();
-      if (this.#held + size <= this.#budget || this.#held === 0) {
-        this.#held += size;
-        return new Uint8Array(size);
+      let buffer = this.#free.get(size)?.pop();
+      if (!buffer) {
+        // Room is made by dropping free buffers of other sizes; a part larger than the whole
+        // budget is still given when nothing else is out, so no upload waits forever.
+        if (this.#held + size > this.#budget) this.#dropFree();
+        if (this.#held + size <= this.#budget || this.#held === 0) {
+          this.#held += size;
+          metrics.set('tusflow_part_buffer_bytes', {}, this.#held);
+          buffer = new Uint8Array(size);
+        }
       }
+      if (buffer) {
+        if (waitedSince !== undefined) metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - waitedSince) / 1000);
+        return buffer;
+      }
+      waitedSince ??= performance.now();
       // Woken but beaten to the buffer: wait again at the front, not the back.
       await new Promise<void>((resolve) => (turn ? this.#waiting.unshift(resolve) : this.#waiting.push(resolve)));
     }
@@ -43,5 +53,6 @@ export class PartBuffers {
   #dropFree(): void {
     for (const [size, list] of this.#free) this.#held -= size * list.length;
     this.#free.clear();
+    metrics.set('tusflow_part_buffer_bytes', {}, this.#held);
   }
 }
