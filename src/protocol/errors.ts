@@ -42,6 +42,7 @@ const table = {
   INVALID_KEY: [500, 'a hook chose an object key that is not allowed'],
   METHOD_NOT_ALLOWED: [405, 'method not allowed on this URL'],
   STORAGE_FAILED: [503, 'the storage backend failed; try again'],
+  BUSY: [503, 'the server has no memory free for more uploads right now; try again shortly'],
   STATE_FAILED: [503, 'the state store failed; try again'],
 } as const satisfies Record<string, readonly [number, string]>;
 

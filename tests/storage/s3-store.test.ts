@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createUpload, randomBytes, sha256, TUS } from '../support/server.ts';
+import { createUpload, randomBytes, sha256, slowBody, TUS } from '../support/server.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
 import { tusUpload } from '../support/tus-client.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
@@ -104,6 +104,36 @@ test('a buffer budget of two parts: eight uploads at once wait their turn and al
     await tight.stop();
   }
 }, 60_000);
+
+test('a PATCH that waits too long for a part buffer (clients trickling bytes hold them all) gets a 503, and its retry succeeds', async () => {
+  const tight = await startS3Server({ partSize: PART, bufferMemory: PART, bufferWaitMs: 300, bucket: server.bucket });
+  try {
+    const slow = randomBytes(2 * MiB);
+    const slowUrl = await createUpload(tight.endpoint, { 'Upload-Length': String(slow.length) });
+    const holding = fetch(slowUrl, {
+      method: 'PATCH',
+      headers: { ...PATCH, 'Upload-Offset': '0', 'Content-Length': String(slow.length) },
+      body: slowBody(slow, 400, 512 * 1024),
+      duplex: 'half',
+    } as RequestInit);
+    await Bun.sleep(100);
+    const bytes = randomBytes(MiB);
+    const url = await createUpload(tight.endpoint, { 'Upload-Length': String(bytes.length) });
+    const started = performance.now();
+    const busy = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes });
+    expect({ status: busy.status, reason: (await busy.text()).trim(), fast: performance.now() - started < 5_000 }).toEqual({
+      status: 503,
+      reason: 'the server has no memory free for more uploads right now; try again shortly',
+      fast: true,
+    });
+    expect((await holding).status).toBe(204);
+    expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes })).status).toBe(204);
+    expect(sha256((await tight.object(idOf(url)))!)).toBe(sha256(bytes));
+    expect(sha256((await tight.object(idOf(slowUrl)))!)).toBe(sha256(slow));
+  } finally {
+    await tight.stop();
+  }
+}, 30_000);
 
 test('the finished object carries Content-Type and Content-Disposition from the metadata', async () => {
   const bytes = randomBytes(1000);

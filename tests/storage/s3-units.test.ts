@@ -212,6 +212,19 @@ describe('part buffers shared within a budget', () => {
     expect(order).toEqual(['c', 'd']);
   });
 
+  test('a wait longer than the limit fails with BUSY (503), and the buffer goes to the next taker instead', async () => {
+    const pool = new PartBuffers(4, 50);
+    const held = await pool.take(4);
+    const started = performance.now();
+    const error = await pool.take(4).catch((e) => e);
+    expect(error).toBeInstanceOf(TusError);
+    expect([error.code, error.status]).toEqual(['BUSY', 503]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    const next = pool.take(4);
+    pool.give(held);
+    expect(await next).toBe(held);
+  });
+
   test('free buffers of another size make room; a part larger than the budget is still given when nothing is out', async () => {
     const pool = new PartBuffers(8);
     pool.give(await pool.take(4));

@@ -28,6 +28,7 @@ export interface S3ServerOptions extends TusflowOptions {
   prefix?: string;
   /** Part buffers of all uploads together (the store's default when unset). */
   bufferMemory?: number;
+  bufferWaitMs?: number;
   bucket?: string;
   state?: StateStore;
   fetch?: Fetch;
@@ -57,8 +58,9 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     streamParts: options.streamParts ?? true,
     releaseChunks: options.streamParts ?? true,
     bufferMemory: options.bufferMemory,
+    bufferWaitMs: options.bufferWaitMs,
   });
-  const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, streamParts: _s, endpoint: _e, bufferMemory: _m, ...rest } = options;
+  const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, streamParts: _s, endpoint: _e, bufferMemory: _m, bufferWaitMs: _w, ...rest } = options;
   const server = await startServer({ state: new MemoryStateStore(), ...rest, store });
   const raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
   return {

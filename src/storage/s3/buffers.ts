@@ -1,4 +1,5 @@
 import { metrics } from '../../observability/metrics.ts';
+import { TusError } from '../../protocol/errors.ts';
 
 /**
  * Part buffers shared by every upload of a store, within a byte budget. A PATCH that needs a buffer
@@ -8,13 +9,19 @@ import { metrics } from '../../observability/metrics.ts';
  */
 export class PartBuffers {
   readonly #budget: number;
+  readonly #maxWaitMs: number;
   /** Bytes in buffers handed out or kept for reuse. */
   #held = 0;
   readonly #free = new Map<number, Uint8Array<ArrayBuffer>[]>();
   readonly #waiting: (() => void)[] = [];
 
-  constructor(budget: number) {
+  /**
+   * `maxWaitMs` bounds a wait: clients that hold buffers while trickling their bytes must not stall
+   * every other upload forever. Past it the PATCH fails with 503 BUSY and its client retries.
+   */
+  constructor(budget: number, maxWaitMs = 30_000) {
     this.#budget = budget;
+    this.#maxWaitMs = maxWaitMs;
   }
 
   /** A buffer of `size` bytes (contents undefined), once the budget allows it. */
@@ -37,9 +44,24 @@ export class PartBuffers {
         return buffer;
       }
       waitedSince ??= performance.now();
-      // Woken but beaten to the buffer: wait again at the front, not the back.
-      await new Promise<void>((resolve) => (turn ? this.#waiting.unshift(resolve) : this.#waiting.push(resolve)));
+      await this.#wait(turn > 0, this.#maxWaitMs - (performance.now() - waitedSince));
     }
+  }
+
+  /** Until a buffer comes back; a waiter woken but beaten to it waits again at the front. */
+  #wait(front: boolean, ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiting.splice(this.#waiting.indexOf(wake), 1);
+        reject(new TusError('BUSY'));
+      }, Math.max(0, ms));
+      if (front) this.#waiting.unshift(wake);
+      else this.#waiting.push(wake);
+    });
   }
 
   /** Returns a buffer taken here; it may be handed out again at once. */

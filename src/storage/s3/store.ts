@@ -23,6 +23,8 @@ export interface S3StoreOptions {
    * a buffer, so memory does not grow with the number of uploads at once.
    */
   bufferMemory?: number;
+  /** How long a PATCH waits for a part buffer before it fails with 503 (default 30 s). */
+  bufferWaitMs?: number;
   /** Memory for tails kept between PATCHes (saves reading them back from S3); default 64 MiB. */
   tailCacheBytes?: number;
   /**
@@ -58,7 +60,7 @@ export class S3DataStore implements DataStore {
 
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
-    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024);
+    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, options.bufferWaitMs);
     this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
   }
 
