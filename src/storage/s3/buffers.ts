@@ -56,7 +56,8 @@ export class PartBuffers {
         resolve();
       };
       const timer = setTimeout(() => {
-        this.#waiting.splice(this.#waiting.indexOf(wake), 1);
+        const at = this.#waiting.indexOf(wake);
+        if (at >= 0) this.#waiting.splice(at, 1);
         reject(new TusError('BUSY'));
       }, Math.max(0, ms));
       if (front) this.#waiting.unshift(wake);
