@@ -134,6 +134,12 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
     if (e.S3_BUCKET && !(e.S3_ACCESS_KEY_ID ?? e.AWS_ACCESS_KEY_ID) !== !(e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY)) {
       throw new ConfigError('invalid configuration:\n  S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
     }
+    if (e.S3_BUCKET && e.S3_BUFFER_MEMORY < e.S3_PART_SIZE * e.S3_PARALLEL_PARTS) {
+      // Not enough buffers for the parts in flight: uploads would silently send fewer at once.
+      throw new ConfigError(
+        `invalid configuration:\n  S3_BUFFER_MEMORY=${e.S3_BUFFER_MEMORY}: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = ${e.S3_PART_SIZE * e.S3_PARALLEL_PARTS} bytes; raise it or lower those`,
+      );
+    }
     if (!e.UPSTASH_REDIS_REST_URL !== !e.UPSTASH_REDIS_REST_TOKEN) {
       throw new ConfigError('invalid configuration:\n  UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');
     }

@@ -32,6 +32,13 @@ test.each([
   expect(() => parseEnv(env)).toThrow(new RegExp(`${name}=`));
 });
 
+test('S3 part buffers must hold the parts in flight', () => {
+  const s3 = { S3_BUCKET: 'uploads', S3_PART_SIZE: String(16 * 1024 * 1024), S3_PARALLEL_PARTS: '4' };
+  expect(() => parseEnv({ ...s3, S3_BUFFER_MEMORY: String(48 * 1024 * 1024) })).toThrow(/S3_BUFFER_MEMORY=50331648: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = 67108864 bytes/);
+  expect(parseEnv({ ...s3, S3_BUFFER_MEMORY: String(64 * 1024 * 1024) }).S3_BUFFER_MEMORY).toBe(64 * 1024 * 1024);
+  expect(parseEnv({ S3_BUCKET: 'uploads' }).S3_BUFFER_MEMORY).toBe(128 * 1024 * 1024);
+});
+
 test('empty variables count as unset', () => {
   expect(parseEnv({ PORT: '', MAX_SIZE: '' })).toMatchObject({ PORT: 1080 });
 });
