@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test';
 import { ConfigError, createTusflow, fromEnv, parseEnv } from '../../src/index.ts';
-import { spawnServer } from '../support/process.ts';
+import { freePort, spawnServer } from '../support/process.ts';
 
 test('defaults match the documented contract', () => {
   expect(parseEnv({})).toMatchObject({
@@ -51,4 +51,11 @@ test('bad options fail at construction', () => {
 test('the server refuses to start on a bad variable and says which', async () => {
   const failed = spawnServer({ MAX_SIZE: 'lots' });
   await expect(failed).rejects.toThrow(/MAX_SIZE="lots"/);
+});
+
+test('the server refuses to start when its Redis cannot be reached, and says so at once', async () => {
+  const started = performance.now();
+  const failed = spawnServer({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+  await expect(failed).rejects.toThrow(/tusflow: Redis is not reachable/);
+  expect(performance.now() - started).toBeLessThan(10_000);
 });
