@@ -34,6 +34,7 @@ export function contentHeaders(metadata: Metadata): Record<string, string> {
 
 function dispositionFilename(name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  // A name that was not UTF-8 holds lone surrogates (see metadata.ts), which URI encoding refuses.
+  const encoded = encodeURIComponent(name.toWellFormed()).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }

@@ -8,7 +8,7 @@ const upload = (fields: Partial<Upload> = {}): Upload => ({
   id: newUploadId(),
   offset: 0,
   length: 100,
-  metadata: { filename: 'ä.txt', empty: null },
+  metadata: { filename: 'ä.txt', empty: null, binary: '\udcff\udc80x' }, // bytes that are not UTF-8 (see metadata.ts)
   createdAt: 1_700_000_000_000,
   expiresAt: Date.now() + 60_000,
   store: { uploadId: 'x/y+z', partSize: '5242880' },
