@@ -316,7 +316,10 @@ export class S3DataStore implements DataStore {
   async read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
     const res = await this.#s3.getObject(this.#object(upload), range && [range.start, range.end]);
     if (!res?.body) throw new Error(`object ${this.#object(upload)} is missing`);
-    return res.body;
+    // Where a stream needs it to be sent with its length (Workers), the download gets it too.
+    const fixedLength = this.#s3.config.fixedLength;
+    const length = range ? range.end - range.start + 1 : upload.length;
+    return fixedLength && length !== undefined ? fixedLength(res.body, length) : res.body;
   }
 
   async remove(upload: Upload): Promise<void> {
