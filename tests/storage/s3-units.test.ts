@@ -123,6 +123,25 @@ describe('parts streamed while they arrive', () => {
     expect(sent).toEqual([[2, [4, 5, 6, 7]]]);
   });
 
+  test('a streamed part whose request dies mid-part (its body cancelled) is sent again whole from the buffer', async () => {
+    const sent: [number, number[]][] = [];
+    const result = await sendParts(streamOf([2, 1, 1, 1, 3]), {
+      partSize: 4,
+      firstPart: 1,
+      parallel: 2,
+      expected: 8,
+      send: async (n, bytes) => void sent.push([n, [...bytes]]),
+      stream: async (_n, body) => {
+        const reader = body.getReader();
+        await reader.read();
+        await reader.cancel(); // what fetch does with the body of a request that failed
+        throw new Error('connection reset');
+      },
+    });
+    expect(sent.sort((a, b) => a[0] - b[0])).toEqual([[1, [0, 1, 2, 3]], [2, [4, 5, 6, 7]]]);
+    expect(result.nextPart).toBe(3);
+  });
+
   test('a body that ends early: the started part is abandoned, never sent short', async () => {
     const sent: number[] = [];
     let abandoned = false;
@@ -233,6 +252,19 @@ describe('part buffers shared within a budget', () => {
     const only = await big.take(5);
     expect(only.byteLength).toBe(5);
     expect(await settled(big.take(5))).toBe(false);
+  });
+
+  test('waiters for parts of different sizes are served in order as soon as the budget allows', async () => {
+    const pool = new PartBuffers(10, 200);
+    const a = await pool.take(5);
+    await pool.take(5);
+    const big = pool.take(8);
+    const small = pool.take(5);
+    pool.give(a); // 5 free of 10: not enough for the first waiter (8), so the second waits behind it
+    expect(await settled(small)).toBe(false);
+    const error = await big.catch((e) => e); // the first one gives up...
+    expect(error.code).toBe('BUSY');
+    expect((await small).byteLength).toBe(5); // ...and the one behind it is served at once
   });
 
   test('sendParts: uploads sharing a budget never hold more, all finish, and every buffer comes back (after failures too)', async () => {

@@ -1,9 +1,16 @@
 import { metrics } from '../../observability/metrics.ts';
 import { TusError } from '../../protocol/errors.ts';
 
+interface Waiter {
+  size: number;
+  since: number;
+  resolve(buffer: Uint8Array<ArrayBuffer>): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 /**
  * Part buffers shared by every upload of a store, within a byte budget. A PATCH that needs a buffer
- * while the budget is spent waits (first come, first served) — its request body is not read
+ * while the budget is spent waits, first come first served — its request body is not read
  * meanwhile, so the client is slowed by TCP instead of the server growing with the number of
  * uploads. Buffers are reused, so a stream of PATCHes allocates nothing once warm.
  */
@@ -13,7 +20,7 @@ export class PartBuffers {
   /** Bytes in buffers handed out or kept for reuse. */
   #held = 0;
   readonly #free = new Map<number, Uint8Array<ArrayBuffer>[]>();
-  readonly #waiting: (() => void)[] = [];
+  readonly #waiting: Waiter[] = [];
 
   /**
    * `maxWaitMs` bounds a wait: clients that hold buffers while trickling their bytes must not stall
@@ -25,43 +32,21 @@ export class PartBuffers {
   }
 
   /** A buffer of `size` bytes (contents undefined), once the budget allows it. */
-  async take(size: number): Promise<Uint8Array<ArrayBuffer>> {
-    let waitedSince: number | undefined;
-    for (let turn = 0; ; turn++) {
-      let buffer = this.#free.get(size)?.pop();
-      if (!buffer) {
-        // Room is made by dropping free buffers of other sizes; a part larger than the whole
-        // budget is still given when nothing else is out, so no upload waits forever.
-        if (this.#held + size > this.#budget) this.#dropFree();
-        if (this.#held + size <= this.#budget || this.#held === 0) {
-          this.#held += size;
-          metrics.set('tusflow_part_buffer_bytes', {}, this.#held);
-          buffer = new Uint8Array(size);
-        }
-      }
-      if (buffer) {
-        if (waitedSince !== undefined) metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - waitedSince) / 1000);
-        return buffer;
-      }
-      waitedSince ??= performance.now();
-      await this.#wait(turn > 0, this.#maxWaitMs - (performance.now() - waitedSince));
-    }
-  }
-
-  /** Until a buffer comes back; a waiter woken but beaten to it waits again at the front. */
-  #wait(front: boolean, ms: number): Promise<void> {
+  take(size: number): Promise<Uint8Array<ArrayBuffer>> {
+    const ready = this.#waiting.length === 0 ? this.#grab(size) : undefined;
+    if (ready) return Promise.resolve(ready);
     return new Promise((resolve, reject) => {
-      const wake = () => {
-        clearTimeout(timer);
-        resolve();
+      const waiter: Waiter = {
+        size,
+        since: performance.now(),
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
+          reject(new TusError('BUSY'));
+          this.#serve(); // it may have been what held the others back
+        }, this.#maxWaitMs),
       };
-      const timer = setTimeout(() => {
-        const at = this.#waiting.indexOf(wake);
-        if (at >= 0) this.#waiting.splice(at, 1);
-        reject(new TusError('BUSY'));
-      }, Math.max(0, ms));
-      if (front) this.#waiting.unshift(wake);
-      else this.#waiting.push(wake);
+      this.#waiting.push(waiter);
     });
   }
 
@@ -70,12 +55,36 @@ export class PartBuffers {
     const list = this.#free.get(buffer.byteLength) ?? [];
     list.push(buffer);
     this.#free.set(buffer.byteLength, list);
-    this.#waiting.shift()?.();
+    this.#serve();
   }
 
-  #dropFree(): void {
-    for (const [size, list] of this.#free) this.#held -= size * list.length;
-    this.#free.clear();
+  /** Hands out buffers to waiters in order, for as long as the first one can be served. */
+  #serve(): void {
+    for (let first = this.#waiting[0]; first; first = this.#waiting[0]) {
+      const buffer = this.#grab(first.size);
+      if (!buffer) return;
+      this.#waiting.shift();
+      clearTimeout(first.timer);
+      metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - first.since) / 1000);
+      first.resolve(buffer);
+    }
+  }
+
+  /**
+   * A free buffer of that size, or a new one if the budget has room (made by dropping free buffers
+   * of other sizes). A part larger than the whole budget is given when nothing else is held, so
+   * no upload waits forever.
+   */
+  #grab(size: number): Uint8Array<ArrayBuffer> | undefined {
+    const reused = this.#free.get(size)?.pop();
+    if (reused) return reused;
+    if (this.#held + size > this.#budget) {
+      for (const [freeSize, list] of this.#free) this.#held -= freeSize * list.length;
+      this.#free.clear();
+    }
+    if (this.#held + size > this.#budget && this.#held > 0) return undefined;
+    this.#held += size;
     metrics.set('tusflow_part_buffer_bytes', {}, this.#held);
+    return new Uint8Array(size);
   }
 }

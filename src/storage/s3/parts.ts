@@ -86,8 +86,17 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     void sending.then(() => inflight.delete(sending));
   };
 
-  // The part being streamed: its request's body, and the request itself.
-  let live: { feed: ReadableStreamDefaultController<Uint8Array>; request: Promise<void>; tracked: Promise<void> } | undefined;
+  // The part being streamed: its request's body, and the request itself. Once the request has
+  // failed (fetch may have cancelled the body), the bytes only go to the buffer, for the resend.
+  let live: { feed: ReadableStreamDefaultController<Uint8Array>; request: Promise<void>; tracked: Promise<void>; failed: boolean } | undefined;
+  const feed = (write: (c: ReadableStreamDefaultController<Uint8Array>) => void) => {
+    if (!live || live.failed) return;
+    try {
+      write(live.feed);
+    } catch {
+      live.failed = true;
+    }
+  };
   const startStream = () => {
     // Only the body's last full part is streamed: earlier ones overlap with the reading of the
     // parts after them anyway (and buffered sends are the faster path), but the last one is what
@@ -95,13 +104,13 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     const remaining = o.expected === undefined ? 0 : o.expected - placed;
     const needed = o.partSize - filled;
     if (!o.stream || remaining < needed || remaining - needed >= o.partSize) return;
-    let feed!: ReadableStreamDefaultController<Uint8Array>;
-    const partBody = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
-    if (filled > 0) feed.enqueue(buffer.subarray(0, filled));
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const partBody = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    if (filled > 0) controller.enqueue(buffer.subarray(0, filled));
     const request = o.stream(partNumber, partBody, o.partSize);
-    const tracked = request.catch(() => {}); // in flight from its first byte
-    track(tracked);
-    live = { feed, request, tracked };
+    const entry = { feed: controller, request, tracked: request.catch(() => void (entry.failed = true)), failed: false };
+    track(entry.tracked); // in flight from its first byte
+    live = entry;
   };
 
   const flush = async () => {
@@ -110,7 +119,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     const number = partNumber++;
     let sending: Promise<void>;
     if (live) {
-      live.feed.close();
+      feed((c) => c.close());
       inflight.delete(live.tracked);
       sending = live.request.catch(() => o.send(number, full));
       live = undefined;
@@ -131,7 +140,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
       for (let at = 0; at < chunk.byteLength; ) {
         const n = Math.min(o.partSize - filled, chunk.byteLength - at);
         buffer.set(chunk.subarray(at, at + n), filled);
-        live?.feed.enqueue(buffer.subarray(filled, filled + n));
+        feed((c) => c.enqueue(buffer.subarray(filled, filled + n)));
         filled += n;
         placed += n;
         at += n;
@@ -142,7 +151,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   } finally {
     // A part the body did not fill is not sent: its request fails for want of bytes, and the
     // bytes it had stay in the tail.
-    live?.feed.error(new Error('the body ended before the part was full'));
+    feed((c) => c.error(new Error('the body ended before the part was full')));
     await Promise.allSettled(inflight);
     tail = buffer.slice(0, filled);
     if (buffer !== NONE) buffers.give(buffer);
