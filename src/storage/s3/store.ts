@@ -3,7 +3,6 @@ import { isUploadId } from '../../engine/id.ts';
 import { contentHeaders } from '../../protocol/download.ts';
 import { UploadCompleted, type ByteRange, type DataStore, type WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
-import { TusError } from '../../protocol/errors.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
 import { PartBuffers } from './buffers.ts';
@@ -156,20 +155,18 @@ export class S3DataStore implements DataStore {
       if (error instanceof S3Error && error.notFound && (await this.#completed(upload))) throw new UploadCompleted();
       throw error;
     };
-    // Parts of a body whose checksum failed, or could not be checked because the body was cut, must
-    // not count if the offset is ever rebuilt from S3 alone: the first of them is overwritten with
-    // a 1-byte part, where recovery stops. The client's retry sends it again whole.
-    let sentParts = false;
+    // Parts of a write that fails must not count if the offset is ever rebuilt from S3 alone: their
+    // checksum may have failed, or never been checked (the body was cut, a later part failed). The
+    // first of them is overwritten with a 1-byte part, where recovery stops; the client's retry
+    // sends it whole again. (A part whose send started may be stored even if its answer was lost.)
+    let sendsStarted = false;
     const distrust = async (error: unknown): Promise<never> => {
-      if (sentParts && error instanceof TusError && (error.code === 'CHECKSUM_MISMATCH' || error.code === 'BODY_INTERRUPTED')) {
+      if (sendsStarted && !(error instanceof UploadCompleted)) {
         await this.#s3.uploadPart(key, uploadId, firstPart, new Uint8Array(1)).catch(() => {});
       }
       throw error;
     };
-    const sent = (partNumber: number) => {
-      sentParts = true;
-      options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
-    };
+    const sent = (partNumber: number) => options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
     const result = await sendParts(body, {
       partSize,
       firstPart,
@@ -177,11 +174,13 @@ export class S3DataStore implements DataStore {
       parallel: this.options.parallelParts,
       buffers: this.#buffers,
       send: async (partNumber, bytes) => {
+        sendsStarted = true;
         await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
         sent(partNumber);
       },
       stream: this.options.streamParts
         ? async (partNumber, part, size) => {
+            sendsStarted = true;
             await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
             sent(partNumber);
           }
