@@ -6,7 +6,8 @@ export type Metadata = Record<string, string | null>;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // Keys are free text for the spec except for the separators; ASCII control bytes would break headers.
 const KEY = /^[^\s,\x00-\x1f\x7f]+$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading byte-order mark is part of the value, not a hint to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A value's bytes as a string. Values are bytes (base64 in the header), nearly always UTF-8 text,

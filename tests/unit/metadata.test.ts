@@ -11,8 +11,9 @@ test('any bytes survive as a value: decoded, then encoded, they are the same byt
     }),
     { numRuns: 5_000 },
   );
-  // Byte sequences that look like UTF-8 but are not: overlong, surrogates, past U+10FFFF, cut short.
-  for (const bytes of [[0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0xff], [0xf0, 0x9f, 0x98]]) {
+  // A byte-order mark, and sequences that look like UTF-8 but are not: overlong, surrogates, past
+  // U+10FFFF, cut short.
+  for (const bytes of [[0xef, 0xbb, 0xbf, 0x61], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0xff], [0xf0, 0x9f, 0x98]]) {
     expect(valueToBytes(bytesToValue(Uint8Array.from(bytes)))).toEqual(Uint8Array.from(bytes));
   }
 });
