@@ -232,6 +232,8 @@ class Row {
 
   #failed(error: Error): void {
     running.delete(this);
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     const status = (error as { originalResponse?: { getStatus(): number } | null }).originalResponse?.getStatus();
     if (status === 401 || status === 403) {
       this.#set('failed', status === 401 ? 'Failed: the server wants an access token' : 'Failed: this token may not upload here');
@@ -288,6 +290,11 @@ function serverEvents(url: string, on: (event: string, data: string) => void): (
       try {
         const res = await fetch(url, { cache: 'no-store', headers: { ...authHeaders(), Accept: 'text/event-stream' }, signal: stop.signal });
         if (res.status === 404 || res.status === 410) return on('gone', '');
+        if (!res.ok) {
+          await res.body?.cancel();
+          // A refusal (no token, or the wrong one) does not pass by itself: stop, as EventSource does.
+          if (res.status < 500) return;
+        }
         const reader = res.ok ? res.body?.pipeThrough(new TextDecoderStream()).getReader() : undefined;
         let text = '';
         for (let read = await reader?.read(); read && !read.done; read = await reader!.read()) {
@@ -349,12 +356,15 @@ async function addFiles(files: Iterable<File>): Promise<void> {
 }
 
 /** Uploads this browser started earlier and did not finish, listed on load with the server's offset. */
+let listing = 0;
 async function listEarlier(): Promise<void> {
   const section = $<HTMLElement>('#earlier');
   const earlier = $<HTMLUListElement>('#earlier-list');
+  const run = ++listing; // a newer listing (after a token is given) replaces this one
   earlier.replaceChildren();
   for (const previous of await storage.findAllUploads()) {
     const progress = await serverProgress(previous.uploadUrl);
+    if (run !== listing) return;
     if (progress === 'gone' || progress?.state === 'finished') await storage.removeUpload(previous.urlStorageKey);
     if (progress === 'gone' || !progress || progress.state === 'finished' || claimed.has(previous.urlStorageKey)) continue;
     const item = document.createElement('li');
