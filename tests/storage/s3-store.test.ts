@@ -259,6 +259,41 @@ test('parts of a PATCH that was cut before its checksum could be checked, or who
   await expectStored(url, bytes);
 });
 
+test('a PATCH that fails after some of its parts reached S3 leaves none that a rebuild from S3 would count', async () => {
+  let refuse = true;
+  const failing = await startS3Server({
+    partSize: PART,
+    bucket: server.bucket,
+    state: new MemoryStateStore(),
+    // S3 refuses the second part of the PATCH below, once, with an error that is not retried.
+    fetch: async (input, init) => {
+      const url = new URL(String(input));
+      if (refuse && url.searchParams.get('partNumber') === '2' && init?.method === 'PUT') {
+        refuse = false;
+        await new Response(init.body as BodyInit).arrayBuffer().catch(() => {});
+        return new Response('<Error><Code>AccessDenied</Code><Message>no</Message></Error>', { status: 403 });
+      }
+      return fetch(input, init);
+    },
+  });
+  try {
+    const bytes = randomBytes(3 * PART + 5);
+    const url = await createUpload(failing.endpoint, { 'Upload-Length': String(bytes.length) });
+    const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes });
+    expect(res.status).toBe(503);
+    const id = idOf(url);
+    const uploadId = (await failing.store.recover(id))!.store!.uploadId!;
+    // Part 1 went in whole, and was then overwritten with 1 byte.
+    expect((await failing.client.listParts(id, uploadId)).map((p) => [p.partNumber, p.size])).toContainEqual([1, 1]);
+    expect((await failing.store.recover(id))!.offset).toBe(0);
+    const retry = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes });
+    expect(retry.status).toBe(204);
+    expect(sha256((await failing.object(id))!)).toBe(sha256(bytes));
+  } finally {
+    await failing.stop();
+  }
+});
+
 test('a deferred length declared by a last, empty PATCH completes with the waiting tail', async () => {
   const bytes = randomBytes(PART + 3 * MiB);
   const url = await createUpload(server.endpoint, { 'Upload-Defer-Length': '1' });
