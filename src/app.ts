@@ -1,7 +1,7 @@
-import { Hono, type MiddlewareHandler } from 'hono';
-import { bearerAuth } from 'hono/bearer-auth';
-import { HTTPException } from 'hono/http-exception';
-import { jwt } from 'hono/jwt';
+import { Hono } from 'hono';
+import { authenticator } from './auth/authenticate.ts';
+import { bearerToken, sameSecret } from './auth/credentials.ts';
+import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.ts';
 import type { ResolvedOptions } from './config.ts';
 import type { UploadEngine } from './engine/engine.ts';
 import { cors } from './cors.ts';
@@ -28,12 +28,9 @@ import { PAGE_HTML } from './web/page.generated.ts';
 
 type Routes = Partial<Record<string, Handler>>;
 
-/** What the server entries tell the app about the connection (Hono's env). */
-export interface ConnectionInfo {
-  remoteAddress?: string;
-}
-
-export type TusflowEnv = { Bindings: ConnectionInfo; Variables: { owner?: string; jwtPayload?: { sub?: unknown } } };
+export type { ConnectionInfo };
+/** Hono's env: the bindings are what the server entries tell the app about the connection. */
+export type TusflowEnv = { Bindings: ConnectionInfo };
 type Env = TusflowEnv;
 
 const collection: Routes = { OPTIONS: options, POST: post };
@@ -63,10 +60,11 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
     metrics.inc('tusflow_requests_total', { method: c.req.method, status: String(c.res.status) });
     log?.({ level: c.res.status >= 500 ? 'error' : 'info', requestId: id, method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });
   });
+  // Before CORS: metrics are for scrapers, not for pages in browsers.
+  if (opts.metrics) app.get('/metrics', (c) => metricsEndpoint(c.req.raw, opts.metricsToken));
   app.use('*', cors(opts.corsOrigins));
 
   if (opts.health) app.get('/health', () => health(engine));
-  if (opts.metrics) app.get('/metrics', () => new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } }));
   if (opts.webPage) {
     // The page uploads to the endpoint this app serves, and asks for a token when that needs one.
     const auth = opts.authToken || opts.jwtSecret || opts.authorize ? 'bearer' : '';
@@ -78,46 +76,14 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
   }
 
   const base = opts.path;
-  // Rate limit and authentication apply to the tus routes (preflights and discovery excepted).
-  const tus = (middleware: MiddlewareHandler<Env>): MiddlewareHandler<Env> => (c, next) => {
-    const path = c.req.path;
-    const isTus = path === (base || '/') || path.startsWith(`${base}/`);
-    return isTus && c.req.method !== 'OPTIONS' ? middleware(c, next) : next();
-  };
-
-  if (rateLimiter) {
-    app.use(tus(async (c, next) => {
-      const client = c.req.header('Authorization') ?? clientAddress(c.req.raw, c.env, opts.trustProxy) ?? 'unknown';
-      const { allowed, retryAfterSeconds } = await rateLimiter.hit(client);
-      if (!allowed) return errorResponse(new TusError('RATE_LIMITED'), { 'Retry-After': String(retryAfterSeconds), 'Tus-Resumable': TUS_VERSION });
-      await next();
-    }));
-  }
-  if (opts.authToken) app.use(tus(bearerAuth({ token: opts.authToken })));
-  if (opts.jwtSecret) {
-    app.use(tus(jwt({ secret: opts.jwtSecret, alg: 'HS256' })));
-    app.use(tus(async (c, next) => {
-      const sub = c.get('jwtPayload')?.sub;
-      if (typeof sub !== 'string' || sub === '') throw new TusError('UNAUTHORIZED', 'the token has no sub');
-      c.set('owner', sub);
-      await next();
-    }));
-  }
-  if (opts.authorize) {
-    const authorize = opts.authorize;
-    app.use(tus(async (c, next) => {
-      const verdict = await authorize(c.req.raw);
-      if (verdict instanceof Response) return verdict;
-      if (!verdict) throw new TusError('UNAUTHORIZED');
-      if (verdict.owner !== undefined) c.set('owner', verdict.owner);
-      await next();
-    }));
-  }
+  const guard = requestGuard({ authenticate: authenticator(opts), rateLimiter, trustProxy: opts.trustProxy });
 
   // A request with Upload-Draft-Interop-Version speaks the IETF draft; any other speaks tus.
   const dispatch = (routes: Routes, draft?: (v: InteropVersion) => Routes) =>
-    async (request: Request, id: string, owner: string | undefined, connection: ConnectionInfo | undefined): Promise<Response> => {
-      const method = (request.headers.get('X-HTTP-Method-Override') ?? request.method).toUpperCase();
+    async (request: Request, id: string, connection: ConnectionInfo | undefined): Promise<Response> => {
+      const admitted = await guard(request, connection);
+      if (admitted instanceof Response) return admitted;
+      const { method, owner } = admitted;
       const version = draft && interopVersion(request.headers);
       const handler = (version ? draft(version) : routes)[method];
       if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
@@ -144,27 +110,29 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
   };
 
   for (const path of [base || '/', `${base}/`]) {
-    app.all(path, (c) => respond(() => onCollection(c.req.raw, '', c.get('owner'), c.env), collection));
+    app.all(path, (c) => respond(() => onCollection(c.req.raw, '', c.env), collection));
   }
-  app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id'), c.get('owner'), c.env), upload));
-  app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id'), c.get('owner'), c.env), uploadProgress));
+  app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id'), c.env), upload));
+  app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id'), c.env), uploadProgress));
   app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
   app.onError((error) => {
-    // Hono's auth middleware signals a refused credential with an HTTPException (401).
-    const refusal = error instanceof HTTPException && error.status === 401 ? new TusError('UNAUTHORIZED') : error;
-    const response = errorResponse(refusal, error instanceof HTTPException ? Object.fromEntries(error.getResponse().headers) : {});
+    const response = errorResponse(error);
     response.headers.set('Tus-Resumable', TUS_VERSION);
     return response;
   });
   return app;
 }
 
-function clientAddress(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): string | undefined {
-  if (trustProxy) {
-    const forwarded = request.headers.get('X-Forwarded-For')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
+/** `GET /metrics`, behind a bearer token when one is set. */
+async function metricsEndpoint(request: Request, token: string | undefined): Promise<Response> {
+  if (token !== undefined) {
+    try {
+      if (!(await sameSecret(bearerToken(request.headers.get('Authorization')), token))) throw new TusError('UNAUTHORIZED', 'wrong token');
+    } catch (error) {
+      return errorResponse(error);
+    }
   }
-  return connection?.remoteAddress;
+  return new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } });
 }
 
 function hookRequest(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): HookRequest {

@@ -4,6 +4,7 @@ import type { Locker, StateStore } from './state/types.ts';
 import type { Hooks } from './hooks/types.ts';
 import type { RateLimiter } from './limits/rate-limit.ts';
 import type { Logger } from './observability/log.ts';
+import { redactVariable } from './observability/redact.ts';
 
 const hasMethods = (...names: string[]) => (value: unknown) =>
   typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
@@ -33,14 +34,23 @@ export const optionsSchema = z.object({
   hooksSecret: z.string().min(1).optional(),
   /** A static bearer token every tus request must carry. */
   authToken: z.string().min(1).optional(),
-  /** HS256 secret: requests carry a JWT; its `sub` owns the uploads it creates. */
+  /** HS256 secret: requests carry a JWT; its `sub` owns the uploads it creates. Not with `authToken`. */
   jwtSecret: z.string().min(1).optional(),
+  /** A JWT must name this audience (`aud`) and this issuer (`iss`), when set. */
+  jwtAudience: z.string().min(1).optional(),
+  jwtIssuer: z.string().min(1).optional(),
+  /** A JWT without `exp` is refused: a token that never expires is a credential that is never revoked. */
+  jwtRequireExp: z.boolean().default(true),
   /**
-   * Your own check, run before every tus request: resolve with the owner (or `{}`) to let it through,
-   * `undefined` to answer 401, or a Response to answer that.
+   * Your own check, run before every tus request (after `authToken`/`jwtSecret`, when set): resolve
+   * with the owner (or `{}`) to let it through, `undefined` to answer 401, or a Response to answer
+   * that. `method` is the method the request will run as (X-HTTP-Method-Override applied).
    */
   authorize: z
-    .custom<(request: Request) => Promise<{ owner?: string } | Response | undefined>>((v) => typeof v === 'function', 'a function')
+    .custom<(request: Request, info: { method: string }) => Promise<{ owner?: string } | Response | undefined>>(
+      (v) => typeof v === 'function',
+      'a function',
+    )
     .optional(),
   /** Requests per minute per client (its owner when authenticated, else its address). */
   rateLimit: z.number().int().positive().optional(),
@@ -51,11 +61,17 @@ export const optionsSchema = z.object({
   /** `GET /health` and `GET /metrics`. */
   health: z.boolean().default(true),
   metrics: z.boolean().default(true),
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken: z.string().min(1).optional(),
   /** A JSON line per request: true for the console, or your own logger. */
   log: z.union([z.boolean(), z.custom<Logger>((v) => typeof v === 'function')]).default(false),
   store: z.custom<DataStore>(hasMethods('create', 'write', 'finish', 'read', 'remove'), 'a DataStore').optional(),
   state: z.custom<StateStore>(hasMethods('get', 'put', 'update', 'delete', 'expired'), 'a StateStore').optional(),
   locker: z.custom<Locker>(hasMethods('acquire'), 'a Locker').optional(),
+}).refine((o) => !(o.authToken && o.jwtSecret), {
+  // Two credentials for one header: every request would fail one of them.
+  message: 'authToken and jwtSecret cannot both be set: choose one',
+  path: ['authToken'],
 });
 
 export type TusflowOptions = z.input<typeof optionsSchema>;
@@ -110,6 +126,10 @@ export const envSchema = z.object({
   // Users of the server.
   AUTH_TOKEN: z.string().min(1).optional(),
   JWT_SECRET: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_REQUIRE_EXP: flag.default(true),
+  METRICS_TOKEN: z.string().min(1).optional(),
   RATE_LIMIT: integer(1).optional(),
   ALLOWED_TYPES: list.default([]),
   ALLOWED_EXTENSIONS: list.default([]),
@@ -140,6 +160,9 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
         `invalid configuration:\n  S3_BUFFER_MEMORY=${e.S3_BUFFER_MEMORY}: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = ${e.S3_PART_SIZE * e.S3_PARALLEL_PARTS} bytes; raise it or lower those`,
       );
     }
+    if (e.AUTH_TOKEN && e.JWT_SECRET) {
+      throw new ConfigError('invalid configuration:\n  AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
+    }
     if (!e.UPSTASH_REDIS_REST_URL !== !e.UPSTASH_REDIS_REST_TOKEN) {
       throw new ConfigError('invalid configuration:\n  UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');
     }
@@ -147,7 +170,8 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
   }
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0]);
-    return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+    // The refused value is quoted to help, but never a secret: it may be a token or hold a password.
+    return `  ${name}=${JSON.stringify(redactVariable(name, env[name] ?? ''))}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
@@ -163,6 +187,10 @@ export function fromEnv(env: Record<string, string | undefined>): TusflowOptions
     trustProxy: e.TRUST_PROXY,
     authToken: e.AUTH_TOKEN,
     jwtSecret: e.JWT_SECRET,
+    jwtAudience: e.JWT_AUDIENCE,
+    jwtIssuer: e.JWT_ISSUER,
+    jwtRequireExp: e.JWT_REQUIRE_EXP,
+    metricsToken: e.METRICS_TOKEN,
     rateLimit: e.RATE_LIMIT,
     allowedTypes: e.ALLOWED_TYPES,
     allowedExtensions: e.ALLOWED_EXTENSIONS,

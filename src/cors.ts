@@ -11,7 +11,10 @@ export function cors(origins: string[]): MiddlewareHandler {
   return async (c, next) => {
     const origin = c.req.header('Origin');
     const allowed = origin !== undefined && (any || origins.includes(origin));
-    if (allowed && c.req.method === 'OPTIONS' && c.req.header('Access-Control-Request-Method')) {
+    // A preflight carries no method override: an OPTIONS that does is the request it overrides to,
+    // and goes on to the guards like any other.
+    const preflight = c.req.method === 'OPTIONS' && c.req.header('Access-Control-Request-Method') && !c.req.header('X-HTTP-Method-Override');
+    if (allowed && preflight) {
       return new Response(null, {
         status: 204,
         headers: {
@@ -24,9 +27,10 @@ export function cors(origins: string[]): MiddlewareHandler {
       });
     }
     await next();
+    // The answer depends on the Origin whether or not it was allowed: caches must key on it.
+    if (!any) c.res.headers.append('Vary', 'Origin');
     if (!allowed) return;
     c.res.headers.set('Access-Control-Allow-Origin', any ? '*' : origin);
     c.res.headers.set('Access-Control-Expose-Headers', EXPOSED_HEADERS.join(', '));
-    if (!any) c.res.headers.append('Vary', 'Origin');
   };
 }

@@ -35,6 +35,7 @@ const table = {
   LOCKED: [423, 'another request is writing to this upload'],
   RANGE_NOT_SATISFIABLE: [416, 'the range is outside the file'],
   UNAUTHORIZED: [401, 'missing or invalid credentials'],
+  MALFORMED_CREDENTIALS: [400, 'the Authorization header must be "Bearer <token>"'],
   FORBIDDEN: [403, 'this upload belongs to another user'],
   REJECTED: [403, 'refused by a hook'],
   TYPE_NOT_ALLOWED: [415, 'this kind of file is not accepted'],

@@ -7,6 +7,9 @@ export function errorResponse(error: unknown, extra: Record<string, string> = {}
   if (!known) console.error('unexpected error', error);
   const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8', ...extra };
   if (known?.code === 'UNSUPPORTED_VERSION') headers['Tus-Version'] = TUS_VERSION;
+  // RFC 6750: a refused or malformed bearer credential names the scheme the server wants.
+  if (known?.code === 'UNAUTHORIZED') headers['WWW-Authenticate'] = 'Bearer';
+  if (known?.code === 'MALFORMED_CREDENTIALS') headers['WWW-Authenticate'] = 'Bearer error="invalid_request"';
   const status = known?.status ?? 500;
   return new Response(`${known?.message ?? 'internal server error'}\n`, { status, headers });
 }
