@@ -4,10 +4,11 @@ import { composeHooks } from './hooks/types.ts';
 import { webhooks } from './hooks/webhooks.ts';
 import { fileTypeLimits } from './limits/file-types.ts';
 import { MemoryRateLimiter } from './limits/rate-limit.ts';
-import { jsonLogger } from './observability/log.ts';
+import { jsonLogger, type Logger } from './observability/log.ts';
 import { metrics } from './observability/metrics.ts';
+import { errorText } from './observability/redact.ts';
 import { optionsSchema, type TusflowOptions } from './config.ts';
-import { UploadEngine } from './engine/engine.ts';
+import { UploadEngine, type EngineOptions } from './engine/engine.ts';
 import { MemoryLocker } from './state/memory-locker.ts';
 import { MemoryStateStore } from './state/memory.ts';
 import { MemoryDataStore } from './storage/memory.ts';
@@ -36,10 +37,7 @@ export function createTusflow(input: TusflowOptions = {}): Tusflow {
   );
   const engine = new UploadEngine({
     hooks,
-    onHookError: (type, error) => {
-      metrics.inc('tusflow_hook_failures_total', { hook: type });
-      log?.({ level: 'warn', hook: type, error: error instanceof Error ? error.message : String(error) });
-    },
+    onHookError: hookFailureReporter(log),
     store: options.store ?? new MemoryDataStore(),
     state: options.state ?? new MemoryStateStore(),
     locker: options.locker ?? new MemoryLocker(options.lockTimeoutMs),
@@ -53,6 +51,18 @@ export function createTusflow(input: TusflowOptions = {}): Tusflow {
     fetch: async (request, connection = {}) => app.fetch(request, connection),
     engine,
     shutdown: (timeoutMs) => engine.shutdown(timeoutMs),
+  };
+}
+
+/**
+ * Every failed hook, background or pre-: counted, and logged with a short reason. The reason is the
+ * webhook's own summary ("receiver answered 502"), or an in-process hook's error message, redacted.
+ */
+function hookFailureReporter(log: Logger | undefined): NonNullable<EngineOptions['onHookError']> {
+  return (type, error, uploadId) => {
+    metrics.inc('tusflow_hook_failures_total', { hook: type });
+    const reason = errorText(error).slice(0, 200);
+    log?.({ level: 'error', message: 'hook failed', hook: type, uploadId, reason });
   };
 }
 

@@ -5,7 +5,8 @@ import { UploadCompleted, type ByteRange, type DataStore } from '../storage/type
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { metrics } from '../observability/metrics.ts';
-import { PRE_HOOKS, type HookDecision, type HookRequest, type Hooks, type HookType } from '../hooks/types.ts';
+import { errorText } from '../observability/redact.ts';
+import { HookFailure, PRE_HOOKS, type HookDecision, type HookRequest, type Hooks, type HookType } from '../hooks/types.ts';
 import { isUploadId, newUploadId } from './id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from './types.ts';
 
@@ -20,8 +21,12 @@ export interface EngineOptions {
   /** How long an unfinished upload lives after its last write. */
   ttlMs: number;
   hooks?: Hooks;
-  /** Told when a background hook failed (it never affects the upload). */
-  onHookError?(type: HookType, error: unknown): void;
+  /**
+   * Told when a hook failed: threw, or (webhooks) gave up or could not answer. A background hook's
+   * failure never affects the upload; a pre-hook's refuses the request with a generic reason, so
+   * this is where its detail goes.
+   */
+  onHookError?(type: HookType, error: unknown, uploadId: string): void;
   now?: () => number;
 }
 
@@ -467,8 +472,10 @@ export class UploadEngine {
     try {
       decision = (await hook({ type, upload: structuredClone(upload), request })) ?? {};
     } catch (error) {
+      this.#hookFailed(type, error, upload.id);
       if (type === 'pre-finish') return {};
-      throw new TusError('REJECTED', `the ${type} hook failed: ${error instanceof Error ? error.message : String(error)}`, 500);
+      // A failure is no refusal: its text (a stack, a receiver's error page) is not for clients.
+      throw new TusError('REJECTED', `the ${type} hook failed`, error instanceof HookFailure ? error.status : 500);
     }
     if (decision.reject && type !== 'pre-finish') {
       throw new TusError('REJECTED', decision.reject.message, decision.reject.status);
@@ -483,9 +490,15 @@ export class UploadEngine {
     const event = { type, upload: structuredClone(upload), request };
     const running = Promise.resolve()
       .then(() => hook(event))
-      .catch((error: unknown) => this.#o.onHookError?.(type, error));
+      .catch((error: unknown) => this.#hookFailed(type, error, upload.id));
     this.#background.add(running);
     void running.finally(() => this.#background.delete(running));
+  }
+
+  /** Each failure once, also of hooks that failed together (composed post-hooks run side by side). */
+  #hookFailed(type: HookType, error: unknown, uploadId: string): void {
+    const failures: unknown[] = error instanceof AggregateError ? error.errors : [error];
+    for (const failure of failures) this.#o.onHookError?.(type, failure, uploadId);
   }
 
   /** Holds the locks of several uploads (taken in sorted order, so two callers cannot deadlock). */
@@ -508,7 +521,8 @@ export class UploadEngine {
       return await call();
     } catch (error) {
       if (error instanceof TusError || error instanceof UploadCompleted) throw error;
-      throw new TusError(code, error instanceof Error ? error.message : String(error));
+      // The reason reaches the client: a backend's error may quote a URL with its credentials.
+      throw new TusError(code, errorText(error));
     }
   }
 

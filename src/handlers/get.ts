@@ -1,4 +1,4 @@
-import { contentHeaders, parseRange } from '../protocol/download.ts';
+import { downloadHeaders, parseRange } from '../protocol/download.ts';
 import { TusError } from '../protocol/errors.ts';
 import { errorResponse } from '../protocol/respond.ts';
 import { isFinished } from '../engine/types.ts';
@@ -17,7 +17,7 @@ export const get: Handler = async ({ request, engine, id }) => {
   }
   const { body } = await engine.read(id, range);
   const headers: Record<string, string> = {
-    ...contentHeaders(upload.metadata),
+    ...downloadHeaders(upload.metadata),
     'Accept-Ranges': 'bytes',
     'Content-Length': String(range ? range.end - range.start + 1 : size),
   };

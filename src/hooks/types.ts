@@ -42,22 +42,51 @@ export type Hooks = Partial<Record<HookType, HookHandler>>;
 
 export const PRE_HOOKS: readonly HookType[] = ['pre-create', 'pre-finish', 'pre-terminate'];
 
-/** Several hook sets as one: pre-hooks run in order (the first refusal wins, changes accumulate). */
+/**
+ * A hook that could not do its job (a webhook receiver that failed, timed out or was unreachable),
+ * as opposed to one that refused. The message is a short reason for the log, never for clients;
+ * `status` is what a refused request is answered with.
+ */
+export class HookFailure extends Error {
+  override name = 'HookFailure';
+  constructor(reason: string, readonly status = 500) {
+    super(reason);
+  }
+}
+
+/**
+ * Several hook sets as one: pre-hooks run in order (the first refusal wins, changes accumulate);
+ * post-hooks run side by side, so one that fails or retries neither stops nor delays the others.
+ */
 export function composeHooks(...sets: (Hooks | undefined)[]): Hooks {
   const present = sets.filter((s): s is Hooks => s !== undefined);
   const out: Hooks = {};
   const types = new Set(present.flatMap((s) => Object.keys(s) as HookType[]));
   for (const type of types) {
     const handlers = present.map((s) => s[type]).filter((h): h is HookHandler => h !== undefined);
-    out[type] = async (event) => {
-      let decision: HookDecision = {};
-      for (const handler of handlers) {
-        const result = (await handler({ ...event, upload: { ...event.upload, ...(decision.metadata ? { metadata: decision.metadata } : {}) } })) ?? {};
-        if (result.reject) return result;
-        decision = { ...decision, ...result };
-      }
-      return decision;
-    };
+    out[type] = PRE_HOOKS.includes(type) ? inOrder(handlers) : sideBySide(handlers);
   }
   return out;
+}
+
+function inOrder(handlers: HookHandler[]): HookHandler {
+  return async (event) => {
+    let decision: HookDecision = {};
+    for (const handler of handlers) {
+      const result = (await handler({ ...event, upload: { ...event.upload, ...(decision.metadata ? { metadata: decision.metadata } : {}) } })) ?? {};
+      if (result.reject) return result;
+      decision = { ...decision, ...result };
+    }
+    return decision;
+  };
+}
+
+/** Settles when all have; several failures reject together (an AggregateError), each reported. */
+function sideBySide(handlers: HookHandler[]): HookHandler {
+  return async (event) => {
+    const results = await Promise.allSettled(handlers.map(async (handler) => handler({ ...event, upload: { ...event.upload } })));
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r): unknown => r.reason);
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} ${event.type} hooks failed`);
+  };
 }

@@ -1,5 +1,5 @@
 import type { HookDecision, HookEvent, Hooks, HookType } from './types.ts';
-import { PRE_HOOKS } from './types.ts';
+import { HookFailure, PRE_HOOKS } from './types.ts';
 
 export interface WebhookOptions {
   /** One endpoint receiving every event as JSON `{type, upload, request}`. */
@@ -12,7 +12,10 @@ export interface WebhookOptions {
   attempts?: number;
   budgetMs?: number;
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  /** Told about background deliveries that gave up (the upload is not affected). */
+  /**
+   * Told about background deliveries that gave up (the upload is not affected). The delivery also
+   * rejects with a HookFailure, which the engine reports (metric and log).
+   */
   onFailure?(type: HookType, error: unknown): void;
 }
 
@@ -25,11 +28,23 @@ export async function signature(secret: string, timestamp: number, body: string)
 }
 
 /**
+ * Why a delivery failed, in words fit for a log line: never the receiver's answer, nor the URL (its
+ * query may hold a token), which some fetch errors quote.
+ */
+function failureReason(error: unknown): string {
+  if (error instanceof HookFailure) return error.message;
+  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^\w{1,40}$/.test(code) ? `no answer (${code})` : 'no answer';
+}
+
+/**
  * Hooks delivered over HTTP. A pre-hook is one synchronous call whose answer decides: a 2xx
- * proceeds (a JSON body may carry `metadata` and `key` changes), any other status refuses with that
- * status and the body as the reason, and an unreachable receiver refuses pre-create with 503 (the
- * other pre-hooks proceed). Every other event is retried with backoff in the background, bounded
- * in attempts and time, and never holds up the upload.
+ * proceeds (a JSON body may carry `metadata` and `key` changes) and a 4xx is a refusal, with that
+ * status and the body as the reason. Anything else (a 5xx, no answer in time, no connection) is a
+ * failure: it rejects with a HookFailure, and the engine refuses the request with a generic reason.
+ * Every other event is retried with backoff in the background, bounded in attempts and time, and
+ * never holds up the upload; one that gives up rejects with a HookFailure.
  */
 export function webhooks(options: WebhookOptions): Hooks {
   const send = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
@@ -50,11 +65,15 @@ export function webhooks(options: WebhookOptions): Hooks {
     try {
       res = await deliver(event);
     } catch (error) {
-      if (event.type !== 'pre-create') return {};
-      return { reject: { status: 503, message: `the ${event.type} hook did not answer` } };
+      throw new HookFailure(failureReason(error), 503);
+    }
+    const refused = res.status >= 400 && res.status < 500;
+    if (!res.ok && !refused) {
+      await res.body?.cancel();
+      throw new HookFailure(`receiver answered ${res.status}`, res.status >= 500 && res.status < 600 ? res.status : 502);
     }
     const text = await res.text();
-    if (!res.ok) return { reject: { status: res.status >= 400 && res.status < 600 ? res.status : 403, message: text.slice(0, 200) || `refused by the ${event.type} hook` } };
+    if (refused) return { reject: { status: res.status, message: text.slice(0, 200) || `refused by the ${event.type} hook` } };
     if (!text) return {};
     try {
       const answer = JSON.parse(text) as { metadata?: unknown; key?: unknown };
@@ -76,10 +95,13 @@ export function webhooks(options: WebhookOptions): Hooks {
         const res = await deliver(event);
         await res.body?.cancel();
         if (res.ok || (res.status >= 400 && res.status < 500 && res.status !== 429)) return;
-        throw new Error(`the receiver answered ${res.status}`);
+        throw new HookFailure(`receiver answered ${res.status}`);
       } catch (error) {
         const delay = Math.random() * 200 * 2 ** attempt;
-        if (attempt >= attempts || Date.now() - started + delay > budget) return options.onFailure?.(event.type, error);
+        if (attempt >= attempts || Date.now() - started + delay > budget) {
+          options.onFailure?.(event.type, error);
+          throw new HookFailure(`gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${failureReason(error)}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }

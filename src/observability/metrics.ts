@@ -35,7 +35,7 @@ export const HELP = {
   tusflow_s3_request_duration_seconds: 'S3 requests, by operation: time until the answer.',
   tusflow_s3_retries_total: 'S3 requests sent again after a failure, by operation.',
   tusflow_lock_wait_seconds: 'Time spent waiting for an upload lock.',
-  tusflow_hook_failures_total: 'Background hook deliveries that gave up, by hook.',
+  tusflow_hook_failures_total: 'Hooks that failed (threw, or a webhook that gave up or could not answer), by hook.',
   tusflow_part_buffer_bytes: 'Memory in S3 part buffers (in use or kept for reuse); at most S3_BUFFER_MEMORY.',
   tusflow_part_buffer_wait_seconds: 'Time PATCHes waited for a part buffer because S3_BUFFER_MEMORY was spent.',
 } as const;

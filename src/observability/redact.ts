@@ -16,24 +16,31 @@ export function isSecretName(name: string): boolean {
 }
 
 /**
- * The text with every URL's userinfo (user and password) and query string (and fragment) hidden:
- * `redis://:pw@host/0?tls=x` → `redis://***@host/0?***`. The last `@` ends the userinfo even past
- * a `/` or `?`, so a password with those unescaped hides too much rather than too little.
+ * One URL, scheme or not, with its userinfo (user and password) and query string (and fragment)
+ * hidden: `redis://:pw@host/0?tls=x` → `redis://***@host/0?***`. The last `@` ends the userinfo
+ * even past a `/` or `?`, so a password with those unescaped hides too much rather than too little.
  */
-export function redact(text: string): string {
-  return text.replace(URL_IN_TEXT, (url) => {
-    const start = url.indexOf('://') + 3;
-    const at = url.lastIndexOf('@');
-    const rest = at === -1 ? url.slice(start) : url.slice(at + 1);
-    const query = rest.search(/[?#]/);
-    const shown = query === -1 ? rest : `${rest.slice(0, query + 1)}${HIDDEN}`;
-    return `${url.slice(0, start)}${at === -1 ? '' : `${HIDDEN}@`}${shown}`;
-  });
+function hideUrlParts(url: string): string {
+  const start = url.includes('://') ? url.indexOf('://') + 3 : 0;
+  const at = url.lastIndexOf('@');
+  const rest = at < start ? url.slice(start) : url.slice(at + 1);
+  const query = rest.search(/[?#]/);
+  const shown = query === -1 ? rest : `${rest.slice(0, query + 1)}${HIDDEN}`;
+  return `${url.slice(0, start)}${at < start ? '' : `${HIDDEN}@`}${shown}`;
 }
 
-/** A variable's value as a message may quote it: hidden whole when its name says secret. */
+/** The text with every `scheme://` URL in it redacted (see hideUrlParts). */
+export function redact(text: string): string {
+  return text.replace(URL_IN_TEXT, hideUrlParts);
+}
+
+/**
+ * A variable's value as a message may quote it: hidden whole when its name says secret; else, as a
+ * URL even without a scheme, since a refused value is often a URL mistyped.
+ */
 export function redactVariable(name: string, value: string): string {
-  return isSecretName(name) ? HIDDEN : redact(value);
+  if (isSecretName(name)) return HIDDEN;
+  return value.includes('://') ? redact(value) : hideUrlParts(value);
 }
 
 /** An error's message, redacted, for a log line or a client. */

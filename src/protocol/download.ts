@@ -15,21 +15,37 @@ export function parseRange(header: string | null, size: number): ByteRange | und
 }
 
 const MIME = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i;
-// Types a browser cannot run script from; anything else is sent as an attachment, since the bytes
-// are whatever a client uploaded.
-const INLINE = /^(image\/(png|jpeg|gif|webp|avif)|video\/[\w.+-]+|audio\/[\w.+-]+|text\/plain|application\/pdf)$/i;
+// Passive types a browser only displays. The bytes are whatever a client uploaded, so anything else
+// (HTML, PDF with its scripts, ...) is an attachment: opened inline from this origin, it could run
+// script there. SVG is an image that can, and any `+xml` type is an XML document to a browser.
+const PASSIVE = /^(image|audio|video)\/[\w.+-]+$|^text\/plain$/;
+const SCRIPTABLE = /svg|\+xml$/;
 
-/** Content-Type and Content-Disposition for serving an upload, from its tus metadata. */
-export function contentHeaders(metadata: Metadata): Record<string, string> {
+/** The headers kept with the bytes (also on the S3 object): type and disposition, from the metadata. */
+export function contentHeaders(metadata: Metadata): { 'Content-Type': string; 'Content-Disposition': string } {
   const declared = metadata.filetype ?? metadata.type ?? metadata.contentType ?? '';
   const type = MIME.test(declared) ? declared.toLowerCase() : 'application/octet-stream';
   const name = metadata.filename ?? metadata.name;
-  const disposition = INLINE.test(type) ? 'inline' : 'attachment';
+  const disposition = PASSIVE.test(type) && !SCRIPTABLE.test(type) ? 'inline' : 'attachment';
   return {
     'Content-Type': type,
     'Content-Disposition': name ? `${disposition}; ${dispositionFilename(name)}` : disposition,
-    'X-Content-Type-Options': 'nosniff',
   };
+}
+
+/**
+ * Every download: no sniffing a type of its own, never framed, and, should a browser render it
+ * anyway, a sandbox (no script, no forms, an opaque origin) instead of this server's origin.
+ */
+const DOWNLOAD_GUARDS = {
+  'Content-Security-Policy': 'sandbox',
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+} as const;
+
+/** The headers of a GET of a finished upload, besides its length and range. */
+export function downloadHeaders(metadata: Metadata): Record<string, string> {
+  return { ...contentHeaders(metadata), ...DOWNLOAD_GUARDS };
 }
 
 function dispositionFilename(name: string): string {

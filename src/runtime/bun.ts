@@ -1,7 +1,7 @@
 /** Bun entry: `bun src/runtime/bun.ts` (npm start). */
 import { createTusflow } from '../index.ts';
 import { bunFeatures } from './bun-features.ts';
-import { exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
+import { announce, exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
 
 const { env, options, description } = await serverConfig(Bun.env, bunFeatures).catch(exitOnConfigError(process.exit));
 const tusflow = createTusflow(options);
@@ -15,7 +15,7 @@ const server = Bun.serve({
   maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   idleTimeout: 120,
 });
-console.log(`tusflow listening on ${server.url.href.replace(/\/$/, '')}${env.TUS_PATH}/ (storage: ${description})`);
+announce(env, server.url.href, description);
 
 const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
 

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { envSchema } from '../config.ts';
+import { errorText } from '../observability/redact.ts';
 
 type EnvName = keyof z.input<typeof envSchema>;
 
@@ -219,7 +220,7 @@ export async function main(args: string[]): Promise<void> {
     const removed = await createTusflow(options).engine.cleanup();
     console.log(`removed ${removed} expired upload${removed === 1 ? '' : 's'} (storage: ${description})`);
   } catch (error) {
-    console.error(`tusflow: cleanup failed: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`tusflow: cleanup failed: ${errorText(error)}`);
     process.exit(1);
   }
   process.exit(0);

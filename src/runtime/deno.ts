@@ -1,6 +1,6 @@
 /** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
 import { createTusflow } from '../index.ts';
-import { exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
+import { announce, exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
 
 const { env, options, description } = await serverConfig(Deno.env.toObject(), { releaseChunks: true }).catch(exitOnConfigError(Deno.exit));
 const tusflow = createTusflow(options);
@@ -9,8 +9,7 @@ const server = Deno.serve(
   {
     port: env.PORT,
     hostname: env.HOST,
-    onListen: ({ hostname, port }) =>
-      console.log(`tusflow listening on http://${hostname}:${port}${env.TUS_PATH}/ (storage: ${description})`),
+    onListen: ({ hostname, port }) => announce(env, `http://${hostname}:${port}`, description),
   },
   (request, info) => tusflow.fetch(request, { remoteAddress: (info.remoteAddr as Deno.NetAddr).hostname }),
 );

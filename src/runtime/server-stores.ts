@@ -7,6 +7,7 @@ import { s3StoreFromEnv, type S3Features } from '../storage/s3/from-env.ts';
 import { FileStateStore } from '../state/file.ts';
 import { localRateLimiter, sharedState, upstashStateFromEnv } from '../state/from-env.ts';
 import type { ScriptRunner } from '../state/redis/client.ts';
+import { errorText } from '../observability/redact.ts';
 
 export interface ServerStores {
   stores: Pick<TusflowOptions, 'store' | 'state' | 'locker' | 'rateLimiter'>;
@@ -57,15 +58,36 @@ export async function serverConfig(
 
 export function exitOnConfigError(exit: (code: number) => never) {
   return (error: unknown): never => {
-    console.error(`tusflow: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`tusflow: ${errorText(error)}`);
     return exit(1);
   };
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\]|::ffff:127(\.\d{1,3}){3})$/i;
+
+/**
+ * The warning a server should print at start, if any: it listens beyond this machine and anyone who
+ * reaches it may store anything, as much as they like.
+ */
+export function exposureWarning(env: ServerEnv): string | undefined {
+  if (LOOPBACK.test(env.HOST) || env.AUTH_TOKEN || env.JWT_SECRET || env.MAX_SIZE) return undefined;
+  return (
+    `tusflow: warning: listening on ${env.HOST} with no authentication and no MAX_SIZE: anyone who can reach ` +
+    'this server can store files of any size. Set AUTH_TOKEN or JWT_SECRET, and MAX_SIZE (or HOST=127.0.0.1 for this machine only).'
+  );
+}
+
+/** What every server entry prints once it listens at `origin` (e.g. http://0.0.0.0:1080). */
+export function announce(env: ServerEnv, origin: string, description: string): void {
+  console.log(`tusflow listening on ${origin.replace(/\/$/, '')}${env.TUS_PATH}/ (storage: ${description})`);
+  const warning = exposureWarning(env);
+  if (warning) console.warn(warning);
 }
 
 /** Removes expired uploads every `seconds`, without keeping the process alive; returns the stopper. */
 export function scheduleCleanup(engine: UploadEngine, seconds: number): () => void {
   const timer = setInterval(() => {
-    engine.cleanup().catch((error) => console.error('cleanup failed', error));
+    engine.cleanup().catch((error: unknown) => console.error(`tusflow: cleanup failed: ${errorText(error)}`));
   }, seconds * 1000);
   timer.unref();
   return () => clearInterval(timer);

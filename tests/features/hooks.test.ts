@@ -1,11 +1,15 @@
 import { afterAll, afterEach, beforeAll, expect, test } from 'bun:test';
 import type { HookEvent } from '../../src/index.ts';
-import { webhookSignature } from '../../src/index.ts';
+import { webhooks, webhookSignature } from '../../src/index.ts';
+import type { LogEntry } from '../../src/observability/log.ts';
 import { createUpload, randomBytes, startServer, type TestServer, TUS } from '../support/server.ts';
 import { startS3Server } from '../support/s3-server.ts';
 import { tusUpload } from '../support/tus-client.ts';
 
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+
+/** What a failing receiver answers: it must reach neither clients nor logs. */
+const RECEIVER_SECRET_TEXT = 'Traceback: connect(db, password=hunter2) failed';
 
 /** A webhook receiver on loopback that checks signatures and can be told to fail or refuse. */
 function receiver(secret: string) {
@@ -26,7 +30,7 @@ function receiver(secret: string) {
         failuresLeft--;
         return new Response('busy', { status: 503 });
       }
-      if (mode === 'fail') return new Response('down', { status: 500 });
+      if (mode === 'fail') return new Response(RECEIVER_SECRET_TEXT, { status: 500 });
       if (event.type === 'pre-create' && mode === 'refuse') return new Response('no uploads on Sundays', { status: 422 });
       if (event.type === 'pre-create' && mode === 'rename') {
         return Response.json({ metadata: { ...event.upload.metadata, filename: 'renamed.bin' }, key: `by-hook/${event.upload.id}.bin` });
@@ -98,17 +102,20 @@ test('pre-create may change the metadata', async () => {
   expect(head.headers.get('Upload-Metadata')).toBe(`filename ${btoa('renamed.bin')}`);
 });
 
-test('a receiver that is down: pre-create refuses with 503; other events are retried, never block', async () => {
+test('a receiver that fails or is down: pre-create is refused with a generic reason, never the receiver\'s text', async () => {
   hooks.set('fail');
   const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
   expect(refused.status).toBe(500); // the receiver answered 500: its status is the answer
+  const text = await refused.text();
+  expect(text).toContain('the pre-create hook failed');
+  expect(text).not.toContain('hunter2');
   hooks.stop();
   const down = receiverDown();
   const offline = await startServer({ hooksUrl: down, hooksSecret: 's3cret' });
   try {
     const res = await fetch(offline.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
     expect(res.status).toBe(503);
-    expect(await res.text()).toContain('pre-create hook did not answer');
+    expect(await res.text()).toContain('the pre-create hook failed');
   } finally {
     await offline.stop();
     hooks = receiver('s3cret');
@@ -176,3 +183,145 @@ test('a hook choosing an unsafe key is refused', async () => {
     await s.stop();
   }
 });
+
+/** Parses `tusflow_hook_failures_total{hook="..."} N` lines of /metrics. */
+async function hookFailures(origin: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const [, hook, value] of text.matchAll(/^tusflow_hook_failures_total\{hook="([\w-]+)"\} (\d+)$/gm)) counts[hook!] = Number(value);
+  return counts;
+}
+
+/** The logger's hook-failure lines. */
+function failureLog() {
+  const entries: LogEntry[] = [];
+  return { entries, log: (entry: LogEntry) => void entries.push(entry), failures: () => entries.filter((e) => e.message === 'hook failed') };
+}
+
+/** A receiver that accepts pre-* events and answers every background one with 502 and a body. */
+function failingReceiver() {
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    async fetch(request) {
+      const event = JSON.parse(await request.text()) as HookEvent;
+      if (event.type.startsWith('pre-')) return new Response(null, { status: 204 });
+      return new Response(RECEIVER_SECRET_TEXT, { status: 502 });
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}/hooks?token=hook-token-123`, stop: () => server.stop(true) };
+}
+
+test('a webhook that gives up counts in tusflow_hook_failures_total and logs one error line, without the receiver\'s answer', async () => {
+  const receiver = failingReceiver();
+  const { log, failures } = failureLog();
+  const s = await startServer({ hooksUrl: receiver.url, log });
+  try {
+    const before = await hookFailures(s.origin);
+    const url = await createUpload(s.endpoint, { 'Upload-Length': '0' }); // finished at once: post-create and post-finish
+    const id = url.split('/').pop();
+    expect(await until(() => failures().length >= 2, 8000)).toBe(true);
+    await Bun.sleep(50);
+    const after = await hookFailures(s.origin);
+    expect((after['post-create'] ?? 0) - (before['post-create'] ?? 0)).toBe(1);
+    expect((after['post-finish'] ?? 0) - (before['post-finish'] ?? 0)).toBe(1);
+    expect(failures().map((e) => e.hook).sort()).toEqual(['post-create', 'post-finish']);
+    for (const entry of failures()) {
+      expect(entry).toMatchObject({ level: 'error', uploadId: id });
+      expect(entry.reason).toMatch(/^gave up after [1-4] attempts?: receiver answered 502$/);
+    }
+    const logged = JSON.stringify(failures());
+    expect(logged).not.toContain('hunter2');
+    expect(logged).not.toContain('hook-token-123');
+  } finally {
+    await s.stop();
+    receiver.stop();
+  }
+});
+
+test('pre-create failures: detail in the log and the metric, a generic reason for the client; refusals keep theirs', async () => {
+  const receiver = receiver500();
+  const { log, failures } = failureLog();
+  let thrown = 0;
+  const s = await startServer({
+    log,
+    hooks: {
+      'pre-create': ({ upload }) => {
+        if (upload.metadata.filename === 'refuse') return { reject: { status: 451, message: 'not this one, sorry' } };
+        if (upload.metadata.filename === 'throw') throw new Error(`lookup failed at https://user:pw@db.internal/x?key=k${++thrown}`);
+        return {};
+      },
+    },
+  });
+  const viaWebhook = await startServer({ log, hooks: webhooks({ url: receiver.url, timeoutMs: 200 }) });
+  const create = (endpoint: string, filename: string) =>
+    fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': `filename ${btoa(filename)}` } });
+  try {
+    const before = await hookFailures(s.origin);
+    const refused = await create(s.endpoint, 'refuse');
+    expect(refused.status).toBe(451);
+    expect(await refused.text()).toContain('not this one, sorry');
+
+    const threw = await create(s.endpoint, 'throw');
+    expect(threw.status).toBe(500);
+    const threwText = await threw.text();
+    expect(threwText).toContain('the pre-create hook failed');
+    expect(threwText).not.toContain('lookup failed');
+
+    const failed = await create(viaWebhook.endpoint, 'x.bin');
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).not.toContain('hunter2');
+    receiver.hang();
+    const late = await create(viaWebhook.endpoint, 'x.bin');
+    expect(late.status).toBe(503);
+    expect(await late.text()).toContain('the pre-create hook failed');
+
+    const after = await hookFailures(s.origin);
+    expect((after['pre-create'] ?? 0) - (before['pre-create'] ?? 0)).toBe(3);
+    const reasons = failures().map((e) => e.reason);
+    // The operator's own hook: its message, with the credentials and query of its URL hidden.
+    expect(reasons).toEqual(['lookup failed at https://***@db.internal/x?***', 'receiver answered 500', 'timed out']);
+    expect(failures().every((e) => e.level === 'error' && e.hook === 'pre-create' && typeof e.uploadId === 'string')).toBe(true);
+  } finally {
+    await s.stop();
+    await viaWebhook.stop();
+    receiver.stop();
+  }
+});
+
+test('an in-process post-hook that throws is counted and logged, and the webhook still gets the event', async () => {
+  const local = receiver('s3cret');
+  const { log, failures } = failureLog();
+  const s = await startServer({
+    log,
+    hooksUrl: local.url,
+    hooksSecret: 's3cret',
+    hooks: { 'post-create': () => { throw new Error('queue is full'); } },
+  });
+  try {
+    const before = await hookFailures(s.origin);
+    const url = await createUpload(s.endpoint, { 'Upload-Length': '3' });
+    expect(await until(() => local.events.some((e) => e.type === 'post-create') && failures().length === 1)).toBe(true);
+    expect(failures()[0]).toMatchObject({ level: 'error', hook: 'post-create', uploadId: url.split('/').pop(), reason: 'queue is full' });
+    const after = await hookFailures(s.origin);
+    expect((after['post-create'] ?? 0) - (before['post-create'] ?? 0)).toBe(1);
+  } finally {
+    await s.stop();
+    local.stop();
+  }
+});
+
+/** A receiver answering 500 with a body, until told to hang (never answer). */
+function receiver500() {
+  let hang = false;
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    async fetch(request) {
+      await request.text();
+      if (hang) await Bun.sleep(2_000);
+      return new Response(RECEIVER_SECRET_TEXT, { status: 500 });
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}/hooks`, hang: () => (hang = true), stop: () => server.stop(true) };
+}

@@ -2,6 +2,10 @@ import { expect, test } from 'bun:test';
 import { createUpload, startServer, TUS } from '../support/server.ts';
 import { startS3Server } from '../support/s3-server.ts';
 import type { LogEntry } from '../../src/observability/log.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileDataStore } from '../../src/storage/file/store.ts';
 
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
 
@@ -82,5 +86,33 @@ test('one JSON log line per request, with a request id that the response echoes'
     expect(typeof lines[0]!.ms).toBe('number');
   } finally {
     await server.stop();
+  }
+});
+
+test('/health and 503 answers never show credentials or query strings from a backend\'s error', async () => {
+  const leak = 'S3 unreachable at https://AKIA:hunter2@s3.internal/bucket?X-Amz-Credential=hunter2';
+  class Unreachable extends FileDataStore {
+    override async check(): Promise<void> {
+      throw new Error(leak);
+    }
+    override async create(): Promise<void> {
+      throw new Error(leak);
+    }
+  }
+  const store = new Unreachable(await mkdtemp(join(tmpdir(), 'tusflow-redact-')));
+  const server = await startServer({ store });
+  try {
+    const health = await fetch(`${server.origin}/health`);
+    expect(health.status).toBe(503);
+    const body = await health.json();
+    expect(body.storage.error).toBe('S3 unreachable at https://***@s3.internal/bucket?***');
+    const created = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
+    expect(created.status).toBe(503);
+    const text = await created.text();
+    expect(text).toContain('https://***@s3.internal/bucket?***');
+    expect(text).not.toContain('hunter2');
+  } finally {
+    await server.stop();
+    await rm(store.dir, { recursive: true, force: true });
   }
 });

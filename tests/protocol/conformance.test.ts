@@ -1291,15 +1291,48 @@ describe('GET (download)', () => {
     expect(part.headers['content-length']).toBe('10');
   });
 
-  test('Content-Type and Content-Disposition from filetype/filename metadata', async () => {
+  test('Content-Type and Content-Disposition from filetype/filename metadata (a PDF is an attachment)', async () => {
     const res = await fetch(url);
     expect(res.headers.get('Content-Type')).toBe('application/pdf');
     expect(res.headers.get('Content-Disposition')).toBe(
-      `inline; filename="report.pdf"; filename*=UTF-8''report.pdf`,
+      `attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`,
     );
     expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff');
     await res.arrayBuffer();
   });
+
+  // Uploaded bytes served from this origin: only what a browser merely displays may be inline.
+  const dispositions: [string, 'inline' | 'attachment'][] = [
+    ['image/png', 'inline'],
+    ['image/jpeg', 'inline'],
+    ['image/x-icon', 'inline'],
+    ['audio/mpeg', 'inline'],
+    ['video/mp4', 'inline'],
+    ['text/plain', 'inline'],
+    ['image/svg+xml', 'attachment'],
+    ['image/vnd.foo+xml', 'attachment'],
+    ['application/pdf', 'attachment'],
+    ['text/html', 'attachment'],
+    ['application/xhtml+xml', 'attachment'],
+    ['text/xml', 'attachment'],
+    ['application/xml', 'attachment'],
+    ['application/javascript', 'attachment'],
+    ['text/css', 'attachment'],
+    ['multipart/x-mixed-replace', 'attachment'],
+  ];
+  for (const [type, disposition] of dispositions) {
+    test(`filetype ${type} → ${disposition}, sandboxed, not framed, not sniffed`, async () => {
+      const u = await finished(main, randomBytes(3), `filename ${b64('f.bin')},filetype ${b64(type)}`);
+      for (const res of [await fetch(u), await fetch(u, { headers: { Range: 'bytes=0-0' } })]) {
+        expect(res.headers.get('Content-Type')).toBe(type);
+        expect(res.headers.get('Content-Disposition')).toStartWith(`${disposition}; filename="f.bin"`);
+        expect(res.headers.get('Content-Security-Policy')).toBe('sandbox');
+        expect(res.headers.get('X-Frame-Options')).toBe('DENY');
+        expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff');
+        await res.arrayBuffer();
+      }
+    });
+  }
 
   test('a non-ASCII filename gets an ASCII fallback and an RFC 8187 filename*', async () => {
     const u = await finished(main, randomBytes(3), `filename ${b64('naïve "café".bin')}`);
@@ -1316,6 +1349,7 @@ describe('GET (download)', () => {
     const res = await fetch(u);
     expect(res.headers.get('Content-Type')).toBe('application/octet-stream');
     expect(res.headers.get('Content-Disposition')).toBe('attachment');
+    expect(res.headers.get('Content-Security-Policy')).toBe('sandbox');
     await res.arrayBuffer();
   });
 

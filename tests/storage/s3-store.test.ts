@@ -143,6 +143,18 @@ test('the finished object carries Content-Type and Content-Disposition from the 
   expect(head?.headers.get('Content-Disposition')).toContain('photo.png');
 });
 
+test('the object is an attachment as the download is, for a PDF or SVG served from S3 directly', async () => {
+  for (const [filetype, filename] of [['application/pdf', 'r.pdf'], ['image/svg+xml', 'i.svg']] as const) {
+    const { url } = await tusUpload(server.endpoint, randomBytes(10), { metadata: { filename, filetype } });
+    const head = await server.client.headObject(idOf(url));
+    const download = await fetch(url);
+    await download.arrayBuffer();
+    expect(head?.headers.get('Content-Type')).toBe(filetype);
+    expect(head?.headers.get('Content-Disposition')).toStartWith(`attachment; filename="${filename}"`);
+    expect(head?.headers.get('Content-Disposition')).toBe(download.headers.get('Content-Disposition'));
+  }
+});
+
 test('abort and resume with a new client', async () => {
   const bytes = randomBytes(4 * PART + 11);
   const first = await tusUpload(server.endpoint, bytes, { chunkSize: 3 * MiB, abortWhen: (n) => n >= 7 * MiB });

@@ -1,6 +1,7 @@
 import { expect, test } from 'bun:test';
 import { ConfigError, createTusflow, fromEnv, parseEnv } from '../../src/index.ts';
 import { freePort, spawnServer } from '../support/process.ts';
+import { announce, exposureWarning } from '../../src/runtime/server-stores.ts';
 
 test('defaults match the documented contract', () => {
   expect(parseEnv({})).toMatchObject({
@@ -58,4 +59,67 @@ test('the server refuses to start when its Redis cannot be reached, and says so 
   const failed = spawnServer({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
   await expect(failed).rejects.toThrow(/tusflow: Redis is not reachable/);
   expect(performance.now() - started).toBeLessThan(10_000);
+});
+
+test.each([
+  ['REDIS_URL', 'unix://:hunter2@host', 'REDIS_URL="unix://***@host"'],
+  ['REDIS_URL', 'user:hunter2@127.0.0.1:6379', 'REDIS_URL="***@127.0.0.1:6379"'],
+  ['HOOKS_URL', 'hooks.example/events?token=hunter2', 'HOOKS_URL="hooks.example/events?***"'],
+  ['UPSTASH_REDIS_REST_URL', 'https//default:hunter2@eu1.upstash.io', 'UPSTASH_REDIS_REST_URL="***@eu1.upstash.io"'],
+  ['S3_ENDPOINT', 'http://key:hunter2@[not-a-host', 'S3_ENDPOINT="http://***@[not-a-host"'],
+  ['S3_KEY_PREFIX', '/hunter2', 'S3_KEY_PREFIX="***"'],
+])('a refused %s is named, its secret never shown', (name, value, shown) => {
+  let message = '';
+  try {
+    parseEnv({ [name]: value, UPSTASH_REDIS_REST_TOKEN: 'hunter2-token' });
+  } catch (error) {
+    message = (error as Error).message;
+  }
+  expect(message).toContain(shown);
+  expect(message).not.toContain('hunter2');
+});
+
+test('the server refuses a bad REDIS_URL without printing its password', async () => {
+  const failed = spawnServer({ REDIS_URL: 'unix://:hunter2@redis.internal' });
+  await expect(failed).rejects.toThrow(/REDIS_URL="unix:\/\/\*\*\*@redis\.internal"/);
+  await expect(failed).rejects.not.toThrow(/hunter2/);
+});
+
+test('a server reachable beyond loopback with no authentication and no MAX_SIZE is warned about', () => {
+  const warning = (vars: Record<string, string>) => exposureWarning(parseEnv(vars));
+  expect(warning({})).toMatch(/^tusflow: warning: listening on 0\.0\.0\.0 .*AUTH_TOKEN or JWT_SECRET, and MAX_SIZE/);
+  expect(warning({})).not.toContain('\n');
+  expect(warning({ HOST: '::' })).toContain('listening on ::');
+  expect(warning({ HOST: '192.168.1.20' })).toBeDefined();
+  const safe: Record<string, string>[] = [{ HOST: '127.0.0.1' }, { HOST: '127.0.1.1' }, { HOST: 'localhost' }, { HOST: '::1' }, { AUTH_TOKEN: 't' }, { JWT_SECRET: 's' }, { MAX_SIZE: '1000' }];
+  for (const vars of safe) {
+    expect(warning(vars)).toBeUndefined();
+  }
+});
+
+test('the warning is printed once by a starting server, and not when it listens on loopback only', () => {
+  const printed: string[] = [];
+  const { log, warn } = console;
+  console.log = console.warn = (line: string) => void printed.push(line);
+  try {
+    announce(parseEnv({}), 'http://0.0.0.0:1080/', 'files in /tmp/x');
+    announce(parseEnv({ HOST: '127.0.0.1' }), 'http://127.0.0.1:1080/', 'files in /tmp/x');
+  } finally {
+    Object.assign(console, { log, warn });
+  }
+  expect(printed).toEqual([
+    'tusflow listening on http://0.0.0.0:1080/files/ (storage: files in /tmp/x)',
+    exposureWarning(parseEnv({}))!,
+    'tusflow listening on http://127.0.0.1:1080/files/ (storage: files in /tmp/x)',
+  ]);
+});
+
+test('a server on loopback starts without the warning', async () => {
+  const server = await spawnServer({});
+  try {
+    expect(server.output()).toContain('listening on');
+    expect(server.output()).not.toContain('warning');
+  } finally {
+    await server.kill();
+  }
 });
