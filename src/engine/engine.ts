@@ -7,7 +7,7 @@ import { meterBody } from './body.ts';
 import { metrics } from '../observability/metrics.ts';
 import { errorText } from '../observability/redact.ts';
 import { HookFailure, PRE_HOOKS, type HookDecision, type HookRequest, type Hooks, type HookType } from '../hooks/types.ts';
-import { isUploadId, newUploadId } from './id.ts';
+import { isUploadId, isUploadName, newUploadId } from './id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from './types.ts';
 
 export interface EngineOptions {
@@ -101,10 +101,12 @@ export class UploadEngine {
     if (input.partial) upload.concat = 'partial';
     if (input.owner !== undefined) upload.owner = input.owner;
     await this.#preCreate(upload, input.request);
-    const fields = await this.#storage(() => this.#o.store.create(upload));
-    if (fields) upload.store = fields;
-    if (isFinished(upload)) await this.#finish(upload, input.request);
-    await this.#stateCall(() => this.#o.state.put(upload));
+    await this.#releaseKeyOnFailure(upload, async () => {
+      const fields = await this.#storage(() => this.#o.store.create(upload));
+      if (fields) upload.store = fields;
+      if (isFinished(upload)) await this.#finish(upload, input.request);
+      await this.#stateCall(() => this.#o.state.put(upload));
+    });
     metrics.inc('tusflow_uploads_created_total');
     this.#emit('post-create', upload, input.request);
     if (isFinished(upload)) this.#finished(upload, input.request);
@@ -116,7 +118,11 @@ export class UploadEngine {
     this.#emit('post-finish', upload, request);
   }
 
-  /** Runs pre-create, which may refuse, or change the metadata or the object key. */
+  /**
+   * Runs pre-create, which may refuse, or change the metadata or the object key. A key it chooses
+   * is reserved for this upload here: two uploads at one key would overwrite (and delete) each
+   * other's bytes.
+   */
   async #preCreate(upload: Upload, request?: HookRequest): Promise<void> {
     const decision = await this.#decide('pre-create', upload, request);
     if (decision.metadata) upload.metadata = decision.metadata;
@@ -129,10 +135,43 @@ export class UploadEngine {
   /** Whether the state store and the storage answer, and how fast (for `GET /health`). */
   async health(): Promise<Record<'state' | 'storage', { ok: boolean; ms: number; error?: string }>> {
     const probe = async (call: () => Promise<unknown>) => {
+      // Those names belong to uploads by id and their helper objects (`<id>.info` decides who owns an upload).
+      if (isUploadName(decision.key)) throw new TusError('INVALID_KEY', 'it names an upload by its id');
       const started = performance.now();
+      await this.#claimKey(upload, decision.key);
+    }
+  }
+
+  /**
+   * Reserves the key in the state store (atomic: of two creates, one wins), then asks storage
+   * whether an upload whose reservation was lost (a wiped state store) is there already.
+   */
+  async #claimKey(upload: Upload, key: string): Promise<void> {
+    if (!(await this.#stateCall(() => this.#o.state.claimKey(key, upload.id)))) throw new TusError('KEY_TAKEN');
+    await this.#releaseKeyOnFailure(upload, async () => {
+      const store = this.#o.store;
+      if (store.keyInUse && (await this.#storage(() => store.keyInUse!(key)))) throw new TusError('KEY_TAKEN');
+    });
+  }
+
+  /**
+   * Runs the rest of a creation; if it fails, the key goes back (whatever storage it may have
+   * started at the key still counts as in use, through `keyInUse`).
+   */
+  async #releaseKeyOnFailure(upload: Upload, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      await this.#releaseKey(upload).catch(() => {});
+      throw error;
       try {
         await call();
         return { ok: true, ms: Math.round(performance.now() - started) };
+  async #releaseKey(upload: Upload): Promise<void> {
+    const key = upload.key;
+    if (key !== undefined) await this.#stateCall(() => this.#o.state.releaseKey(key, upload.id));
+  }
+
       } catch (error) {
         return { ok: false, ms: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
       }
@@ -171,7 +210,7 @@ export class UploadEngine {
     if (context.owner !== undefined) final.owner = context.owner;
     await this.#partials(final); // all exist and are partial
     await this.#preCreate(final, context.request);
-    await this.#stateCall(() => this.#o.state.put(final));
+    await this.#releaseKeyOnFailure(final, () => this.#stateCall(() => this.#o.state.put(final)));
     metrics.inc('tusflow_uploads_created_total');
     this.#emit('post-create', final, context.request);
     return this.#assemble(final);
@@ -367,6 +406,7 @@ export class UploadEngine {
 
   /** Settles when the background hook deliveries started so far have (for Workers' waitUntil). */
   async backgroundSettled(): Promise<void> {
+        await this.#releaseKey(orphan);
     await Promise.allSettled([...this.#background]);
   }
 
@@ -424,14 +464,18 @@ export class UploadEngine {
   async #remove(upload: Upload): Promise<void> {
     await this.#storage(() => this.#o.store.remove(upload));
     await this.#stateCall(() => this.#o.state.delete(upload.id));
+    // As `#finish` has it: a finished partial upload still expires, from when it finished.
   }
+    else if (upload.concat === 'partial') upload.expiresAt = (upload.finishedAt ?? this.#now()) + this.#o.ttlMs;
 
   /**
    * Finished uploads stop expiring — except partial ones: they are a means to a final upload and go
    * with the cleanup like unfinished ones.
+  /** The key goes last: until the object is gone, an upload given the key would lose its bytes to this removal. */
    */
   async #finish(upload: Upload, request?: HookRequest, alreadyInStorage = false): Promise<void> {
     await this.#decide('pre-finish', upload, request);
+    await this.#releaseKey(upload);
     if (!alreadyInStorage) await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
     if (upload.concat !== 'partial') delete upload.expiresAt;

@@ -41,6 +41,7 @@ const table = {
   TYPE_NOT_ALLOWED: [415, 'this kind of file is not accepted'],
   RATE_LIMITED: [429, 'too many requests; slow down'],
   INVALID_KEY: [500, 'a hook chose an object key that is not allowed'],
+  KEY_TAKEN: [409, 'the object key is taken by another upload'],
   METHOD_NOT_ALLOWED: [405, 'method not allowed on this URL'],
   STORAGE_FAILED: [503, 'the storage backend failed; try again'],
   BUSY: [503, 'the server has no memory free for more uploads right now; try again shortly'],

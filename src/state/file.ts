@@ -1,4 +1,5 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { link, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Upload } from '../engine/types.ts';
 import { isUploadId } from '../engine/id.ts';
@@ -21,14 +22,15 @@ export class FileStateStore implements StateStore {
     return join(this.dir, `${id}.json`);
   }
 
+  /** A key's reservation file, named by its hash: a key may hold any character and be 900 long. */
+  #keyPath(key: string) {
+    return join(this.dir, 'object-keys', createHash('sha256').update(key).digest('hex'));
+  }
+
   async get(id: string): Promise<Upload | undefined> {
     await this.#ready;
-    try {
-      return JSON.parse(await readFile(this.#path(id), 'utf8')) as Upload;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const text = await readIfExists(this.#path(id));
+    return text === undefined ? undefined : (JSON.parse(text) as Upload);
   }
 
   async put(upload: Upload): Promise<void> {
@@ -56,5 +58,37 @@ export class FileStateStore implements StateStore {
       const upload = await this.get(id);
       if (upload?.expiresAt !== undefined && upload.expiresAt <= now) yield upload;
     }
+  }
+
+  async claimKey(key: string, id: string): Promise<boolean> {
+    const path = this.#keyPath(key);
+    await mkdir(join(this.dir, 'object-keys'), { recursive: true });
+    // Written whole, then linked into place: link fails if the name exists, so of two claims one
+    // wins, and a crash never leaves a reservation without its holder.
+    const temp = `${path}.${crypto.randomUUID()}.tmp`;
+    await writeFile(temp, id, { flush: true });
+    try {
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return (await readIfExists(path)) === id;
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async releaseKey(key: string, id: string): Promise<void> {
+    const path = this.#keyPath(key);
+    if ((await readIfExists(path)) === id) await rm(path, { force: true });
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }

@@ -4,6 +4,8 @@ import type { StateStore } from './types.ts';
 /** Records in this process only: for tests, embedding, and single-instance hosts without a disk. */
 export class MemoryStateStore implements StateStore {
   readonly #records = new Map<string, Upload>();
+  /** Object key → the upload holding it. */
+  readonly #keys = new Map<string, string>();
 
   async get(id: string) {
     const upload = this.#records.get(id);
@@ -27,6 +29,16 @@ export class MemoryStateStore implements StateStore {
     for (const upload of [...this.#records.values()]) {
       if (upload.expiresAt !== undefined && upload.expiresAt <= now) yield structuredClone(upload);
     }
+  }
+
+  async claimKey(key: string, id: string) {
+    const holder = this.#keys.get(key) ?? id;
+    this.#keys.set(key, holder);
+    return holder === id;
+  }
+
+  async releaseKey(key: string, id: string) {
+    if (this.#keys.get(key) === id) this.#keys.delete(key);
   }
 }
 

@@ -10,6 +10,13 @@ export interface StateStore {
   delete(id: string): Promise<void>;
   /** Unfinished uploads whose expiry is at or before `now`. */
   expired(now: number): AsyncIterable<Upload>;
+  /**
+   * Reserves an object key (one a hook chose) for upload `id`, atomically: true when it was free
+   * or is already `id`'s, false when another upload holds it. A reservation lasts until released.
+   */
+  claimKey(key: string, id: string): Promise<boolean>;
+  /** Ends `id`'s reservation of `key`; another upload's reservation of it stays. */
+  releaseKey(key: string, id: string): Promise<void>;
 }
 
 /** Held by the one request allowed to write an upload. */

@@ -55,6 +55,12 @@ export interface DataStore {
  * Thrown by `write` when storage shows the upload already complete: an earlier request completed
  * it, and its answer (or the record of it) was lost. The engine then records it as finished.
  */
+  /**
+   * Whether storage already holds something at an object key a hook chose (an upload's object, or
+   * one being written), for stores that name objects by `upload.key`: the state store's reservation
+   * of the key may be lost, the object never is.
+   */
+  keyInUse?(key: string): Promise<boolean>;
 export class UploadCompleted extends Error {
   override name = 'UploadCompleted';
   constructor() {

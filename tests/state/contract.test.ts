@@ -70,6 +70,27 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       for await (const u of state.expired(now)) ids.push(u.id);
       expect(ids).toEqual([due.id]);
     });
+
+    test('claimKey: one upload holds a key until it releases it; claims race, one wins', async () => {
+      const { state } = await kind.make();
+      const key = `users/42/a b{c}é.bin ${crypto.randomUUID()}`;
+      const [a, b] = [newUploadId(), newUploadId()];
+      expect(await state.claimKey(key, a)).toBe(true);
+      expect(await state.claimKey(key, a)).toBe(true); // the holder again: still its own
+      expect(await state.claimKey(key, b)).toBe(false);
+      expect(await state.claimKey(`${key}x`, b)).toBe(true); // another key
+      await state.releaseKey(key, b); // not b's to release
+      expect(await state.claimKey(key, b)).toBe(false);
+      await state.releaseKey(key, a);
+      expect(await state.claimKey(key, b)).toBe(true);
+
+      const contested = `race/${crypto.randomUUID()}`;
+      const ids = Array.from({ length: 8 }, () => newUploadId());
+      const won = await Promise.all(ids.map((id) => state.claimKey(contested, id)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      // Reservations never expire: leave none behind in the shared Redis.
+      await Promise.all([state.releaseKey(key, b), state.releaseKey(`${key}x`, b), ...ids.map((id) => state.releaseKey(contested, id))]);
+    });
   });
 
   describe(`locker: ${kind.name}`, () => {

@@ -50,6 +50,12 @@ return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 /** Up to ARGV[2] ids whose indexed expiry is at or before ARGV[1]. */
 export const DUE = script('due', `return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])`);
 
+/** Reserves an object key: KEYS: the reservation. ARGV: upload id. → 1 if it is now (or was) that upload's. */
+export const CLAIM = script('claim', `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') or redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`);
+
 /**
  * KEYS: lock, stop request. ARGV: owner token, lease (ms). Takes a free lock (clearing any stop
  * request), or asks the current holder to stop and answers 0.
@@ -70,7 +76,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1 + redis.call('EXISTS', KEYS[2])
 `);
 
-/** Compare-and-delete: only the owner releases. */
+/** Compare-and-delete: only the owner releases (a lock, or an object key's reservation). */
 export const RELEASE = script('release', `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

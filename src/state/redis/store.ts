@@ -1,7 +1,7 @@
 import type { Upload } from '../../engine/types.ts';
 import type { StateStore } from '../types.ts';
 import type { ScriptRunner } from './client.ts';
-import { DELETE, DUE, GET, INDEX, PUT, UPDATE } from './scripts.ts';
+import { CLAIM, DELETE, DUE, GET, INDEX, PUT, RELEASE, UPDATE } from './scripts.ts';
 
 export interface RedisStateOptions {
   runner: ScriptRunner;
@@ -55,6 +55,14 @@ export class RedisStateStore implements StateStore {
     return `${this.options.prefix}{${id}}`;
   }
 
+  /**
+   * An object key's reservation: a key of its own (so its own hash slot), without expiry, as the
+   * object it guards has none.
+   */
+  #reservation(key: string): string {
+    return `${this.options.prefix}object-key:${key}`;
+  }
+
   get #index(): string {
     return `${this.options.prefix}expiries`;
   }
@@ -88,6 +96,14 @@ export class RedisStateStore implements StateStore {
     const key = this.key(id);
     await this.options.runner.run(DELETE, [key, `${key}:lock`, `${key}:stop`], []);
     await this.#indexExpiry(id, undefined);
+  }
+
+  async claimKey(key: string, id: string): Promise<boolean> {
+    return (await this.options.runner.run(CLAIM, [this.#reservation(key)], [id])) === 1;
+  }
+
+  async releaseKey(key: string, id: string): Promise<void> {
+    await this.options.runner.run(RELEASE, [this.#reservation(key)], [id]);
   }
 
   async #indexExpiry(id: string, expiresAt: number | undefined): Promise<void> {

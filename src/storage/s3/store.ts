@@ -35,7 +35,12 @@ export interface S3StoreOptions {
   releaseChunks?: boolean;
 }
 
-/** What S3 keeps about an upload so that it can be rebuilt without the state store. */
+/**
+ * What S3 keeps about an upload so that it can be rebuilt without the state store: whatever a
+ * decision about it rests on — who may use it (`owner`), what it is (`concat`: a partial that may
+ * be concatenated, a final that takes no PATCH), where its bytes are (`key`). Files written before
+ * `owner` and `concat` existed lack them.
+ */
 interface Info {
   key?: string;
   length?: number;
@@ -43,7 +48,25 @@ interface Info {
   createdAt: number;
   uploadId: string;
   partSize: number;
+  owner?: string;
+  concat?: Upload['concat'];
 }
+
+/** The record fields an info object restores, taken only when they have their proper types. */
+function restored(info: Info): Pick<Upload, 'key' | 'owner' | 'concat'> {
+  const fields: Pick<Upload, 'key' | 'owner' | 'concat'> = {};
+  if (typeof info.key === 'string') fields.key = info.key;
+  if (typeof info.owner === 'string') fields.owner = info.owner;
+  const concat: unknown = info.concat;
+  if (concat === 'partial') fields.concat = concat;
+  else if (isFinalConcat(concat)) fields.concat = { final: [...concat.final] };
+  return fields;
+}
+
+const isFinalConcat = (value: unknown): value is { final: string[] } => {
+  const final: unknown = (value as { final?: unknown } | null)?.final;
+  return Array.isArray(final) && final.length > 0 && final.every((id) => typeof id === 'string' && isUploadId(id));
+};
 
 /**
  * Uploads as S3 multipart uploads. Full parts go straight to S3 as the body streams. Bytes that do
@@ -106,7 +129,8 @@ export class S3DataStore implements DataStore {
   }
 
   async #writeInfo(upload: Upload, uploadId: string, partSize: number): Promise<void> {
-    const info: Info = { key: upload.key, length: upload.length, metadata: upload.metadata, createdAt: upload.createdAt, uploadId, partSize };
+    const { key, length, metadata, createdAt, owner, concat } = upload;
+    const info: Info = { key, length, metadata, createdAt, uploadId, partSize, owner, concat };
     await this.#s3.putObject(`${this.key(upload.id)}.info`, JSON.stringify(info), { 'Content-Type': 'application/json' });
   }
 
@@ -337,6 +361,15 @@ export class S3DataStore implements DataStore {
   }
 
   /** Rebuilds an upload's record from S3 alone (the state store lost it). */
+  /** Whether an object, or a multipart upload that will become one, is at the key already. */
+  async keyInUse(key: string): Promise<boolean> {
+    const object = `${this.options.prefix}${key}`;
+    if (await this.#s3.headObject(object)) return true;
+    // Listed in key order, so an upload at exactly this key comes before those at longer keys.
+    for await (const upload of this.#s3.listMultipartUploads(object)) return upload.key === object;
+    return false;
+  }
+
   async recover(id: string): Promise<Upload | undefined> {
     const base = this.key(id);
     const res = await this.#s3.getObject(`${base}.info`);
@@ -350,10 +383,14 @@ export class S3DataStore implements DataStore {
       createdAt: info.createdAt,
       store: { uploadId: info.uploadId, partSize: String(info.partSize) },
     };
-    if (info.key !== undefined) upload.key = info.key;
+      ...restored(info),
     const key = this.#object(upload);
     const object = await this.#s3.headObject(key);
-    if (object) return { ...upload, offset: object.size, length: object.size, finishedAt: upload.createdAt };
+    if (object) {
+      // When the object was completed: a finished partial upload expires that long after it.
+      const finishedAt = Date.parse(object.headers.get('Last-Modified') ?? '') || upload.createdAt;
+      return { ...upload, offset: object.size, length: object.size, finishedAt };
+    }
 
     let parts: Part[];
     try {

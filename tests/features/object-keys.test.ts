@@ -1,0 +1,124 @@
+// Object keys chosen by a pre-create hook (here from the client's metadata, as a hook naming
+// objects after file names does): one upload per key, and never a name of another upload's objects.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { HookHandler } from '../../src/index.ts';
+import { MemoryStateStore } from '../../src/state/memory.ts';
+import { randomBytes, sha256, TUS } from '../support/server.ts';
+import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
+
+const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+const keyFromMetadata: HookHandler = ({ upload }) => (upload.metadata.key ? { key: upload.metadata.key } : undefined);
+const idOf = (url: string) => url.slice(url.lastIndexOf('/') + 1);
+const uniqueKey = () => `users/42/${crypto.randomUUID()}.bin`;
+
+let server: S3TestServer;
+beforeAll(async () => {
+  server = await startS3Server({ hooks: { 'pre-create': keyFromMetadata } });
+}, 120_000);
+afterAll(() => server?.stop());
+
+/** POST with the hook key `key`; when created, sends `bytes` (all, or the first `send`). */
+async function attempt(endpoint: string, key: string | undefined, bytes: Uint8Array<ArrayBuffer>, send = bytes.length) {
+  const headers: Record<string, string> = { ...TUS, 'Upload-Length': String(bytes.length) };
+  if (key !== undefined) headers['Upload-Metadata'] = `key ${btoa(key)}`;
+  const created = await fetch(endpoint, { method: 'POST', headers });
+  const url = created.headers.get('Location');
+  if (url && send > 0) {
+    const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes.subarray(0, send) });
+    expect(res.status).toBe(204);
+  }
+  return { status: created.status, reason: await created.text(), url };
+}
+
+/** What a second upload given a taken key could do to the first: write its bytes, then DELETE itself. */
+async function intrude(endpoint: string, key: string) {
+  const second = await attempt(endpoint, key, randomBytes(3000));
+  if (second.url) await fetch(second.url, { method: 'DELETE', headers: TUS });
+  return second;
+}
+
+const stored = async (key: string) => {
+  const bytes = await server.object(key);
+  return bytes && sha256(bytes);
+};
+
+describe('one upload per hook-chosen key', () => {
+  test('a second upload given a taken key gets 409; the first keeps its bytes; once it is deleted, the key is free', async () => {
+    const key = uniqueKey();
+    const bytes = randomBytes(1000);
+    const first = await attempt(server.endpoint, key, bytes);
+    expect(first.status).toBe(201);
+    const second = await intrude(server.endpoint, key);
+    expect(await stored(key)).toBe(sha256(bytes));
+    expect([second.status, second.reason]).toEqual([409, expect.stringContaining('object key is taken')]);
+    // A final upload may not take it either.
+    const partial = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Concat': 'partial', 'Upload-Length': '0' } });
+    const final = await fetch(server.endpoint, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Concat': `final;${partial.headers.get('Location')}`, 'Upload-Metadata': `key ${btoa(key)}` },
+    });
+    expect(final.status).toBe(409);
+    expect(await stored(key)).toBe(sha256(bytes));
+
+    expect((await fetch(first.url!, { method: 'DELETE', headers: TUS })).status).toBe(204);
+    const again = randomBytes(500);
+    expect((await attempt(server.endpoint, key, again)).status).toBe(201);
+    expect(await stored(key)).toBe(sha256(again));
+  });
+
+  test('while the first upload is unfinished, the key is taken too; the first then finishes intact', async () => {
+    const key = uniqueKey();
+    const bytes = randomBytes(2000);
+    const first = await attempt(server.endpoint, key, bytes, 700);
+    expect((await intrude(server.endpoint, key)).status).toBe(409);
+    const rest = await fetch(first.url!, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '700' }, body: bytes.subarray(700) });
+    expect(rest.status).toBe(204);
+    expect(await stored(key)).toBe(sha256(bytes));
+  });
+
+  test('reservations lost with the state store: storage still shows the key in use (a finished object, an unfinished upload)', async () => {
+    const finishedKey = uniqueKey();
+    const unfinishedKey = uniqueKey();
+    const bytes = randomBytes(1000);
+    await attempt(server.endpoint, finishedKey, bytes);
+    const unfinished = await attempt(server.endpoint, unfinishedKey, bytes, 10);
+    // Another instance on the same bucket whose state store knows nothing: a wiped Redis.
+    const wiped = await startS3Server({ hooks: { 'pre-create': keyFromMetadata }, bucket: server.bucket, state: new MemoryStateStore() });
+    try {
+      for (const key of [finishedKey, unfinishedKey]) expect((await intrude(wiped.endpoint, key)).status).toBe(409);
+    } finally {
+      await wiped.stop();
+    }
+    expect(await stored(finishedKey)).toBe(sha256(bytes));
+    const rest = await fetch(unfinished.url!, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '10' }, body: bytes.subarray(10) });
+    expect(rest.status).toBe(204);
+    expect(await stored(unfinishedKey)).toBe(sha256(bytes));
+  });
+
+  test("a key that names an upload by its id (its object, its info, its segments) is refused; the upload's objects stay as they were", async () => {
+    const bytes = randomBytes(1000);
+    const victim = await attempt(server.endpoint, undefined, bytes);
+    const id = idOf(victim.url!);
+    const info = await stored(`${id}.info`);
+    for (const key of [id, id.toUpperCase(), `${id}.info`, `${id}.part/0`, `${id}/x`, 'f'.repeat(32)]) {
+      const res = await intrude(server.endpoint, key);
+      expect([key, res.status, res.reason]).toEqual([key, 500, expect.stringContaining('names an upload by its id')]);
+    }
+    expect(await stored(id)).toBe(sha256(bytes));
+    expect(await stored(`${id}.info`)).toBe(info);
+  });
+
+  test('an expired upload gives its key back once the cleanup removed it', async () => {
+    const short = await startS3Server({ hooks: { 'pre-create': keyFromMetadata }, uploadTtlSeconds: 1 });
+    try {
+      const key = uniqueKey();
+      await attempt(short.endpoint, key, randomBytes(100), 10);
+      expect((await attempt(short.endpoint, key, randomBytes(100), 0)).status).toBe(409);
+      await Bun.sleep(1100);
+      expect(await short.tusflow.engine.cleanup()).toBe(1);
+      expect((await attempt(short.endpoint, key, randomBytes(100), 0)).status).toBe(201);
+    } finally {
+      await short.stop();
+    }
+  });
+});
