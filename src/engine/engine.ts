@@ -128,16 +128,9 @@ export class UploadEngine {
     if (decision.metadata) upload.metadata = decision.metadata;
     if (decision.key !== undefined) {
       if (!SAFE_KEY.test(decision.key)) throw new TusError('INVALID_KEY', decision.key.slice(0, 100));
-      upload.key = decision.key;
-    }
-  }
-
-  /** Whether the state store and the storage answer, and how fast (for `GET /health`). */
-  async health(): Promise<Record<'state' | 'storage', { ok: boolean; ms: number; error?: string }>> {
-    const probe = async (call: () => Promise<unknown>) => {
       // Those names belong to uploads by id and their helper objects (`<id>.info` decides who owns an upload).
       if (isUploadName(decision.key)) throw new TusError('INVALID_KEY', 'it names an upload by its id');
-      const started = performance.now();
+      upload.key = decision.key;
       await this.#claimKey(upload, decision.key);
     }
   }
@@ -164,14 +157,21 @@ export class UploadEngine {
     } catch (error) {
       await this.#releaseKey(upload).catch(() => {});
       throw error;
-      try {
-        await call();
-        return { ok: true, ms: Math.round(performance.now() - started) };
+    }
+  }
+
   async #releaseKey(upload: Upload): Promise<void> {
     const key = upload.key;
     if (key !== undefined) await this.#stateCall(() => this.#o.state.releaseKey(key, upload.id));
   }
 
+  /** Whether the state store and the storage answer, and how fast (for `GET /health`). */
+  async health(): Promise<Record<'state' | 'storage', { ok: boolean; ms: number; error?: string }>> {
+    const probe = async (call: () => Promise<unknown>) => {
+      const started = performance.now();
+      try {
+        await call();
+        return { ok: true, ms: Math.round(performance.now() - started) };
       } catch (error) {
         return { ok: false, ms: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
       }
@@ -398,6 +398,7 @@ export class UploadEngine {
         const orphan = (await this.#o.store.recover?.(id)) ?? { offset: 0, metadata: {}, createdAt: 0, ...found };
         if (isFinished(orphan) && orphan.finishedAt !== undefined) return false;
         await this.#storage(() => this.#o.store.remove(orphan));
+        await this.#releaseKey(orphan);
         return true;
       });
     }
@@ -406,7 +407,6 @@ export class UploadEngine {
 
   /** Settles when the background hook deliveries started so far have (for Workers' waitUntil). */
   async backgroundSettled(): Promise<void> {
-        await this.#releaseKey(orphan);
     await Promise.allSettled([...this.#background]);
   }
 
@@ -456,26 +456,26 @@ export class UploadEngine {
     if (!store.recover) return undefined;
     const upload = await this.#storage(() => store.recover!(id));
     if (!upload) return undefined;
+    // As `#finish` has it: a finished partial upload still expires, from when it finished.
     if (!isFinished(upload)) upload.expiresAt = this.#now() + this.#o.ttlMs;
+    else if (upload.concat === 'partial') upload.expiresAt = (upload.finishedAt ?? this.#now()) + this.#o.ttlMs;
     await this.#stateCall(() => this.#o.state.put(upload));
     return upload;
   }
 
+  /** The key goes last: until the object is gone, an upload given the key would lose its bytes to this removal. */
   async #remove(upload: Upload): Promise<void> {
     await this.#storage(() => this.#o.store.remove(upload));
     await this.#stateCall(() => this.#o.state.delete(upload.id));
-    // As `#finish` has it: a finished partial upload still expires, from when it finished.
+    await this.#releaseKey(upload);
   }
-    else if (upload.concat === 'partial') upload.expiresAt = (upload.finishedAt ?? this.#now()) + this.#o.ttlMs;
 
   /**
    * Finished uploads stop expiring — except partial ones: they are a means to a final upload and go
    * with the cleanup like unfinished ones.
-  /** The key goes last: until the object is gone, an upload given the key would lose its bytes to this removal. */
    */
   async #finish(upload: Upload, request?: HookRequest, alreadyInStorage = false): Promise<void> {
     await this.#decide('pre-finish', upload, request);
-    await this.#releaseKey(upload);
     if (!alreadyInStorage) await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
     if (upload.concat !== 'partial') delete upload.expiresAt;

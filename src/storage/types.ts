@@ -49,18 +49,18 @@ export interface DataStore {
   check?(): Promise<void>;
   /** Rebuilds a record the state store lost, from what storage alone can prove. */
   recover?(id: string): Promise<Upload | undefined>;
-}
-
-/**
- * Thrown by `write` when storage shows the upload already complete: an earlier request completed
- * it, and its answer (or the record of it) was lost. The engine then records it as finished.
- */
   /**
    * Whether storage already holds something at an object key a hook chose (an upload's object, or
    * one being written), for stores that name objects by `upload.key`: the state store's reservation
    * of the key may be lost, the object never is.
    */
   keyInUse?(key: string): Promise<boolean>;
+}
+
+/**
+ * Thrown by `write` when storage shows the upload already complete: an earlier request completed
+ * it, and its answer (or the record of it) was lost. The engine then records it as finished.
+ */
 export class UploadCompleted extends Error {
   override name = 'UploadCompleted';
   constructor() {

@@ -1,7 +1,7 @@
 // Object keys chosen by a pre-create hook (here from the client's metadata, as a hook naming
 // objects after file names does): one upload per key, and never a name of another upload's objects.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import type { HookHandler } from '../../src/index.ts';
+import type { HookHandler } from '../../src/hooks/types.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
 import { randomBytes, sha256, TUS } from '../support/server.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';

@@ -360,7 +360,6 @@ export class S3DataStore implements DataStore {
     }
   }
 
-  /** Rebuilds an upload's record from S3 alone (the state store lost it). */
   /** Whether an object, or a multipart upload that will become one, is at the key already. */
   async keyInUse(key: string): Promise<boolean> {
     const object = `${this.options.prefix}${key}`;
@@ -370,6 +369,7 @@ export class S3DataStore implements DataStore {
     return false;
   }
 
+  /** Rebuilds an upload's record from S3 alone (the state store lost it). */
   async recover(id: string): Promise<Upload | undefined> {
     const base = this.key(id);
     const res = await this.#s3.getObject(`${base}.info`);
@@ -382,8 +382,8 @@ export class S3DataStore implements DataStore {
       metadata: info.metadata,
       createdAt: info.createdAt,
       store: { uploadId: info.uploadId, partSize: String(info.partSize) },
-    };
       ...restored(info),
+    };
     const key = this.#object(upload);
     const object = await this.#s3.headObject(key);
     if (object) {
