@@ -27,6 +27,11 @@ export const optionsSchema = z.object({
   webPage: z.boolean().default(true),
   /** How long a request waits for a busy upload's current writer to let go. */
   lockTimeoutMs: z.number().int().positive().default(10_000),
+  /**
+   * A PATCH whose body brings no byte for this long ends there, as if its client had gone (what
+   * arrived is kept), so a stalled client does not hold its upload and server memory forever.
+   */
+  bodyIdleTimeoutSeconds: z.number().positive().default(60),
   /** Lifecycle hooks in this process (see README "Hooks"). */
   hooks: z.custom<Hooks>((v) => typeof v === 'object' && v !== null, 'an object of hook functions').optional(),
   /** Every event also POSTed, signed with `hooksSecret`, to this URL. */
@@ -89,6 +94,7 @@ export const envSchema = z.object({
   DATA_DIR: z.string().default('./data'),
   MAX_SIZE: integer(1).optional(),
   UPLOAD_TTL_SECONDS: integer(1).default(86_400),
+  BODY_IDLE_TIMEOUT_SECONDS: integer(1).default(60),
   CORS_ORIGINS: list.default(['*']),
   TRUST_PROXY: flag.default(false),
   /** How often the server removes expired uploads. */
@@ -183,6 +189,7 @@ export function fromEnv(env: Record<string, string | undefined>): TusflowOptions
     path: e.TUS_PATH,
     maxSize: e.MAX_SIZE,
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
+    bodyIdleTimeoutSeconds: e.BODY_IDLE_TIMEOUT_SECONDS,
     corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
     authToken: e.AUTH_TOKEN,

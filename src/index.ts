@@ -43,6 +43,7 @@ export function createTusflow(input: TusflowOptions = {}): Tusflow {
     locker: options.locker ?? new MemoryLocker(options.lockTimeoutMs),
     maxSize: options.maxSize,
     ttlMs: options.uploadTtlSeconds * 1000,
+    bodyIdleTimeoutMs: options.bodyIdleTimeoutSeconds * 1000,
   });
   const rateLimiter = options.rateLimiter ?? (options.rateLimit ? new MemoryRateLimiter(options.rateLimit) : undefined);
   const app = buildApp(engine, options, rateLimiter);

@@ -4,39 +4,84 @@ import type { Checksum } from '../protocol/headers.ts';
 
 export interface MeteredBody {
   stream: ReadableStream<Uint8Array>;
-  /** Throws CHECKSUM_MISMATCH when the digest of everything read differs from the client's. */
+  /**
+   * Throws CHECKSUM_MISMATCH when the digest of everything read differs from the client's, and
+   * BODY_INTERRUPTED when a body with a checksum was cut.
+   */
   verify(): void;
   /** True when the client went away or the request was cut before the body ended. */
   readonly interrupted: boolean;
+  /**
+   * Aborts when the body is cut: `signal` aborted, the client went away (noticed even while nothing
+   * reads, as when the store waits for memory), or it sent nothing for the idle time.
+   */
+  readonly signal: AbortSignal;
+}
+
+export interface MeterOptions {
+  limit: number;
+  overflow: ErrorCode;
+  checksum?: Checksum;
+  signal: AbortSignal;
+  /**
+   * The request's own signal, which aborts when the client goes away: noticed even while nothing
+   * reads (a store waiting for memory), when a body still has bytes queued.
+   */
+  clientSignal?: AbortSignal;
+  /** A read that brings no byte for this long cuts the body, as a client that disconnects does. */
+  idleTimeoutMs?: number;
 }
 
 /**
  * Wraps a request body for a data store: stops at `limit` bytes (what follows would pass the upload's
- * length), hashes as it goes, and ends early when `signal` aborts. A client that disconnects ends the
- * stream normally, so the store keeps what arrived — unless a checksum was sent, because a partial
- * body can never match it; then the stream errors and the store discards the write.
+ * length), hashes as it goes, and ends early when `signal` aborts, the client goes away, or it sends
+ * nothing for `idleTimeoutMs`. A body cut so ends the stream normally, so the store keeps what
+ * arrived — unless a checksum was sent, because a partial body can never match it; then the stream
+ * errors (and `verify` throws, for a store that stopped reading first) and the store discards the write.
  */
-export function meterBody(
-  source: ReadableStream<Uint8Array>,
-  options: { limit: number; overflow: ErrorCode; checksum?: Checksum; signal: AbortSignal },
-): MeteredBody {
-  const { limit, overflow, checksum, signal } = options;
+export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOptions): MeteredBody {
+  const { limit, overflow, checksum, signal, clientSignal, idleTimeoutMs } = options;
   const hasher = checksum && createHasher(checksum.algorithm);
   const reader = source.getReader();
   let received = 0;
   let interrupted = false;
+  let cutReason: unknown;
+  const cutting = new AbortController();
   // Cancelling the reader settles a pending read at once. (Racing each read against a long-lived
   // abort promise would instead pin every chunk read in memory until the request ends.)
-  const onAbort = () => {
+  const cut = (reason: unknown) => {
+    if (cutting.signal.aborted) return;
     interrupted = true;
-    reader.cancel(signal.reason).catch(() => {});
+    cutReason = reason;
+    cutting.abort(reason);
+    reader.cancel(reason).catch(() => {});
   };
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
+  const signals = clientSignal ? [signal, clientSignal] : [signal];
+  const onAbort = (event: Event) => cut((event.target as AbortSignal).reason);
+  const unwatch = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
+  for (const s of signals) {
+    if (s.aborted) cut(s.reason);
+    else s.addEventListener('abort', onAbort, { once: true });
+  }
+  // The runtime errors the request body when the client goes away (if no bytes are still queued).
+  reader.closed.catch((error: unknown) => cut(error));
+
+  // Idle time counts only while a read waits for the client (not while the store is busy and reads
+  // nothing); one timer per idle period, not one per chunk.
+  let readingSince: number | undefined;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const watchIdle = () => {
+    idleTimer = undefined;
+    if (readingSince === undefined || idleTimeoutMs === undefined) return;
+    const idle = performance.now() - readingSince;
+    if (idle >= idleTimeoutMs) cut(new Error(`no byte of the body arrived for ${idleTimeoutMs / 1000} s`));
+    else idleTimer = setTimeout(watchIdle, idleTimeoutMs - idle);
+  };
 
   const end = (controller: ReadableStreamDefaultController<Uint8Array>, cause?: unknown) => {
-    signal.removeEventListener('abort', onAbort);
-    if (interrupted && hasher) controller.error(new TusError('BODY_INTERRUPTED', String(cause ?? signal.reason)));
+    unwatch();
+    clearTimeout(idleTimer);
+    if (interrupted && hasher) controller.error(new TusError('BODY_INTERRUPTED', String(cause ?? cutReason)));
     else controller.close();
   };
 
@@ -44,16 +89,21 @@ export function meterBody(
     {
       async pull(controller) {
         let result: Awaited<ReturnType<typeof reader.read>>;
+        readingSince = performance.now();
+        if (idleTimeoutMs !== undefined) idleTimer ??= setTimeout(watchIdle, idleTimeoutMs);
         try {
           result = await reader.read();
         } catch (error) {
-          interrupted = true; // the client went away
+          cut(error); // the client went away
           return end(controller, error);
+        } finally {
+          readingSince = undefined;
         }
         if (result.done) return end(controller);
         const chunk = result.value;
         if (received + chunk.byteLength > limit) {
-          signal.removeEventListener('abort', onAbort);
+          unwatch();
+          clearTimeout(idleTimer);
           reader.cancel().catch(() => {});
           return controller.error(new TusError(overflow));
         }
@@ -62,7 +112,8 @@ export function meterBody(
         controller.enqueue(chunk);
       },
       cancel(reason) {
-        signal.removeEventListener('abort', onAbort);
+        unwatch();
+        clearTimeout(idleTimer);
         return reader.cancel(reason);
       },
     },
@@ -74,8 +125,10 @@ export function meterBody(
     get interrupted() {
       return interrupted;
     },
+    signal: cutting.signal,
     verify() {
       if (!hasher || !checksum) return;
+      if (interrupted) throw new TusError('BODY_INTERRUPTED', String(cutReason ?? 'the body was cut'));
       const expected = checksum.digest.replace(/=+$/, '');
       if (toBase64(hasher.digest()).replace(/=+$/, '') !== expected) throw new TusError('CHECKSUM_MISMATCH');
     },

@@ -20,6 +20,8 @@ export interface EngineOptions {
   progressIntervalMs?: number;
   /** How long an unfinished upload lives after its last write. */
   ttlMs: number;
+  /** A PATCH whose body brings no byte for this long ends there, as if its client had gone. */
+  bodyIdleTimeoutMs?: number;
   hooks?: Hooks;
   /**
    * Told when a hook failed: threw, or (webhooks) gave up or could not answer. A background hook's
@@ -35,6 +37,8 @@ export interface Body {
   /** From Content-Length when the client sent one: lets an oversized body be refused unread. */
   size?: number;
   checksum?: Checksum;
+  /** The request's signal: aborts when the client goes away. */
+  signal?: AbortSignal;
 }
 
 export interface AppendOptions {
@@ -307,13 +311,20 @@ export class UploadEngine {
       const overflow = deferred ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
       if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
 
-      const metered = meterBody(body.stream, { limit, overflow, checksum: body.checksum, signal });
+      const metered = meterBody(body.stream, {
+        limit,
+        overflow,
+        checksum: body.checksum,
+        signal,
+        clientSignal: body.signal,
+        idleTimeoutMs: this.#o.bodyIdleTimeoutMs,
+      });
       const progress = await this.#progress(upload);
       let newOffset: number;
       let completedBefore = false;
       try {
         newOffset = await this.#storage(() =>
-          this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size }),
+          this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size, signal: metered.signal }),
         ).finally(progress.settled);
       } catch (error) {
         if (!(error instanceof UploadCompleted) || upload.length === undefined) throw error;

@@ -5,5 +5,5 @@ import * as h from '../protocol/headers.ts';
 export function readBody(request: Request): Body {
   const checksum = h.uploadChecksum(request.headers);
   const size = h.contentLength(request.headers);
-  return { stream: request.body ?? new ReadableStream({ start: (c) => c.close() }), size, checksum };
+  return { stream: request.body ?? new ReadableStream({ start: (c) => c.close() }), size, checksum, signal: request.signal };
 }

@@ -10,6 +10,12 @@ export interface WriteOptions {
   size?: number;
   /** Told how many bytes of this write are stored so far, as the store goes (for progress views). */
   onProgress?(received: number): void;
+  /**
+   * Aborts when the body is cut (client gone or silent too long, shutdown, lock takeover). The body
+   * then ends on its own; a store that waits for something else (memory) stops waiting and ends the
+   * write with what it took from the body, as if the body had ended there.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ByteRange {

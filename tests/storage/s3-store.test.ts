@@ -4,6 +4,8 @@ import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
 import { tusUpload } from '../support/tus-client.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
 import { sendPartialThenDrop } from '../support/raw.ts';
+import { rawRequest, type RawOutcome } from '../support/raw-http.ts';
+import { createHash } from 'node:crypto';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -105,15 +107,16 @@ test('a buffer budget of two parts: eight uploads at once wait their turn and al
   }
 }, 60_000);
 
-test('a PATCH that waits too long for a part buffer (clients trickling bytes hold them all) gets a 503, and its retry succeeds', async () => {
+test('a PATCH that waits too long for memory (a client holds the whole budget with a part it trickles) gets a 503, and its retry succeeds', async () => {
   const tight = await startS3Server({ partSize: PART, bufferMemory: PART, bufferWaitMs: 300, bucket: server.bucket });
   try {
-    const slow = randomBytes(2 * MiB);
+    // All but one byte of a part at once, the rest 400 ms later: meanwhile the part holds the whole budget.
+    const slow = randomBytes(PART + MiB);
     const slowUrl = await createUpload(tight.endpoint, { 'Upload-Length': String(slow.length) });
     const holding = fetch(slowUrl, {
       method: 'PATCH',
       headers: { ...PATCH, 'Upload-Offset': '0', 'Content-Length': String(slow.length) },
-      body: slowBody(slow, 400, 512 * 1024),
+      body: slowBody(slow, 400, PART - 1),
       duplex: 'half',
     } as RequestInit);
     await Bun.sleep(100);
@@ -134,6 +137,125 @@ test('a PATCH that waits too long for a part buffer (clients trickling bytes hol
     await tight.stop();
   }
 }, 30_000);
+
+describe('clients that send a few bytes and stall', () => {
+  /** A PATCH over a raw socket that announces `length` bytes, sends `bytes` and then nothing more. */
+  const stall = (url: string, headers: Record<string, string>, bytes: Uint8Array, length: number, timeoutMs: number) => {
+    const { hostname, port, pathname } = new URL(url);
+    return rawRequest(hostname, Number(port), { method: 'PATCH', target: pathname, headers: Object.entries(headers), body: bytes, contentLength: length }, timeoutMs);
+  };
+  const answer = (o: RawOutcome) => (o.kind === 'answered' ? { status: o.status, offset: o.headers['upload-offset'] } : { kind: o.kind });
+
+  test('30 PATCHes that send 10 bytes and stall hold no part buffers: a 1 MiB and a 12 MiB upload go through at once', async () => {
+    const own = await startS3Server({ partSize: PART, bucket: server.bucket }); // the default budget, 128 MiB: 25 parts
+    try {
+      const stalled: Promise<RawOutcome>[] = [];
+      for (let i = 0; i < 30; i++) {
+        const url = await createUpload(own.endpoint, { 'Upload-Length': String(12 * MiB) });
+        stalled.push(stall(url, { ...PATCH, 'Upload-Offset': '0' }, randomBytes(10), 12 * MiB, 30_000));
+      }
+      await Bun.sleep(300); // each of them is reading its body by now
+      for (const size of [MiB, 12 * MiB]) {
+        const bytes = randomBytes(size);
+        const started = performance.now();
+        const { url } = await tusUpload(own.endpoint, bytes);
+        expect({ size, fast: performance.now() - started < 5_000 }).toEqual({ size, fast: true });
+        expect(sha256((await own.object(idOf(url)))!)).toBe(sha256(bytes));
+      }
+      // Shutting down cuts them: each keeps its 10 bytes.
+      await own.tusflow.shutdown(5_000);
+      expect((await Promise.all(stalled)).map(answer)).toEqual(Array(30).fill({ status: 204, offset: '10' }));
+    } finally {
+      await own.stop();
+    }
+  }, 60_000);
+
+  test('a body that brings nothing for the idle time is cut and answered: the bytes that arrived are kept, none with a checksum', async () => {
+    const own = await startS3Server({ partSize: PART, bucket: server.bucket, bodyIdleTimeoutSeconds: 1 });
+    try {
+      const bytes = randomBytes(MiB);
+      const plain = await createUpload(own.endpoint, { 'Upload-Length': String(bytes.length) });
+      const checked = await createUpload(own.endpoint, { 'Upload-Length': String(bytes.length) });
+      const checksum = `sha1 ${createHash('sha1').update(bytes).digest('base64')}`;
+      const started = performance.now();
+      const outcomes = await Promise.all([
+        stall(plain, { ...PATCH, 'Upload-Offset': '0' }, bytes.subarray(0, 10), bytes.length, 10_000),
+        stall(checked, { ...PATCH, 'Upload-Offset': '0', 'Upload-Checksum': checksum }, bytes.subarray(0, 10), bytes.length, 10_000),
+      ]);
+      const ms = performance.now() - started;
+      expect(outcomes.map(answer)).toEqual([{ status: 204, offset: '10' }, { status: 400, offset: undefined }]);
+      expect(ms > 900 && ms < 5_000).toBe(true);
+      expect([await headOffset(plain), await headOffset(checked)]).toEqual([10, 0]);
+      // Both go on from there.
+      const rest = await fetch(plain, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '10' }, body: bytes.subarray(10) });
+      const again = await fetch(checked, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0', 'Upload-Checksum': checksum }, body: bytes });
+      expect([rest.status, again.status]).toEqual([204, 204]);
+      expect(sha256((await own.object(idOf(plain)))!)).toBe(sha256(bytes));
+      expect(sha256((await own.object(idOf(checked)))!)).toBe(sha256(bytes));
+    } finally {
+      await own.stop();
+    }
+  }, 30_000);
+
+  test('a PATCH waiting for memory leaves the line when its client goes away or its upload is taken over; the retries and later uploads are served', async () => {
+    // One part's budget, and a lock timeout shorter than the holder holds it: a wait that went on
+    // would keep the retries out with 423.
+    const tight = await startS3Server({ partSize: PART, bufferMemory: PART, lockTimeoutMs: 1_000, bucket: server.bucket });
+    try {
+      // The holder fills the whole budget with a part it does not finish, until told to.
+      const held = randomBytes(PART - 1);
+      const holderUrl = await createUpload(tight.endpoint, { 'Upload-Length': String(2 * PART) });
+      let finish!: () => void;
+      const holder = fetch(holderUrl, {
+        method: 'PATCH',
+        headers: { ...PATCH, 'Upload-Offset': '0' },
+        body: new ReadableStream<Uint8Array>({
+          async start(c) {
+            c.enqueue(held);
+            await new Promise<void>((resolve) => (finish = resolve));
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      await Bun.sleep(300);
+
+      const bytes = randomBytes(MiB);
+      const create = () => createUpload(tight.endpoint, { 'Upload-Length': String(MiB) });
+      const [gone, silent, later] = [await create(), await create(), await create()];
+      // A client that goes away while its PATCH waits for memory...
+      const leaving = new AbortController();
+      const first = fetch(gone, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes, signal: leaving.signal }).catch(() => 'aborted');
+      // ...and one whose connection is still open but silent (a dead network), whose retry takes over.
+      const stuck = stall(silent, { ...PATCH, 'Upload-Offset': '0' }, bytes.subarray(0, 10), MiB, 15_000);
+      await Bun.sleep(300);
+      // The one whose client left stops waiting by itself: its PATCH ends (kept nothing) with no retry yet.
+      const patchesAnswered = async () => {
+        const text = await (await fetch(`${tight.origin}/metrics`)).text();
+        return Number(text.match(/^tusflow_requests_total\{method="PATCH",status="204"\} (\d+)$/m)?.[1] ?? 0);
+      };
+      const before = await patchesAnswered();
+      leaving.abort();
+      for (let tries = 0; tries < 40 && (await patchesAnswered()) === before; tries++) await Bun.sleep(50);
+      expect(await patchesAnswered()).toBe(before + 1);
+      expect(await headOffset(gone)).toBe(0);
+
+      const patch = (url: string) => fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes });
+      const retries = [patch(gone), patch(silent), patch(later)];
+      // The silent one was stopped by its retry's takeover, and kept nothing (no byte had a slab).
+      expect(answer(await stuck)).toEqual({ status: 204, offset: '0' });
+      expect(await first).toBe('aborted');
+      await Bun.sleep(1_500); // past the lock timeout, the holder still holding
+      finish();
+      expect((await holder).status).toBe(204);
+      expect((await Promise.all(retries)).map((r) => r.status)).toEqual([204, 204, 204]);
+      for (const url of [gone, silent, later]) expect(sha256((await tight.object(idOf(url)))!)).toBe(sha256(bytes));
+      expect(await headOffset(holderUrl)).toBe(PART - 1);
+    } finally {
+      await tight.stop();
+    }
+  }, 30_000);
+});
 
 test('the finished object carries Content-Type and Content-Disposition from the metadata', async () => {
   const bytes = randomBytes(1000);

@@ -20,6 +20,9 @@ test('part size: the preferred size while it fits 10,000 parts, grown in whole M
   expect(() => partSizeFor(fiveTiB + 1, 5 * MiB)).toThrow(TusError);
 });
 
+/** A part's bytes, sent as views of its carry and slabs, as one list of numbers. */
+const flat = (views: Uint8Array[]) => views.flatMap((v) => [...v]);
+
 const streamOf = (sizes: number[]) => {
   let n = 0;
   return new ReadableStream<Uint8Array>({
@@ -38,7 +41,7 @@ test('parts: fixed size whatever the chunking, carry first, tail returned, numbe
     firstPart: 5,
     carry: new Uint8Array([200, 201]),
     parallel: 2,
-    send: async (n, bytes) => void sent.push([n, [...bytes]]),
+    send: async (n, bytes) => void sent.push([n, flat(bytes)]),
   });
   expect(sent).toEqual([
     [5, [200, 201, 0, 1]],
@@ -114,7 +117,7 @@ describe('parts streamed while they arrive', () => {
       firstPart: 1,
       parallel: 2,
       expected: 8,
-      send: async (n, bytes) => void (n === 2 && sent.push([n, [...bytes]])),
+      send: async (n, bytes) => void (n === 2 && sent.push([n, flat(bytes)])),
       stream: async (n, body) => {
         await collect(body);
         if (n === 2) throw new Error('connection reset');
@@ -130,7 +133,7 @@ describe('parts streamed while they arrive', () => {
       firstPart: 1,
       parallel: 2,
       expected: 8,
-      send: async (n, bytes) => void sent.push([n, [...bytes]]),
+      send: async (n, bytes) => void sent.push([n, flat(bytes)]),
       stream: async (_n, body) => {
         const reader = body.getReader();
         await reader.read();
@@ -173,7 +176,7 @@ test('parts: with `release`, each chunk that is its whole buffer is freed once c
   const run = (release: boolean) =>
     sendParts(
       new ReadableStream({ pull: (c) => void (chunks.length ? c.enqueue(chunks.shift()!) : c.close()) }),
-      { partSize: 4, firstPart: 1, parallel: 2, release, send: async (_, bytes) => void sent.push([...bytes]) },
+      { partSize: 4, firstPart: 1, parallel: 2, release, send: async (_, bytes) => void sent.push(flat(bytes)) },
     );
   const owned = [chunks[0]!, chunks[1]!];
   const result = await run(true);
@@ -212,93 +215,237 @@ test('client: with streamBodies a part goes out as a stream with its Content-Len
   expect(attempts).toEqual([expected, expected]);
 });
 
-describe('part buffers shared within a budget', () => {
-  const settled = async (p: Promise<unknown>) => (await Promise.race([p.then(() => true), Bun.sleep(20).then(() => false)]));
+test('client: a part given as views goes out as one stream of them with its Content-Length, or joined once where bodies cannot stream', async () => {
+  const views = [Uint8Array.of(1, 2, 3), new Uint8Array(300 * 1024).fill(7), Uint8Array.of(9)];
+  const whole = new Uint8Array(views.reduce((n, v) => n + v.byteLength, 0));
+  views.reduce((at, v) => (whole.set(v, at), at + v.byteLength), 0);
+  for (const streamBodies of [true, false]) {
+    const seen: { stream: boolean; length: string | null; sha256: string }[] = [];
+    const client = new S3Client({
+      endpoint: 'http://127.0.0.1:1',
+      bucket: 'b',
+      region: 'us-east-1',
+      accessKeyId: 'k',
+      secretAccessKey: 's',
+      forcePathStyle: true,
+      streamBodies,
+      fetch: async (_url, init) => {
+        const body = init!.body as BodyInit;
+        const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+        const length = body instanceof ReadableStream ? new Headers(init!.headers).get('Content-Length') : String(bytes.byteLength);
+        seen.push({ stream: body instanceof ReadableStream, length, sha256: sha256(bytes) });
+        return new Response('', { headers: { ETag: '"e"' } });
+      },
+    });
+    await client.uploadPart('k', 'u', 1, views);
+    expect(seen).toEqual([{ stream: streamBodies, length: String(whole.byteLength), sha256: sha256(whole) }]);
+  }
+});
 
-  test('past the budget a take waits for a give, first come first served, and gets the buffer back', async () => {
-    const pool = new PartBuffers(8);
-    const a = await pool.take(4);
-    const b = await pool.take(4);
+describe('part memory: slabs taken from a shared budget as bytes arrive', () => {
+  const settled = async (p: Promise<unknown>) => await Promise.race([p.then(() => true, () => true), Bun.sleep(20).then(() => false)]);
+  /** A body that sends these bytes and then nothing, ever (a client that stalls); tells when it is cancelled. */
+  const stalling = (bytes: number[], onCancel?: (reason: unknown) => void) => {
+    let sent = false;
+    return new ReadableStream<Uint8Array>({
+      pull: (c) => (sent ? new Promise(() => {}) : void ((sent = true), c.enqueue(Uint8Array.from(bytes)))),
+      cancel: onCancel,
+    });
+  };
+
+  test('a part takes one slab at a time; past the budget takes wait for a release, in order, and get the slabs back', async () => {
+    const pool = new PartBuffers(4, { slabSize: 2 }); // two slabs of 2 bytes
+    const a = pool.part(4);
+    const slabs = [a.tryTake()!, a.tryTake()!];
+    expect(slabs.map((s) => s.byteLength)).toEqual([2, 2]);
     const order: string[] = [];
-    const c = pool.take(4).then((x) => (order.push('c'), x));
-    const d = pool.take(4).then((x) => (order.push('d'), x));
-    expect(await settled(c)).toBe(false);
-    pool.give(a);
-    expect(await c).toBe(a); // reused, not allocated
-    expect(await settled(d)).toBe(false);
-    pool.give(b);
-    expect(await d).toBe(b);
-    expect(order).toEqual(['c', 'd']);
+    const b = pool.part(2).take().then((s) => (order.push('b'), s));
+    const c = pool.part(2).take().then((s) => (order.push('c'), s));
+    expect(pool.part(2).tryTake()).toBeUndefined(); // a new part goes to the back of the line
+    expect(await settled(b)).toBe(false);
+    a.release();
+    expect(slabs).toContain(await b); // reused, not allocated
+    expect(slabs).toContain(await c);
+    expect(order).toEqual(['b', 'c']);
   });
 
-  test('a wait longer than the limit fails with BUSY (503), and the buffer goes to the next taker instead', async () => {
-    const pool = new PartBuffers(4, 50);
-    const held = await pool.take(4);
+  test('a wait longer than the limit fails with BUSY (503), and the slab goes to the next taker instead', async () => {
+    const pool = new PartBuffers(2, { maxWaitMs: 50, slabSize: 2 });
+    const holder = pool.part(2);
+    const held = holder.tryTake()!;
     const started = performance.now();
-    const error = await pool.take(4).catch((e) => e);
+    const error = await pool.part(2).take().catch((e) => e);
     expect(error).toBeInstanceOf(TusError);
     expect([error.code, error.status]).toEqual(['BUSY', 503]);
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
-    const next = pool.take(4);
-    pool.give(held);
+    const next = pool.part(2).take();
+    holder.release();
     expect(await next).toBe(held);
   });
 
-  test('free buffers of another size make room; a part larger than the budget is still given when nothing is out', async () => {
-    const pool = new PartBuffers(8);
-    pool.give(await pool.take(4));
-    expect((await pool.take(8)).byteLength).toBe(8); // the free 4 was dropped
-    const big = new PartBuffers(3);
-    const only = await big.take(5);
-    expect(only.byteLength).toBe(5);
-    expect(await settled(big.take(5))).toBe(false);
+  test("a waiter whose request is cut leaves the line at once, and the slab goes to the one behind it", async () => {
+    const pool = new PartBuffers(2, { slabSize: 2 });
+    const holder = pool.part(2);
+    holder.tryTake();
+    const cut = new AbortController();
+    const gone = pool.part(2).take(cut.signal).catch((e) => e);
+    const behind = pool.part(2).take();
+    cut.abort(new Error('client gone'));
+    expect(((await gone) as Error).message).toBe('client gone');
+    expect(await settled(behind)).toBe(false);
+    holder.release();
+    expect((await behind).byteLength).toBe(2);
+    expect(await pool.part(2).take(AbortSignal.abort(new Error('already cut'))).catch((e) => e.message)).toBe('already cut');
+    expect(pool.inUse).toBe(1);
   });
 
-  test('waiters for parts of different sizes are served in order as soon as the budget allows', async () => {
-    const pool = new PartBuffers(10, 200);
-    const a = await pool.take(5);
-    await pool.take(5);
-    const big = pool.take(8);
-    const small = pool.take(5);
-    pool.give(a); // 5 free of 10: not enough for the first waiter (8), so the second waits behind it
+  test('parts that each hold part of the budget never wait for one another: a slab is refused while it would leave no part able to finish', async () => {
+    const pool = new PartBuffers(4, { slabSize: 1, activeMs: 0 }); // four slabs; parts of three; admission left out
+    const a = pool.part(3);
+    const b = pool.part(3);
+    a.tryTake();
+    b.tryTake();
+    a.tryTake();
+    // One more for b would leave both needing one with none free: b waits, a goes on.
+    expect(b.tryTake()).toBeUndefined();
+    const waiting = b.take();
+    expect(a.tryTake()).toBeDefined();
+    expect(await settled(waiting)).toBe(false);
+    a.release(); // sent
+    await waiting;
+    expect(b.tryTake()).toBeDefined();
+    expect(pool.inUse).toBe(3);
+  });
+
+  test('a part larger than the whole budget goes past it while it holds all there is; others wait for it', async () => {
+    const pool = new PartBuffers(2, { slabSize: 1 });
+    const big = pool.part(5);
+    for (let i = 0; i < 5; i++) expect(big.tryTake()).toBeDefined();
+    const small = pool.part(1).take();
+    expect(pool.part(5).tryTake()).toBeUndefined();
     expect(await settled(small)).toBe(false);
-    const error = await big.catch((e) => e); // the first one gives up...
-    expect(error.code).toBe('BUSY');
-    expect((await small).byteLength).toBe(5); // ...and the one behind it is served at once
+    big.release();
+    await small;
+    expect(pool.inUse).toBe(1);
   });
 
-  test('sendParts: uploads sharing a budget never hold more, all finish, and every buffer comes back (after failures too)', async () => {
-    const budget = 3 * 4;
-    let out = 0;
-    let most = 0;
-    const base = new PartBuffers(budget);
-    const buffers = {
-      take: async (size: number) => {
-        const b = await base.take(size);
-        most = Math.max(most, ++out);
-        return b;
+  test('sendParts: a part is its carry and then slabs, filled as bytes arrive, sent and streamed as views of them', async () => {
+    const sent: [number, number[], number[]][] = [];
+    const streamed: number[][] = [];
+    const pool = new PartBuffers(1000, { slabSize: 3 });
+    const result = await sendParts(streamOf([1, 5, 4, 6, 1]), {
+      partSize: 8,
+      firstPart: 1,
+      carry: new Uint8Array([200, 201]),
+      parallel: 2,
+      buffers: pool,
+      send: async (n, views) => void sent.push([n, views.map((v) => v.byteLength), flat(views)]),
+    });
+    expect(sent).toEqual([
+      [1, [2, 3, 3], [200, 201, 0, 1, 2, 3, 4, 5]],
+      [2, [3, 3, 2], [6, 7, 8, 9, 10, 11, 12, 13]],
+    ]);
+    expect([...result.tail]).toEqual([14, 15, 16]);
+    expect(pool.inUse).toBe(0);
+
+    await sendParts(streamOf([3, 4]), {
+      partSize: 8,
+      firstPart: 1,
+      carry: new Uint8Array([9]),
+      parallel: 1,
+      expected: 7,
+      buffers: pool,
+      send: async () => {},
+      stream: async (_n, body) => void streamed.push(...(await Array.fromAsync(body)).map((v) => [...v])),
+    });
+    expect(streamed).toEqual([[9], [0, 1, 2], [3, 4, 5], [6]]);
+  });
+
+  test('a new part starts only when the memory free, less what active parts still need, holds all of it; parts idle for `activeMs` stop counting', async () => {
+    const pool = new PartBuffers(8, { slabSize: 1, activeMs: 50 }); // eight slabs; parts of four
+    const [a, b, c] = [pool.part(4), pool.part(4), pool.part(4)];
+    a.tryTake();
+    b.tryTake(); // 8 - 2 held - 3 that a still needs: room for b
+    expect(c.tryTake()).toBeUndefined(); // 8 - 2 - 3 - 3: no room for all of c
+    const started = performance.now();
+    await c.take(); // a and b send nothing more: after 50 ms they count no more
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    expect(pool.inUse).toBe(3);
+  });
+
+  test('sendParts: a part counts no more memory than the body has still to bring (Content-Length)', async () => {
+    const pool = new PartBuffers(8, { slabSize: 1, activeMs: 60_000 }); // eight slabs; parts of four
+    // Two PATCHes of 2 bytes send one and stall: each part needs one slab more, not three.
+    for (let i = 0; i < 2; i++) void sendParts(stalling([1]), { partSize: 4, firstPart: 1, parallel: 1, expected: 2, buffers: pool, send: async () => {} });
+    await Bun.sleep(10);
+    const sent: number[][] = [];
+    const started = performance.now();
+    await sendParts(streamOf([4]), { partSize: 4, firstPart: 1, parallel: 1, expected: 4, buffers: pool, send: async (_, views) => void sent.push(flat(views)) });
+    expect([sent, performance.now() - started < 1_000]).toEqual([[[0, 1, 2, 3]], true]);
+  });
+
+  test('sendParts: bodies that stall after a few bytes hold a slab each, not a part, and others go on', async () => {
+    const pool = new PartBuffers(16 * 16, { slabSize: 4, activeMs: 50 }); // room for 16 parts of 16 bytes
+    for (let i = 0; i < 20; i++) void sendParts(stalling([1, 2, 3]), { partSize: 16, firstPart: 1, parallel: 4, buffers: pool, send: async () => {} });
+    await Bun.sleep(150);
+    expect(pool.inUse).toBe(20);
+    const sent: number[] = [];
+    const started = performance.now();
+    const done = await sendParts(streamOf([16, 16, 16, 5]), { partSize: 16, firstPart: 1, parallel: 4, buffers: pool, send: async (n) => void sent.push(n) });
+    expect([sent, done.received, performance.now() - started < 40]).toEqual([[1, 2, 3], 53, true]);
+    expect(pool.inUse).toBe(20);
+  });
+
+  test('sendParts: a wait for memory ends when the request is cut; the bytes placed are the result, the body is cancelled', async () => {
+    const pool = new PartBuffers(5 * 4, { slabSize: 4, activeMs: 0 }); // five slabs of 4 bytes; parts of 16
+    const cut = new AbortController();
+    let cancelled = false;
+    let more!: () => void;
+    const body = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(Uint8Array.of(1, 2, 3, 4));
+        await new Promise<void>((resolve) => (more = resolve));
+        c.enqueue(Uint8Array.of(5, 6));
       },
-      give: (b: Uint8Array<ArrayBuffer>) => (out--, base.give(b)),
-    } as PartBuffers;
+      cancel: () => void (cancelled = true),
+    });
+    const waiting = sendParts(body, { partSize: 16, firstPart: 1, parallel: 4, buffers: pool, send: async () => {}, signal: cut.signal });
+    await Bun.sleep(10);
+    // Meanwhile another upload's part takes the rest of the budget.
+    void sendParts(stalling(Array(13).fill(9)), { partSize: 16, firstPart: 1, parallel: 4, buffers: pool, send: async () => {} });
+    await Bun.sleep(10);
+    more();
+    await Bun.sleep(10);
+    expect(pool.inUse).toBe(5); // four bytes placed; the fifth waits for a slab
+    cut.abort(new Error('client gone'));
+    const result = await waiting;
+    expect([result.received, result.nextPart, [...result.tail], cancelled]).toEqual([4, 1, [1, 2, 3, 4], true]);
+    expect(pool.inUse).toBe(4);
+  });
+
+  test('sendParts: uploads sharing a budget never hold more, all finish, and every slab comes back (after failures too)', async () => {
+    const pool = new PartBuffers(12, { slabSize: 2 }); // six slabs; parts of two
+    let most = 0;
     const sent = new Map<string, number[]>();
     const run = (name: string, fail = false) =>
       sendParts(streamOf(Array(12).fill(3)), {
         partSize: 4,
         firstPart: 1,
         parallel: 4,
-        buffers,
-        send: async (n, bytes) => {
+        buffers: pool,
+        send: async (n, views) => {
+          most = Math.max(most, pool.inUse);
           await Bun.sleep(1);
           if (fail && n === 3) throw new Error('S3 failed');
-          sent.set(`${name}${n}`, [...bytes]);
+          sent.set(`${name}${n}`, flat(views));
         },
       });
     const results = await Promise.allSettled([run('a'), run('b'), run('c'), run('d', true)]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect(results.slice(0, 3).map((r) => (r as PromiseFulfilledResult<{ nextPart: number }>).value.nextPart)).toEqual([10, 10, 10]);
     expect(sent.get('c9')).toEqual([32, 33, 34, 35]);
-    expect(most).toBe(3); // used to the full, never past it
-    expect(out).toBe(0);
+    expect(most).toBe(6); // used to the full, never past it
+    expect(pool.inUse).toBe(0);
   });
 });
 

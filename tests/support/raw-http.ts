@@ -11,6 +11,8 @@ export interface RawRequest {
   target: string;
   headers: [string, string][];
   body?: Uint8Array;
+  /** The Content-Length sent (default: the body's). Larger: the body is only its start, and the client stalls. */
+  contentLength?: number;
 }
 
 export type RawOutcome =
@@ -83,7 +85,7 @@ export function rawRequest(host: string, port: number, request: RawRequest, time
     socket.on('error', (error) => finish(head ? answered() : { kind: 'closed', bytes: received.length, ms: Date.now() - started, error: String(error) }));
 
     const body = request.body ?? new Uint8Array();
-    const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${host}:${port}`, 'Connection: close', `Content-Length: ${body.byteLength}`];
+    const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${host}:${port}`, 'Connection: close', `Content-Length: ${request.contentLength ?? body.byteLength}`];
     for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);
     socket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'));
     if (body.byteLength > 0) socket.write(body);

@@ -69,3 +69,62 @@ test('verify compares the digest of everything read', async () => {
   await drain(bad.stream);
   expect(() => bad.verify()).toThrow(TusError);
 });
+
+/** A body that sends these chunks and then nothing, ever (a client that stalls). */
+const stallingAfter = (...chunks: number[][]) =>
+  new ReadableStream<Uint8Array>({
+    pull: (c) => (chunks.length ? c.enqueue(new Uint8Array(chunks.shift()!)) : new Promise(() => {})),
+  });
+
+test('a read that brings nothing for the idle time cuts the body: it ends with what arrived', async () => {
+  const m = meterBody(stallingAfter([1, 2]), { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: never, idleTimeoutMs: 50 });
+  const started = performance.now();
+  expect(await drain(m.stream)).toEqual([1, 2]);
+  expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+  expect(m.interrupted).toBe(true);
+});
+
+test('an idle cut of a body with a checksum errors the stream with BODY_INTERRUPTED', async () => {
+  const m = meterBody(stallingAfter([1]), { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: never, idleTimeoutMs: 30, checksum: { algorithm: 'sha1', digest: 'AAAA' } });
+  const error = await drain(m.stream).catch((e) => e);
+  expect((error as TusError).code).toBe('BODY_INTERRUPTED');
+});
+
+test('idle time counts only while a read waits for the client, not while the reader is busy', async () => {
+  const m = meterBody(streamOf([1], [2], [3]), { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: never, idleTimeoutMs: 30 });
+  const out: number[] = [];
+  for await (const chunk of m.stream) {
+    out.push(...chunk);
+    await Bun.sleep(50); // a store waiting for S3 or for memory
+  }
+  expect(out).toEqual([1, 2, 3]);
+  expect(m.interrupted).toBe(false);
+});
+
+test('verify throws BODY_INTERRUPTED for a cut body with a checksum, for a store that stopped reading before the end', async () => {
+  const controller = new AbortController();
+  const m = meterBody(stallingAfter([1]), { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: controller.signal, checksum: { algorithm: 'sha1', digest: 'AAAA' } });
+  const reader = m.stream.getReader();
+  await reader.read();
+  controller.abort(new Error('another request took over the upload'));
+  await reader.cancel();
+  expect(() => m.verify()).toThrow('the body ended early');
+});
+
+test('a client that goes away while nothing reads cuts the body: its signal aborts (a store waiting for memory stops)', async () => {
+  let source!: ReadableStreamDefaultController<Uint8Array>;
+  const m = meterBody(new ReadableStream<Uint8Array>({ start: (c) => void (source = c) }), { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: never });
+  expect(m.signal.aborted).toBe(false);
+  source.error(new Error('connection reset'));
+  await Bun.sleep(0);
+  expect([m.signal.aborted, m.interrupted]).toEqual([true, true]);
+});
+
+test('the signal of a body that ends normally, or goes past its limit, never aborts', async () => {
+  const whole = meterBody(streamOf([1, 2]), { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: never });
+  await drain(whole.stream);
+  const over = meterBody(streamOf([1, 2]), { limit: 1, overflow: 'EXCEEDS_LENGTH', signal: never });
+  await drain(over.stream).catch(() => {});
+  await Bun.sleep(0);
+  expect([whole.signal.aborted, over.signal.aborted]).toEqual([false, false]);
+});

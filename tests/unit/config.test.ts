@@ -9,13 +9,15 @@ test('defaults match the documented contract', () => {
     HOST: '0.0.0.0',
     DATA_DIR: './data',
     UPLOAD_TTL_SECONDS: 86_400,
+    BODY_IDLE_TIMEOUT_SECONDS: 60,
     CORS_ORIGINS: ['*'],
     TRUST_PROXY: false,
     CLEANUP_INTERVAL_SECONDS: 300,
     TUS_PATH: '/files',
   });
-  expect(fromEnv({ MAX_SIZE: '1000', CORS_ORIGINS: 'https://a.example, https://b.example' })).toMatchObject({
+  expect(fromEnv({ MAX_SIZE: '1000', CORS_ORIGINS: 'https://a.example, https://b.example', BODY_IDLE_TIMEOUT_SECONDS: '5' })).toMatchObject({
     maxSize: 1000,
+    bodyIdleTimeoutSeconds: 5,
     corsOrigins: ['https://a.example', 'https://b.example'],
   });
 });
@@ -26,6 +28,7 @@ test.each([
   [{ MAX_SIZE: '-5' }, 'MAX_SIZE'],
   [{ MAX_SIZE: '1.5' }, 'MAX_SIZE'],
   [{ UPLOAD_TTL_SECONDS: '0' }, 'UPLOAD_TTL_SECONDS'],
+  [{ BODY_IDLE_TIMEOUT_SECONDS: '0' }, 'BODY_IDLE_TIMEOUT_SECONDS'],
   [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
   [{ TUS_PATH: 'files/' }, 'TUS_PATH'],
 ])('a bad value names its variable: %p', (env, name) => {
@@ -47,6 +50,7 @@ test('empty variables count as unset', () => {
 test('bad options fail at construction', () => {
   expect(() => createTusflow({ maxSize: -1 })).toThrow();
   expect(() => createTusflow({ path: 'files' })).toThrow();
+  expect(() => createTusflow({ bodyIdleTimeoutSeconds: 0 })).toThrow();
 });
 
 test('the server refuses to start on a bad variable and says which', async () => {

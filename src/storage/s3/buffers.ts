@@ -1,90 +1,266 @@
 import { metrics } from '../../observability/metrics.ts';
 import { TusError } from '../../protocol/errors.ts';
 
+/**
+ * The unit in which part memory is taken from the budget: as large as the views Bun's fetch is fed
+ * (S3Client's stream chunks), small enough that a connection that stalls holds little.
+ */
+export const SLAB_SIZE = 256 * 1024;
+
+export interface PartBuffersOptions {
+  /**
+   * How long one wait for a slab may last (default 30 s): if clients that hold slabs stop sending,
+   * the others must not wait forever. Past it the PATCH fails with 503 BUSY and its client retries.
+   */
+  maxWaitMs?: number;
+  /** Bytes per slab (default SLAB_SIZE). */
+  slabSize?: number;
+  /** How long after taking a slab a part still counts as filled by a client that sends (default 1 s). */
+  activeMs?: number;
+}
+
 interface Waiter {
-  size: number;
+  part: PartMemory;
   since: number;
-  resolve(buffer: Uint8Array<ArrayBuffer>): void;
+  resolve(slab: Uint8Array<ArrayBuffer>): void;
   timer: ReturnType<typeof setTimeout>;
+  /** Stops the wait's timer and its abort listener. */
+  detach(): void;
 }
 
 /**
- * Part buffers shared by every upload of a store, within a byte budget. A PATCH that needs a buffer
- * while the budget is spent waits, first come first served — its request body is not read
- * meanwhile, so the client is slowed by TCP instead of the server growing with the number of
- * uploads. Buffers are reused, so a stream of PATCHes allocates nothing once warm.
+ * Memory for the parts of every upload of a store, within a byte budget. A part is filled slab by
+ * slab as its body's bytes arrive: a connection holds only memory it has been sent bytes for (its
+ * full slabs and one it is filling), so clients that open PATCHes and stall hold next to nothing.
+ * Past the budget a PATCH waits for a slab — its request body is not read meanwhile, so the client
+ * is slowed by TCP instead of the server growing with the number of uploads. Slabs are reused, so
+ * a stream of PATCHes allocates nothing once warm.
+ *
+ * Two rules decide who gets a slab:
+ * - Safety: parts hold slabs while they wait for more, so a slab is only handed out when every part
+ *   being filled can still be completed in some order (the banker's algorithm); otherwise parts that
+ *   each hold some of the budget could wait for one another forever. A full part (being sent) counts
+ *   as memory coming back.
+ * - Admission: a new part starts only when the memory free, less what the parts being actively filled
+ *   still need, holds all of it. Under load the budget then goes to a few parts that fill quickly
+ *   and are sent, instead of being spread over many half-filled ones (which would leave few parts
+ *   in flight to S3). A part whose client has sent nothing for `activeMs` stops counting, so clients
+ *   that stall keep no one out for longer than that.
  */
 export class PartBuffers {
-  readonly #budget: number;
+  readonly slabSize: number;
+  /** Slabs the budget allows (the last may be partly over it: the budget is rounded up). */
+  readonly #capacity: number;
   readonly #maxWaitMs: number;
-  /** Bytes in buffers handed out or kept for reuse. */
-  #held = 0;
-  readonly #free = new Map<number, Uint8Array<ArrayBuffer>[]>();
+  readonly #activeMs: number;
+  /** Slabs allocated: handed out, or free for reuse. */
+  #allocated = 0;
+  #inUse = 0;
+  readonly #free: Uint8Array<ArrayBuffer>[] = [];
+  /** Parts holding slabs or waiting for one, and how many of them need each number of slabs. */
+  readonly #parts = new Set<PartMemory>();
+  readonly #totals = new Map<number, number>();
   readonly #waiting: Waiter[] = [];
+  /** Serves the line again when the parts that keep new ones out stop counting as active. */
+  #recheck: ReturnType<typeof setTimeout> | undefined;
 
-  /**
-   * `maxWaitMs` bounds a wait: clients that hold buffers while trickling their bytes must not stall
-   * every other upload forever. Past it the PATCH fails with 503 BUSY and its client retries.
-   */
-  constructor(budget: number, maxWaitMs = 30_000) {
-    this.#budget = budget;
-    this.#maxWaitMs = maxWaitMs;
+  constructor(budget: number, options: PartBuffersOptions = {}) {
+    this.slabSize = options.slabSize ?? SLAB_SIZE;
+    this.#capacity = Math.max(1, Math.ceil(budget / this.slabSize));
+    this.#maxWaitMs = options.maxWaitMs ?? 30_000;
+    this.#activeMs = options.activeMs ?? 1_000;
   }
 
-  /** A buffer of `size` bytes (contents undefined), once the budget allows it. */
-  take(size: number): Promise<Uint8Array<ArrayBuffer>> {
-    const ready = this.#waiting.length === 0 ? this.#grab(size) : undefined;
+  /** Slabs handed out and not yet given back. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
+  /** The memory of one part that will hold `size` bytes from here (bytes it starts with elsewhere not counted). */
+  part(size: number): PartMemory {
+    return new PartMemory(this, Math.max(1, Math.ceil(size / this.slabSize)));
+  }
+
+  /** A slab for `part` now, if the rules allow it and no one is in line before a new part. */
+  tryTake(part: PartMemory): Uint8Array<ArrayBuffer> | undefined {
+    if (part.slabs.length === 0 && this.#waiting.length > 0) return undefined;
+    return this.#grant(part);
+  }
+
+  /** A slab for `part` once the rules allow it; rejects with `signal`'s reason when it aborts first. */
+  take(part: PartMemory, signal?: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+    const ready = this.tryTake(part);
     if (ready) return Promise.resolve(ready);
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
+      const leave = (error: unknown) => {
+        waiter.detach();
+        this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
+        reject(error);
+        this.#serve(); // it may have been what held the others back
+      };
+      const onAbort = () => leave(signal!.reason);
       const waiter: Waiter = {
-        size,
+        part,
         since: performance.now(),
         resolve,
-        timer: setTimeout(() => {
-          this.#waiting.splice(this.#waiting.indexOf(waiter), 1);
-          reject(new TusError('BUSY'));
-          this.#serve(); // it may have been what held the others back
-        }, this.#maxWaitMs),
+        timer: setTimeout(() => leave(new TusError('BUSY')), this.#maxWaitMs),
+        detach: () => {
+          part.waiting = false;
+          clearTimeout(waiter.timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      part.waiting = true;
       this.#waiting.push(waiter);
+      this.#register(part);
+      this.#scheduleRecheck();
     });
   }
 
-  /** Returns a buffer taken here; it may be handed out again at once. */
-  give(buffer: Uint8Array<ArrayBuffer>): void {
-    const list = this.#free.get(buffer.byteLength) ?? [];
-    list.push(buffer);
-    this.#free.set(buffer.byteLength, list);
+  /** Gives back every slab of `part` (sent, or abandoned); they may be handed out again at once. */
+  release(part: PartMemory): void {
+    if (!this.#unregister(part)) return;
+    this.#inUse -= part.slabs.length;
+    for (const slab of part.slabs.splice(0)) {
+      // Slabs past the budget (an oversized part's) are left to the garbage collector.
+      if (this.#allocated > this.#capacity) this.#allocated--;
+      else this.#free.push(slab);
+    }
+    metrics.set('tusflow_part_buffer_bytes', {}, this.#allocated * this.slabSize);
     this.#serve();
   }
 
-  /** Hands out buffers to waiters in order, for as long as the first one can be served. */
+  /** Hands out slabs to waiters in order; one that must wait keeps new parts behind it waiting too. */
   #serve(): void {
-    for (let first = this.#waiting[0]; first; first = this.#waiting[0]) {
-      const buffer = this.#grab(first.size);
-      if (!buffer) return;
-      this.#waiting.shift();
-      clearTimeout(first.timer);
-      metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - first.since) / 1000);
-      first.resolve(buffer);
+    let blocked = false;
+    for (let i = 0; i < this.#waiting.length; ) {
+      const waiter = this.#waiting[i]!;
+      const slab = blocked && waiter.part.slabs.length === 0 ? undefined : this.#grant(waiter.part);
+      if (!slab) {
+        blocked = true;
+        i++;
+        continue;
+      }
+      this.#waiting.splice(i, 1);
+      waiter.detach();
+      metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - waiter.since) / 1000);
+      waiter.resolve(slab);
     }
+    this.#scheduleRecheck();
   }
 
   /**
-   * A free buffer of that size, or a new one if the budget has room (made by dropping free buffers
-   * of other sizes). A part larger than the whole budget is given when nothing else is held, so
-   * no upload waits forever.
+   * Nothing is given back when a part merely stops counting as active, so a new part kept out by
+   * active ones is looked at again when the first of them would stop.
    */
-  #grab(size: number): Uint8Array<ArrayBuffer> | undefined {
-    const reused = this.#free.get(size)?.pop();
-    if (reused) return reused;
-    if (this.#held + size > this.#budget) {
-      for (const [freeSize, list] of this.#free) this.#held -= freeSize * list.length;
-      this.#free.clear();
+  #scheduleRecheck(): void {
+    clearTimeout(this.#recheck);
+    this.#recheck = undefined;
+    if (!this.#waiting.some((w) => w.part.slabs.length === 0)) return;
+    const now = performance.now();
+    let first = Number.POSITIVE_INFINITY;
+    for (const p of this.#parts) if (this.#active(p, now) && !p.waiting) first = Math.min(first, p.lastTake + this.#activeMs);
+    if (first < Number.POSITIVE_INFINITY) this.#recheck = setTimeout(() => this.#serve(), Math.max(0, first - now) + 1);
+  }
+
+  #grant(part: PartMemory): Uint8Array<ArrayBuffer> | undefined {
+    if (part.slabs.length >= part.total) this.#resize(part, part.slabs.length + 1); // the body brought more than it said
+    const now = performance.now();
+    if (part.slabs.length === 0 && !this.#admits(part, now)) return undefined;
+    if (!this.#safe(part)) return undefined;
+    const slab = this.#free.pop() ?? this.#allocate();
+    this.#inUse++;
+    part.slabs.push(slab);
+    part.lastTake = now;
+    this.#register(part);
+    return slab;
+  }
+
+  #allocate(): Uint8Array<ArrayBuffer> {
+    this.#allocated++;
+    metrics.set('tusflow_part_buffer_bytes', {}, this.#allocated * this.slabSize);
+    return new Uint8Array(this.slabSize);
+  }
+
+  /** A part being filled by a client that sends: it took a slab lately, or waits for one. */
+  #active(p: PartMemory, now: number): boolean {
+    return p.slabs.length > 0 && p.slabs.length < p.total && (p.waiting || now - p.lastTake < this.#activeMs);
+  }
+
+  /** Whether a new part may start: the memory free, less what active parts still need, holds all of it. */
+  #admits(part: PartMemory, now: number): boolean {
+    let room = this.#capacity - this.#inUse;
+    for (const p of this.#parts) if (p !== part && this.#active(p, now)) room -= p.total - p.slabs.length;
+    return room >= Math.min(part.total, this.#capacity);
+  }
+
+  /** Whether one more slab for `part` leaves every part being filled able to complete. */
+  #safe(part: PartMemory): boolean {
+    // A part larger than the whole budget goes past it only while it holds all there is, so no
+    // upload waits forever.
+    if (this.#inUse >= this.#capacity) return this.#inUse === part.slabs.length;
+    let free = this.#capacity - this.#inUse - 1;
+    if (free >= Math.max(part.total, ...this.#totals.keys())) return true; // whatever each part still needs, it fits
+    const filling = [{ need: part.total - part.slabs.length - 1, held: part.slabs.length + 1 }];
+    for (const p of this.#parts) {
+      // A full part is being sent: its slabs come back. One that holds nothing holds no one up.
+      if (p !== part && p.slabs.length > 0) filling.push({ need: p.total - p.slabs.length, held: p.slabs.length });
     }
-    if (this.#held + size > this.#budget && this.#held > 0) return undefined;
-    this.#held += size;
-    metrics.set('tusflow_part_buffer_bytes', {}, this.#held);
-    return new Uint8Array(size);
+    // The parts that need least complete first, each freeing what it held; the last one may be an
+    // oversized part that goes past the budget once it holds all there is.
+    filling.sort((a, b) => a.need - b.need);
+    for (const [i, { need, held }] of filling.entries()) {
+      if (need > free && i < filling.length - 1) return false;
+      free += held;
+    }
+    return true;
+  }
+
+  #resize(part: PartMemory, total: number): void {
+    const registered = this.#unregister(part);
+    part.total = total;
+    if (registered) this.#register(part);
+  }
+
+  #register(part: PartMemory): void {
+    if (this.#parts.has(part)) return;
+    this.#parts.add(part);
+    this.#totals.set(part.total, (this.#totals.get(part.total) ?? 0) + 1);
+  }
+
+  #unregister(part: PartMemory): boolean {
+    if (!this.#parts.delete(part)) return false;
+    const left = this.#totals.get(part.total)! - 1;
+    if (left > 0) this.#totals.set(part.total, left);
+    else this.#totals.delete(part.total);
+    return true;
+  }
+}
+
+/** The slabs of one part, in the order they are filled. */
+export class PartMemory {
+  readonly slabs: Uint8Array<ArrayBuffer>[] = [];
+  /** When it last took a slab (performance.now()), and whether it waits for one now. */
+  lastTake = Number.NEGATIVE_INFINITY;
+  waiting = false;
+
+  constructor(
+    readonly pool: PartBuffers,
+    /** Slabs the part needs when full (or when the body ends, if that comes first). */
+    public total: number,
+  ) {}
+
+  tryTake(): Uint8Array<ArrayBuffer> | undefined {
+    return this.pool.tryTake(this);
+  }
+
+  take(signal?: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+    return this.pool.take(this, signal);
+  }
+
+  release(): void {
+    this.pool.release(this);
   }
 }

@@ -3,6 +3,7 @@ import { md5 } from '@noble/hashes/legacy.js';
 import { toBase64 } from '../../protocol/checksum.ts';
 import { metrics } from '../../observability/metrics.ts';
 import { S3Error } from './errors.ts';
+import { byteLengthOf, joinBytes } from './bytes.ts';
 import { blocks, escapeXml, text } from './xml.ts';
 
 /** The fetch the client calls; tests pass one that injects faults. */
@@ -61,19 +62,23 @@ interface Call {
   key?: string;
   query?: Query;
   headers?: Record<string, string>;
-  body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** A list of views is one body, their bytes in order (a part made of slabs). */
+  body?: Uint8Array | Uint8Array[] | string | ReadableStream<Uint8Array>;
   /** A streamed body can be sent only once. */
   once?: boolean;
 }
 
 const STREAM_CHUNK = 256 * 1024;
 
-/** Bytes as a stream of views of them: nothing is copied before the socket write. */
-function viewsOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+/** Bytes as a stream of views of them, at most STREAM_CHUNK each: nothing is copied before the socket write. */
+function viewsOf(list: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  let index = 0;
   let at = 0;
   return new ReadableStream({
     pull(controller) {
-      if (at >= bytes.byteLength) return controller.close();
+      for (; index < list.length && at >= list[index]!.byteLength; index++) at = 0;
+      const bytes = list[index];
+      if (!bytes) return controller.close();
       controller.enqueue(bytes.subarray(at, (at += STREAM_CHUNK)));
     },
   });
@@ -130,8 +135,14 @@ export class S3Client {
   async #send(operation: string, method: string, call: Call = {}, stream = false): Promise<Answer> {
     const url = this.#url(call.key, call.query);
     const started = Date.now();
-    const bodySize = typeof call.body === 'string' ? call.body.length : call.body instanceof Uint8Array ? call.body.byteLength : Number(call.headers?.['Content-Length'] ?? 0);
+    const views = call.body instanceof Uint8Array ? [call.body] : Array.isArray(call.body) ? call.body : undefined;
+    const bodySize = typeof call.body === 'string' ? call.body.length : views ? byteLengthOf(views) : Number(call.headers?.['Content-Length'] ?? 0);
     const deadlineMs = 10_000 + bodySize / 1024;
+    // Byte bodies go out as streams of views where the runtime's fetch keeps their Content-Length;
+    // elsewhere a list of views is joined once, here (Deno's fetch copies a body anyway, so a part
+    // in flight there costs one more copy of itself).
+    const streamed = this.config.streamBodies === true && views !== undefined && (views.length > 1 || bodySize > STREAM_CHUNK);
+    const payload = views && !streamed ? (views.length === 1 ? views[0] : joinBytes(views)) : call.body;
     for (let attempt = 1; ; attempt++) {
       this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
       let failure: unknown;
@@ -141,7 +152,6 @@ export class S3Client {
       try {
         // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
         // it is (no Request is built around it), or as a stream made afresh for each attempt.
-        const streamed = this.config.streamBodies && call.body instanceof Uint8Array && call.body.byteLength > STREAM_CHUNK;
         const signed = await new AwsV4Signer({
           url: url.href,
           method,
@@ -153,7 +163,7 @@ export class S3Client {
           service: 's3',
           cache: this.#keys,
         }).sign();
-        let outgoing = streamed ? viewsOf(call.body as Uint8Array) : call.body;
+        let outgoing = streamed ? viewsOf(views) : payload;
         if (outgoing instanceof ReadableStream && this.config.fixedLength) outgoing = this.config.fixedLength(outgoing, bodySize);
         const response = await this.#fetch(signed.url, {
           method,
@@ -196,7 +206,8 @@ export class S3Client {
     return uploadId;
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string> {
+  /** Sends a part from its bytes, one array or views of them in order (the slabs of a part). */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[]): Promise<string> {
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body });
     return res.headers.get('ETag') ?? '';
   }

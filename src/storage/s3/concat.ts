@@ -70,9 +70,7 @@ export async function sendPlan(s3: S3Client, key: string, uploadId: string, sour
         return new Uint8Array(await res.arrayBuffer());
       }),
     );
-    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-    chunks.reduce((at, chunk) => (bytes.set(chunk, at), at + chunk.byteLength), 0);
-    return s3.uploadPart(key, uploadId, partNumber, bytes);
+    return s3.uploadPart(key, uploadId, partNumber, chunks);
   };
   let next = 0;
   await Promise.all(

@@ -1,5 +1,6 @@
 import { TusError } from '../../protocol/errors.ts';
-import { PartBuffers } from './buffers.ts';
+import { PartBuffers, SLAB_SIZE } from './buffers.ts';
+import { joinBytes } from './bytes.ts';
 
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -23,13 +24,14 @@ export interface PartsOptions {
   partSize: number;
   /** The number the first full part gets. */
   firstPart: number;
-  /** Bytes carried over from the previous request (its incomplete part), placed before the body. */
+  /** Bytes carried over from the previous request (its incomplete part), placed before the body (not copied). */
   carry?: Uint8Array;
   /** Parts being sent at once; reading the body waits while this many are in flight. */
   parallel: number;
-  /** Where part buffers come from (shared by a store's uploads); default: a pool of this call's own. */
+  /** Where part memory comes from (shared by a store's uploads); default: a pool of this call's own. */
   buffers?: PartBuffers;
-  send(partNumber: number, bytes: Uint8Array): Promise<void>;
+  /** Sends a full part, given as views of its bytes in order (the carry, then the slabs). */
+  send(partNumber: number, bytes: Uint8Array[]): Promise<void>;
   /**
    * Sends a part while its bytes still arrive (the request body is the part's stream, of a known
    * size), so receiving and uploading overlap. Used for parts the body is known to fill; if it
@@ -44,10 +46,15 @@ export interface PartsOptions {
    * chunks arriving at hundreds of MiB/s pile up by tens of MiB before it runs.
    */
   release?: boolean;
+  /**
+   * Aborts when the request is cut (client gone, shutdown, lock takeover): a wait for memory ends at
+   * once, the rest of the body is left unread, and the call ends as if the body had ended there.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PartsResult {
-  /** Bytes read from the body. */
+  /** Bytes taken from the body into parts. */
   received: number;
   /** The number the next part would get. */
   nextPart: number;
@@ -59,27 +66,37 @@ const NONE = new Uint8Array(0);
 
 /**
  * Cuts a stream into fixed-size parts and sends each as soon as it is full (or, with `stream`, as
- * soon as it starts), several at once, with backpressure on the stream: this call holds at most
- * parallel + 1 buffers whatever the body's size — a streamed part is fed views of its own buffer,
- * the copy kept for a retry. If the stream or a send fails, every send already started is settled
- * before the error is thrown, so nothing of this call is still running when the caller retries.
+ * soon as it starts), several at once, with backpressure on the stream. A part is filled slab by
+ * slab, each taken from `buffers` only when a byte needs it, so a body that stalls holds only what
+ * it has sent; this call holds at most parallel + 1 parts whatever the body's size — a streamed
+ * part is fed views of its own slabs, kept for a retry. If the stream or a send fails, every send
+ * already started is settled before the error is thrown, so nothing of this call is still running
+ * when the caller retries.
  */
 export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOptions): Promise<PartsResult> {
-  const buffers = o.buffers ?? new PartBuffers(Number.POSITIVE_INFINITY);
-  // The buffer being filled; NONE while the next one is awaited.
-  let buffer = await buffers.take(o.partSize);
-  let filled = 0;
+  const buffers = o.buffers ?? new PartBuffers(Number.POSITIVE_INFINITY, { slabSize: Math.min(SLAB_SIZE, o.partSize) });
+  // The part being filled: the carry (first part only), then its slabs; `slab` is the last of them,
+  // its first `inSlab` bytes set.
+  let head = o.carry ?? NONE;
   let received = 0;
-  let placed = 0; // body bytes copied into part buffers so far
+  // A part needs no more memory than the bytes the body has still to bring (a small PATCH, a short last part).
+  const partMemory = (room: number) => buffers.part(o.expected === undefined ? room : Math.min(room, o.expected - received));
+  let memory = partMemory(o.partSize - head.byteLength);
+  let slab: Uint8Array<ArrayBuffer> | undefined;
+  let inSlab = 0;
+  let filled = head.byteLength;
   let partNumber = o.firstPart;
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   let tail = NONE;
 
-  if (o.carry) {
-    buffer.set(o.carry);
-    filled = o.carry.byteLength;
-  }
+  /** The part's bytes so far, as views of the carry and the slabs (nothing copied). */
+  const contents = (): Uint8Array[] => {
+    const views = head.byteLength > 0 ? [head] : [];
+    const last = memory.slabs.length - 1;
+    memory.slabs.forEach((s, i) => views.push(i < last ? s : s.subarray(0, inSlab)));
+    return views;
+  };
 
   const track = (sending: Promise<void>) => {
     inflight.add(sending);
@@ -87,7 +104,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   };
 
   // The part being streamed: its request's body, and the request itself. Once the request has
-  // failed (fetch may have cancelled the body), the bytes only go to the buffer, for the resend.
+  // failed (fetch may have cancelled the body), the bytes only go to the slabs, for the resend.
   let live: { feed: ReadableStreamDefaultController<Uint8Array>; request: Promise<void>; tracked: Promise<void>; failed: boolean } | undefined;
   const feed = (write: (c: ReadableStreamDefaultController<Uint8Array>) => void) => {
     if (!live || live.failed) return;
@@ -101,12 +118,12 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     // Only the body's last full part is streamed: earlier ones overlap with the reading of the
     // parts after them anyway (and buffered sends are the faster path), but the last one is what
     // the client waits for.
-    const remaining = o.expected === undefined ? 0 : o.expected - placed;
+    const remaining = o.expected === undefined ? 0 : o.expected - received;
     const needed = o.partSize - filled;
     if (!o.stream || remaining < needed || remaining - needed >= o.partSize) return;
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     const partBody = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
-    if (filled > 0) controller.enqueue(buffer.subarray(0, filled));
+    for (const view of contents()) controller.enqueue(view);
     const request = o.stream(partNumber, partBody, o.partSize);
     const entry = { feed: controller, request, tracked: request.catch(() => void (entry.failed = true)), failed: false };
     track(entry.tracked); // in flight from its first byte
@@ -115,34 +132,48 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
 
   const flush = async () => {
     if (partNumber > MAX_PARTS) throw new TusError('TOO_LARGE', 'the upload would need more than 10,000 parts');
-    const full = buffer;
+    const full = memory;
+    const bytes = contents();
     const number = partNumber++;
     let sending: Promise<void>;
     if (live) {
       feed((c) => c.close());
       inflight.delete(live.tracked);
-      sending = live.request.catch(() => o.send(number, full));
+      sending = live.request.catch(() => o.send(number, bytes));
       live = undefined;
-    } else sending = o.send(number, full);
-    track(sending.then(() => {}, (error: unknown) => void (failure ??= { error })).finally(() => buffers.give(full)));
-    buffer = NONE;
+    } else sending = o.send(number, bytes);
+    track(sending.then(() => {}, (error: unknown) => void (failure ??= { error })).finally(() => full.release()));
+    head = NONE;
+    memory = partMemory(o.partSize);
+    slab = undefined;
     filled = 0;
     while (inflight.size >= o.parallel) await Promise.race(inflight);
     if (failure) throw failure.error;
-    buffer = await buffers.take(o.partSize);
     if (partNumber <= MAX_PARTS) startStream();
+  };
+
+  // A wait for memory that the request's end cut short: the body ends here.
+  const cut = (error: unknown): undefined => {
+    if (o.signal?.aborted) return undefined;
+    throw error;
   };
 
   try {
     startStream();
-    for await (const chunk of body) {
-      received += chunk.byteLength;
+    reading: for await (const chunk of body) {
       for (let at = 0; at < chunk.byteLength; ) {
-        const n = Math.min(o.partSize - filled, chunk.byteLength - at);
-        buffer.set(chunk.subarray(at, at + n), filled);
-        feed((c) => c.enqueue(buffer.subarray(filled, filled + n)));
+        if (!slab || inSlab === slab.byteLength) {
+          slab = memory.tryTake() ?? (await memory.take(o.signal).catch(cut));
+          if (!slab) break reading;
+          inSlab = 0;
+        }
+        const n = Math.min(slab.byteLength - inSlab, o.partSize - filled, chunk.byteLength - at);
+        const view = slab.subarray(inSlab, inSlab + n);
+        view.set(chunk.subarray(at, at + n));
+        feed((c) => c.enqueue(view));
+        inSlab += n;
         filled += n;
-        placed += n;
+        received += n;
         at += n;
         if (filled === o.partSize) await flush();
       }
@@ -153,8 +184,8 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     // bytes it had stay in the tail.
     feed((c) => c.error(new Error('the body ended before the part was full')));
     await Promise.allSettled(inflight);
-    tail = buffer.slice(0, filled);
-    if (buffer !== NONE) buffers.give(buffer);
+    tail = joinBytes(contents());
+    memory.release();
   }
   if (failure) throw failure.error;
   return { received, nextPart: partNumber, tail };

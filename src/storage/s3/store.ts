@@ -18,11 +18,11 @@ export interface S3StoreOptions {
   /** Parts uploaded at once per PATCH. */
   parallelParts: number;
   /**
-   * Bytes of part buffers for all uploads together (default 128 MiB): past it, a PATCH waits for
-   * a buffer, so memory does not grow with the number of uploads at once.
+   * Bytes of part buffers for all uploads together (default 128 MiB), taken in slabs as bytes
+   * arrive: past it, a PATCH waits for memory, so memory does not grow with the number of uploads.
    */
   bufferMemory?: number;
-  /** How long a PATCH waits for a part buffer before it fails with 503 (default 30 s). */
+  /** How long a PATCH waits for part memory (one wait) before it fails with 503 (default 30 s). */
   bufferWaitMs?: number;
   /** Memory for tails kept between PATCHes (saves reading them back from S3); default 64 MiB. */
   tailCacheBytes?: number;
@@ -82,7 +82,7 @@ export class S3DataStore implements DataStore {
 
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
-    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, options.bufferWaitMs);
+    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, { maxWaitMs: options.bufferWaitMs });
     this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
   }
 
@@ -211,6 +211,7 @@ export class S3DataStore implements DataStore {
         : undefined,
       expected: options.size,
       release: this.options.releaseChunks,
+      signal: options.signal,
     })
       .catch(distrust)
       .catch(completedCheck);
