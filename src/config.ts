@@ -71,7 +71,7 @@ export const optionsSchema = z.object({
   /** A JSON line per request: true for the console, or your own logger. */
   log: z.union([z.boolean(), z.custom<Logger>((v) => typeof v === 'function')]).default(false),
   store: z.custom<DataStore>(hasMethods('create', 'write', 'finish', 'read', 'remove'), 'a DataStore').optional(),
-  state: z.custom<StateStore>(hasMethods('get', 'put', 'update', 'delete', 'expired'), 'a StateStore').optional(),
+  state: z.custom<StateStore>(hasMethods('get', 'put', 'update', 'delete', 'expired', 'claimKey', 'releaseKey'), 'a StateStore').optional(),
   locker: z.custom<Locker>(hasMethods('acquire'), 'a Locker').optional(),
 }).refine((o) => !(o.authToken && o.jwtSecret), {
   // Two credentials for one header: every request would fail one of them.
