@@ -1,85 +1,21 @@
-import type { Hono } from 'hono';
-import { buildApp, type ConnectionInfo, type TusflowEnv } from './app.ts';
-import { composeHooks } from './hooks/types.ts';
-import { webhooks } from './hooks/webhooks.ts';
-import { fileTypeLimits } from './limits/file-types.ts';
-import { MemoryRateLimiter } from './limits/rate-limit.ts';
-import { jsonLogger, type Logger } from './observability/log.ts';
-import { metrics } from './observability/metrics.ts';
-import { errorText } from './observability/redact.ts';
-import { optionsSchema, type TusflowOptions } from './config.ts';
-import { UploadEngine, type EngineOptions } from './engine/engine.ts';
-import { MemoryLocker } from './state/memory-locker.ts';
-import { MemoryStateStore } from './state/memory.ts';
-import { MemoryDataStore } from './storage/memory.ts';
-
-export interface Tusflow {
-  /** The whole server as a Hono app: mount it, or call `app.fetch(request)`. */
-  app: Hono<TusflowEnv>;
-  /** The whole server as a fetch handler; server entries pass the client's address for the rate limit and hooks. */
-  fetch: (request: Request, connection?: ConnectionInfo) => Promise<Response>;
-  engine: UploadEngine;
-  /** Cuts in-flight uploads (each keeps what arrived) and waits for them. */
-  shutdown(timeoutMs?: number): Promise<void>;
-}
-
-/**
- * Builds a tus server. With no stores given it keeps everything in memory; the server entries pass
- * the file system, S3 or Redis stores.
- */
-export function createTusflow(input: TusflowOptions = {}): Tusflow {
-  const options = optionsSchema.parse(input);
-  const log = options.log === true ? jsonLogger : options.log || undefined;
-  const hooks = composeHooks(
-    fileTypeLimits(options.allowedTypes, options.allowedExtensions),
-    options.hooks,
-    options.hooksUrl ? webhooks({ url: options.hooksUrl, secret: options.hooksSecret }) : undefined,
-  );
-  const engine = new UploadEngine({
-    hooks,
-    onHookError: hookFailureReporter(log),
-    store: options.store ?? new MemoryDataStore(),
-    state: options.state ?? new MemoryStateStore(),
-    locker: options.locker ?? new MemoryLocker(options.lockTimeoutMs),
-    maxSize: options.maxSize,
-    ttlMs: options.uploadTtlSeconds * 1000,
-    bodyIdleTimeoutMs: options.bodyIdleTimeoutSeconds * 1000,
-  });
-  const rateLimiter = options.rateLimiter ?? (options.rateLimit ? new MemoryRateLimiter(options.rateLimit) : undefined);
-  const app = buildApp(engine, options, rateLimiter);
-  return {
-    app,
-    fetch: async (request, connection = {}) => app.fetch(request, connection),
-    engine,
-    shutdown: (timeoutMs) => engine.shutdown(timeoutMs),
-  };
-}
-
-/**
- * Every failed hook, background or pre-: counted, and logged with a short reason. The reason is the
- * webhook's own summary ("receiver answered 502"), or an in-process hook's error message, redacted.
- */
-function hookFailureReporter(log: Logger | undefined): NonNullable<EngineOptions['onHookError']> {
-  return (type, error, uploadId) => {
-    metrics.inc('tusflow_hook_failures_total', { hook: type });
-    const reason = errorText(error).slice(0, 200);
-    log?.({ level: 'error', message: 'hook failed', hook: type, uploadId, reason });
-  };
-}
-
-export { fromEnv, parseEnv, optionsSchema, envSchema, ConfigError } from './config.ts';
-export type { TusflowOptions, ResolvedOptions, ServerEnv } from './config.ts';
+/** The package's public API: createTusflow, its options, and the parts an embedder combines. */
+export { createTusflow, type Tusflow } from './wiring/create.ts';
+export { MetricsRegistry } from './observability/metrics.ts';
+export type { Metrics, MetricName } from './model/metrics.ts';
+export { fromEnv, parseEnv, optionsSchema, envSchema, ConfigError } from './wiring/config.ts';
+export type { TusflowOptions, ResolvedOptions, ServerEnv } from './wiring/config.ts';
 export { UploadEngine } from './engine/engine.ts';
-export type { Upload } from './engine/types.ts';
+export type { Upload } from './model/upload.ts';
 export type { Metadata } from './protocol/metadata.ts';
-export { TusError, type ErrorCode } from './protocol/errors.ts';
-export type { DataStore, WriteOptions, ByteRange } from './storage/types.ts';
+export { TusError, type ErrorCode } from './model/errors.ts';
+export type { DataStore, WriteOptions } from './storage/types.ts';
+export type { ByteRange } from './model/upload.ts';
 export type { StateStore, Locker, Lease } from './state/types.ts';
-export type { ConnectionInfo, TusflowEnv } from './app.ts';
+export type { ConnectionInfo, TusflowEnv } from './http/app.ts';
 export type { Hooks, HookEvent, HookType, HookDecision, HookRequest } from './hooks/types.ts';
 export { webhooks, signature as webhookSignature } from './hooks/webhooks.ts';
-export type { RateLimiter } from './limits/rate-limit.ts';
-export { MemoryRateLimiter } from './limits/rate-limit.ts';
+export type { RateLimiter } from './state/types.ts';
+export { MemoryRateLimiter } from './state/memory-rate-limit.ts';
 export { MemoryStateStore } from './state/memory.ts';
 export { MemoryLocker } from './state/memory-locker.ts';
 export { MemoryDataStore } from './storage/memory.ts';

@@ -1,6 +1,6 @@
-import { TusError, type ErrorCode } from '../protocol/errors.ts';
-import { createHasher, toBase64 } from '../protocol/checksum.ts';
-import type { Checksum } from '../protocol/headers.ts';
+import { TusError, type ErrorCode } from '../model/errors.ts';
+import { createHasher, toBase64 } from '../model/checksum.ts';
+import type { Checksum } from '../model/checksum.ts';
 
 export interface MeteredBody {
   stream: ReadableStream<Uint8Array>;

@@ -1,16 +1,20 @@
-import { TusError } from '../protocol/errors.ts';
-import type { Checksum } from '../protocol/headers.ts';
-import type { Metadata } from '../protocol/metadata.ts';
-import { UploadCompleted, type ByteRange, type DataStore } from '../storage/types.ts';
+import { TusError } from '../model/errors.ts';
+import type { Checksum } from '../model/checksum.ts';
+import type { Metadata } from '../model/upload.ts';
+import type { DataStore } from '../storage/types.ts';
+import { UploadCompleted } from '../model/errors.ts';
+import type { ByteRange } from '../model/upload.ts';
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
-import { metrics } from '../observability/metrics.ts';
+import { NO_METRICS, type Metrics } from '../model/metrics.ts';
 import { errorText } from '../observability/redact.ts';
 import { HookFailure, PRE_HOOKS, type HookDecision, type HookRequest, type Hooks, type HookType } from '../hooks/types.ts';
-import { isUploadId, isUploadName, newUploadId } from './id.ts';
-import { isFinal, isFinished, type Transfer, type Upload } from './types.ts';
+import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
+import { isFinal, isFinished, type Transfer, type Upload } from '../model/upload.ts';
 
 export interface EngineOptions {
+  /** Where uploads, bytes and lock waits are counted. */
+  metrics?: Metrics;
   store: DataStore;
   state: StateStore;
   locker: Locker;
@@ -72,6 +76,7 @@ const SAFE_KEY = /^(?!\/)(?!(?:.*\/)?\.\.?(?:\/|$))[\x21-\x7e][\x20-\x7e]{0,899}
 export class UploadEngine {
   readonly #o: EngineOptions;
   readonly #now: () => number;
+  readonly #metrics: Metrics;
   /**
    * One controller per request holding a lock, aborted on shutdown so in-flight PATCHes commit what
    * arrived and answer. (Not one shared signal: Workers forbid an I/O object created in one request
@@ -85,6 +90,7 @@ export class UploadEngine {
   constructor(options: EngineOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics ?? NO_METRICS;
   }
 
   get maxSize(): number | undefined {
@@ -111,14 +117,14 @@ export class UploadEngine {
       if (isFinished(upload)) await this.#finish(upload, input.request);
       await this.#stateCall(() => this.#o.state.put(upload));
     });
-    metrics.inc('tusflow_uploads_created_total');
+    this.#metrics.inc('tusflow_uploads_created_total');
     this.#emit('post-create', upload, input.request);
     if (isFinished(upload)) this.#finished(upload, input.request);
     return upload;
   }
 
   #finished(upload: Upload, request?: HookRequest): void {
-    metrics.inc('tusflow_uploads_finished_total');
+    this.#metrics.inc('tusflow_uploads_finished_total');
     this.#emit('post-finish', upload, request);
   }
 
@@ -215,7 +221,7 @@ export class UploadEngine {
     await this.#partials(final); // all exist and are partial
     await this.#preCreate(final, context.request);
     await this.#releaseKeyOnFailure(final, () => this.#stateCall(() => this.#o.state.put(final)));
-    metrics.inc('tusflow_uploads_created_total');
+    this.#metrics.inc('tusflow_uploads_created_total');
     this.#emit('post-create', final, context.request);
     return this.#assemble(final);
   }
@@ -346,7 +352,7 @@ export class UploadEngine {
         changed.expiresAt = upload.expiresAt;
       }
       await this.#stateCall(() => this.#o.state.update(id, changed));
-      metrics.inc('tusflow_bytes_received_total', {}, newOffset - offset);
+      this.#metrics.inc('tusflow_bytes_received_total', {}, newOffset - offset);
       this.#emit('post-receive', upload, options.request);
       if (isFinished(upload)) this.#finished(upload, options.request);
       return upload;
@@ -376,7 +382,7 @@ export class UploadEngine {
       const upload = await this.#load(id);
       await this.#decide('pre-terminate', upload, request);
       await this.#remove(upload);
-      metrics.inc('tusflow_uploads_terminated_total');
+      this.#metrics.inc('tusflow_uploads_terminated_total');
       this.#emit('post-terminate', upload, request);
     });
   }
@@ -500,7 +506,7 @@ export class UploadEngine {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const waiting = performance.now();
     const lease = await this.#stateCall(() => this.#o.locker.acquire(id));
-    metrics.observe('tusflow_lock_wait_seconds', {}, (performance.now() - waiting) / 1000);
+    this.#metrics.observe('tusflow_lock_wait_seconds', {}, (performance.now() - waiting) / 1000);
     const controller = new AbortController();
     const onLease = () => controller.abort(lease.signal.reason);
     lease.signal.addEventListener('abort', onLease, { once: true });

@@ -1,5 +1,5 @@
-import type { Upload } from '../engine/types.ts';
-import type { Metadata } from '../protocol/metadata.ts';
+import type { Upload } from '../model/upload.ts';
+import type { Metadata } from '../model/upload.ts';
 
 /**
  * The lifecycle events, as tusd and @tus/server name them between them. `pre-*` hooks are awaited

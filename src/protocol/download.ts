@@ -1,6 +1,6 @@
-import { TusError } from './errors.ts';
+import { TusError } from '../model/errors.ts';
 import type { Metadata } from './metadata.ts';
-import type { ByteRange } from '../storage/types.ts';
+import type { ByteRange } from '../model/upload.ts';
 
 /** One `bytes=` range (RFC 9110). Anything else, several ranges included, means the whole file. */
 export function parseRange(header: string | null, size: number): ByteRange | undefined {

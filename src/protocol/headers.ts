@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { TusError, type ErrorCode } from './errors.ts';
+import { TusError, type ErrorCode } from '../model/errors.ts';
 import { metadataSchema, type Metadata } from './metadata.ts';
-import { isChecksumAlgorithm, type ChecksumAlgorithm } from './checksum.ts';
+import { isChecksumAlgorithm, type Checksum } from '../model/checksum.ts';
 import { OFFSET_CONTENT_TYPE, TUS_VERSION } from './constants.ts';
 
 /** Digits only: "+1", "1e3", " 1" and "0x10" are all malformed sizes for tus. */
@@ -11,10 +11,6 @@ const size = z
   .transform(Number)
   .refine(Number.isSafeInteger);
 
-export interface Checksum {
-  algorithm: ChecksumAlgorithm;
-  digest: string;
-}
 
 const checksumSchema = z
   .string()

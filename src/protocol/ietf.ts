@@ -1,4 +1,5 @@
-import { TusError } from './errors.ts';
+import { TusError } from '../model/errors.ts';
+import { statusOf } from './errors.ts';
 
 /**
  * The IETF HTTP working group's "Resumable Uploads for HTTP" draft, by interop version (the
@@ -52,7 +53,7 @@ const PROBLEM_TYPES: Partial<Record<string, { type: string; since: InteropVersio
 export function ietfError(error: TusError, version: InteropVersion, providedOffset?: number): Response {
   const headers: Record<string, string> = { 'Upload-Draft-Interop-Version': String(version) };
   if (error.offset !== undefined) headers['Upload-Offset'] = String(error.offset);
-  const status = ['EXCEEDS_LENGTH', 'LENGTH_ALREADY_SET'].includes(error.code) ? 400 : error.status;
+  const status = ['EXCEEDS_LENGTH', 'LENGTH_ALREADY_SET'].includes(error.code) ? 400 : statusOf(error);
   const problem = PROBLEM_TYPES[error.code];
   if (!problem || version < problem.since) {
     headers['Content-Type'] = 'text/plain; charset=utf-8';

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
-/** Decoded Upload-Metadata: a key with no value maps to null. */
-export type Metadata = Record<string, string | null>;
+import type { Metadata } from '../model/upload.ts';
+
+export type { Metadata };
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // Keys are free text for the spec except for the separators; ASCII control bytes would break headers.

@@ -1,6 +1,7 @@
 import { redact } from '../observability/redact.ts';
-import { TusError } from './errors.ts';
+import { TusError } from '../model/errors.ts';
 import { TUS_VERSION } from './constants.ts';
+import { statusOf } from './errors.ts';
 
 /** The one place an error becomes a response: its status and a short plain-text reason. */
 export function errorResponse(error: unknown, extra: Record<string, string> = {}): Response {
@@ -12,6 +13,6 @@ export function errorResponse(error: unknown, extra: Record<string, string> = {}
   // RFC 6750: a refused or malformed bearer credential names the scheme the server wants.
   if (known?.code === 'UNAUTHORIZED') headers['WWW-Authenticate'] = 'Bearer';
   if (known?.code === 'MALFORMED_CREDENTIALS') headers['WWW-Authenticate'] = 'Bearer error="invalid_request"';
-  const status = known?.status ?? 500;
+  const status = known ? statusOf(known) : 500;
   return new Response(`${known?.message ?? 'internal server error'}\n`, { status, headers });
 }

@@ -1,5 +1,5 @@
 import { bunRedisRunner } from '../state/redis-bun.ts';
-import type { RuntimeFeatures } from './server-stores.ts';
+import type { RuntimeFeatures } from '../wiring/server.ts';
 
 /**
  * What Bun offers the stores: its fetch sends a streamed body with a fixed Content-Length, the

@@ -1,34 +1,29 @@
-/** Bun entry: `bun src/runtime/bun.ts` (npm start). */
-import { createTusflow } from '../index.ts';
+/** Bun entry: `bun src/runtime/bun.ts` (npm start), and what `tusflow serve` runs. */
 import { bunFeatures } from './bun-features.ts';
-import { announce, exitOnConfigError, scheduleCleanup, serverConfig } from './server-stores.ts';
+import { serve } from './serve.ts';
 
-const { env, options, description } = await serverConfig(Bun.env, bunFeatures).catch(exitOnConfigError(process.exit));
-const tusflow = createTusflow(options);
-
-const server = Bun.serve({
-  port: env.PORT,
-  hostname: env.HOST,
-  fetch: (request, bun) => tusflow.fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
-  // Uploads are long streams: no body-size cap here (MAX_SIZE is enforced by the engine), and
-  // enough idle time for a slow client between chunks.
-  maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-  idleTimeout: 120,
-});
-announce(env, server.url.href, description);
-
-const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
-
-let stopping = false;
-async function stop(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  console.log(`${signal}: finishing in-flight uploads`);
-  stopCleanup();
-  void server.stop(); // no new connections; open ones go on
-  await tusflow.shutdown(10_000); // PATCHes commit what arrived and answer
-  await server.stop(true);
-  process.exit(0);
+export function serveOnBun(vars: Record<string, string | undefined> = Bun.env) {
+  return serve({
+    vars,
+    features: bunFeatures,
+    listen: (tusflow, env) => {
+      const server = Bun.serve({
+        port: env.PORT,
+        hostname: env.HOST,
+        fetch: (request, bun) => tusflow.fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
+        // Uploads are long streams: no body-size cap here (MAX_SIZE is enforced by the engine), and
+        // enough idle time for a slow client between chunks.
+        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+        idleTimeout: 120,
+      });
+      return { origin: server.url.href, stopAccepting: () => void server.stop(), close: () => server.stop(true) };
+    },
+    onSignals: (stop) => {
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    },
+    exit: process.exit,
+  });
 }
-process.on('SIGINT', () => void stop('SIGINT'));
-process.on('SIGTERM', () => void stop('SIGTERM'));
+
+if (import.meta.main) await serveOnBun();

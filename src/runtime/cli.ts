@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { envSchema } from '../config.ts';
+import { envSchema } from '../wiring/config.ts';
 import { errorText } from '../observability/redact.ts';
 
 type EnvName = keyof z.input<typeof envSchema>;
@@ -205,15 +205,15 @@ export async function main(args: string[]): Promise<void> {
     console.log(version());
     return;
   }
-  // The entries read process.env (Bun.env is the same object), so the flags go there.
+  // Flags win over the environment (hooks and children see them too).
   Object.assign(process.env, env);
   if (command === 'serve') {
-    await import('./bun.ts');
+    await (await import('./bun.ts')).serveOnBun(process.env);
     return;
   }
   const [{ createTusflow }, { exitOnConfigError, serverConfig }, { bunFeatures }] = await Promise.all([
     import('../index.ts'),
-    import('./server-stores.ts'),
+    import('../wiring/server.ts'),
     import('./bun-features.ts'),
   ]);
   const { options, description } = await serverConfig(process.env, bunFeatures).catch(exitOnConfigError(process.exit));

@@ -5,8 +5,8 @@
  * `scheduled` (a cron trigger) runs the expiry cleanup.
  */
 import { ConfigError, createTusflow, fromEnv, parseEnv, type Tusflow } from '../index.ts';
-import { upstashStateFromEnv } from '../state/from-env.ts';
-import { s3StoreFromEnv, type S3Features } from '../storage/s3/from-env.ts';
+import { MetricsRegistry } from '../observability/metrics.ts';
+import { s3StoreFromEnv, upstashStateFromEnv, type S3Features } from '../wiring/env-stores.ts';
 
 type Bindings = Record<string, unknown>;
 
@@ -42,7 +42,9 @@ function tusflowFor(bindings: Bindings): Tusflow {
   if (!env.S3_BUCKET || !shared) {
     throw new ConfigError('a Worker needs S3_BUCKET (with S3 credentials) and UPSTASH_REDIS_REST_URL/TOKEN');
   }
-  const tusflow = createTusflow({ ...fromEnv(vars), store: s3StoreFromEnv(env, features), ...shared, log: false });
+  const registry = new MetricsRegistry();
+  const store = s3StoreFromEnv(env, features, registry);
+  const tusflow = createTusflow({ ...fromEnv(vars), store, ...shared, registry, log: false });
   built = { bindings, tusflow };
   return tusflow;
 }

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { link, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Upload } from '../engine/types.ts';
-import { isUploadId } from '../engine/id.ts';
+import type { Upload } from '../model/upload.ts';
+import { isUploadId } from '../model/id.ts';
 import { applyFields } from './memory.ts';
 import type { StateStore } from './types.ts';
 

@@ -1,4 +1,4 @@
-import { TusError } from '../protocol/errors.ts';
+import { TusError } from '../model/errors.ts';
 import type { Lease, Locker } from './types.ts';
 
 interface Holder {

@@ -1,4 +1,4 @@
-import type { Upload } from '../engine/types.ts';
+import type { Upload } from '../model/upload.ts';
 import type { StateStore } from './types.ts';
 
 /** Records in this process only: for tests, embedding, and single-instance hosts without a disk. */

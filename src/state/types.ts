@@ -1,4 +1,4 @@
-import type { Upload } from '../engine/types.ts';
+import type { Upload } from '../model/upload.ts';
 
 /** Upload records. The data store can prove what the bytes are; this is where the lifecycle lives. */
 export interface StateStore {
@@ -32,4 +32,9 @@ export interface Locker {
    * waited for up to the locker's timeout; then the call fails with LOCKED.
    */
   acquire(id: string): Promise<Lease>;
+}
+
+/** Requests per client per minute. `hit` counts one request and says whether it may proceed. */
+export interface RateLimiter {
+  hit(client: string): Promise<{ allowed: boolean; retryAfterSeconds: number }>;
 }

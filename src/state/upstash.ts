@@ -1,6 +1,6 @@
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis';
-import type { RateLimiter } from '../limits/rate-limit.ts';
+import type { RateLimiter } from './types.ts';
 import { scriptRunner, type ScriptRunner } from './redis/client.ts';
 
 /** Upstash's REST client (plain fetch, so any runtime). */

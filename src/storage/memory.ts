@@ -1,5 +1,6 @@
-import type { Upload } from '../engine/types.ts';
-import type { ByteRange, DataStore, WriteOptions } from './types.ts';
+import type { Upload } from '../model/upload.ts';
+import type { ByteRange } from '../model/upload.ts';
+import type { DataStore, WriteOptions } from './types.ts';
 
 /** Bytes in this process's memory: for tests and embedding, not for large files. */
 export class MemoryDataStore implements DataStore {

@@ -1,4 +1,4 @@
-import type { Upload } from '../engine/types.ts';
+import type { ByteRange, Upload } from '../model/upload.ts';
 
 export interface WriteOptions {
   /**
@@ -16,12 +16,6 @@ export interface WriteOptions {
    * write with what it took from the body, as if the body had ended there.
    */
   signal?: AbortSignal;
-}
-
-export interface ByteRange {
-  start: number;
-  /** Inclusive. */
-  end: number;
 }
 
 /**
@@ -61,15 +55,4 @@ export interface DataStore {
    * of the key may be lost, the object never is.
    */
   keyInUse?(key: string): Promise<boolean>;
-}
-
-/**
- * Thrown by `write` when storage shows the upload already complete: an earlier request completed
- * it, and its answer (or the record of it) was lost. The engine then records it as finished.
- */
-export class UploadCompleted extends Error {
-  override name = 'UploadCompleted';
-  constructor() {
-    super('the upload is already complete in storage');
-  }
 }

@@ -5,7 +5,7 @@
  * has received through its Server-Sent Events progress stream.
  */
 import { Upload, defaultOptions } from 'tus-js-client';
-import type { Progress } from '../handlers/progress.ts';
+import type { Progress } from '../model/progress.ts';
 
 type PreviousUpload = Awaited<ReturnType<Upload['findPreviousUploads']>>[number];
 type State = 'queued' | 'uploading' | 'paused' | 'choice' | 'finished' | 'failed';

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
-import { envSchema } from '../../src/config.ts';
+import { envSchema } from '../../src/wiring/config.ts';
 import { DESCRIPTIONS, flagName, parseArgs, UsageError, variables } from '../../src/runtime/cli.ts';
 import { freePort } from '../support/process.ts';
 import { TUS } from '../support/server.ts';

@@ -276,8 +276,10 @@ test('pre-create failures: detail in the log and the metric, a generic reason fo
     expect(late.status).toBe(503);
     expect(await late.text()).toContain('the pre-create hook failed');
 
+    // Each server counts its own: one failure on the first, two on the second.
     const after = await hookFailures(s.origin);
-    expect((after['pre-create'] ?? 0) - (before['pre-create'] ?? 0)).toBe(3);
+    expect((after['pre-create'] ?? 0) - (before['pre-create'] ?? 0)).toBe(1);
+    expect((await hookFailures(viaWebhook.origin))['pre-create']).toBe(2);
     const reasons = failures().map((e) => e.reason);
     // The operator's own hook: its message, with the credentials and query of its URL hidden.
     expect(reasons).toEqual(['lookup failed at https://***@db.internal/x?***', 'receiver answered 500', 'timed out']);

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { planConcat, type PlannedPart } from '../../src/storage/s3/concat.ts';
 import { MAX_OBJECT_SIZE, MAX_PARTS, MiB, partSizeFor, sendParts } from '../../src/storage/s3/parts.ts';
 import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
-import { TusError } from '../../src/protocol/errors.ts';
+import { TusError } from '../../src/model/errors.ts';
+import { statusOf } from '../../src/protocol/errors.ts';
 import { TailCache } from '../../src/storage/s3/tail-cache.ts';
 import { S3Client } from '../../src/storage/s3/client.ts';
 import { PartBuffers } from '../../src/storage/s3/buffers.ts';
@@ -276,7 +277,7 @@ describe('part memory: slabs taken from a shared budget as bytes arrive', () => 
     const started = performance.now();
     const error = await pool.part(2).take().catch((e) => e);
     expect(error).toBeInstanceOf(TusError);
-    expect([error.code, error.status]).toEqual(['BUSY', 503]);
+    expect([error.code, statusOf(error)]).toEqual(['BUSY', 503]);
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
     const next = pool.part(2).take();
     holder.release();

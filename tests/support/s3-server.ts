@@ -1,6 +1,8 @@
 import { AwsClient } from 'aws4fetch';
 import { S3Client, type Fetch } from '../../src/storage/s3/client.ts';
 import { S3DataStore } from '../../src/storage/s3/store.ts';
+import { contentHeaders } from '../../src/protocol/download.ts';
+import { MetricsRegistry } from '../../src/observability/metrics.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
 import type { StateStore, TusflowOptions } from '../../src/index.ts';
 import { startS3, type S3Env } from './s3.ts';
@@ -40,6 +42,8 @@ export interface S3ServerOptions extends TusflowOptions {
 export async function startS3Server(options: S3ServerOptions = {}): Promise<S3TestServer> {
   const s3 = await startS3();
   const bucket = options.bucket ?? (await s3.newBucket());
+  // One registry for the store and the server, as the server entries wire it.
+  const registry = options.registry ?? new MetricsRegistry();
   const client = new S3Client({
     endpoint: options.endpoint ?? s3.endpoint,
     bucket,
@@ -49,6 +53,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     forcePathStyle: true,
     fetch: options.fetch,
     streamBodies: options.streamParts ?? true,
+    metrics: registry,
   });
   const store = new S3DataStore({
     client,
@@ -59,9 +64,11 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     releaseChunks: options.streamParts ?? true,
     bufferMemory: options.bufferMemory,
     bufferWaitMs: options.bufferWaitMs,
+    metrics: registry,
+    objectHeaders: (upload) => contentHeaders(upload.metadata),
   });
   const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, streamParts: _s, endpoint: _e, bufferMemory: _m, bufferWaitMs: _w, ...rest } = options;
-  const server = await startServer({ state: new MemoryStateStore(), ...rest, store });
+  const server = await startServer({ state: new MemoryStateStore(), ...rest, store, registry });
   const raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
   return {
     ...server,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseEnv, type Locker, type StateStore } from '../../src/index.ts';
 import { FileStateStore } from '../../src/state/file.ts';
 import { MemoryLocker } from '../../src/state/memory-locker.ts';
-import { sharedState } from '../../src/state/from-env.ts';
+import { sharedState } from '../../src/wiring/env-stores.ts';
 import type { ScriptRunner } from '../../src/state/redis/client.ts';
 import { bunRedisRunner } from '../../src/state/redis-bun.ts';
 import { tcpRedisRunner } from '../../src/state/redis-tcp.ts';

@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test';
 import { meterBody } from '../../src/engine/body.ts';
-import { TusError } from '../../src/protocol/errors.ts';
+import { TusError } from '../../src/model/errors.ts';
 
 const streamOf = (...chunks: number[][]) =>
   new ReadableStream<Uint8Array>({

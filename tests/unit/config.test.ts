@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test';
 import { ConfigError, createTusflow, fromEnv, parseEnv } from '../../src/index.ts';
 import { freePort, spawnServer } from '../support/process.ts';
-import { announce, exposureWarning } from '../../src/runtime/server-stores.ts';
+import { announce, exposureWarning } from '../../src/wiring/server.ts';
 
 test('defaults match the documented contract', () => {
   expect(parseEnv({})).toMatchObject({

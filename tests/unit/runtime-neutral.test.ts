@@ -9,8 +9,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dir, '../..');
 const SRC = join(ROOT, 'src');
-/** Server-only adapters: file-system stores and TCP Redis (ioredis, and Bun's client). */
-const SERVER_ONLY = ['src/storage/file/store.ts', 'src/state/file.ts', 'src/state/redis-tcp.ts', 'src/state/redis-bun.ts'];
+/** Server-only adapters (file-system stores, TCP Redis: ioredis and Bun's client) and their wiring. */
+const SERVER_ONLY = ['src/storage/file/store.ts', 'src/state/file.ts', 'src/state/redis-tcp.ts', 'src/state/redis-bun.ts', 'src/wiring/server.ts'];
 const IMPURE = /from ['"](node:|bun['"]|ioredis['"])|\bBun\.|\bDeno\./;
 
 function files(dir: string): string[] {
@@ -42,7 +42,7 @@ test("the Worker entry's imports never reach a server-only adapter or node:", ()
   const graph = [...importGraph(join(SRC, 'runtime/worker.ts'))].map((p) => relative(ROOT, p));
   expect(graph).toContain('src/storage/s3/store.ts');
   expect(graph).toContain('src/state/upstash.ts');
-  expect(graph.filter((p) => SERVER_ONLY.includes(p) || p === 'src/runtime/server-stores.ts')).toEqual([]);
+  expect(graph.filter((p) => SERVER_ONLY.includes(p) || p === 'src/wiring/server.ts')).toEqual([]);
   for (const path of graph) expect([path, /from ['"]node:/.test(readFileSync(join(ROOT, path), 'utf8'))]).toEqual([path, false]);
 });
 

@@ -1,4 +1,4 @@
-import { TusError } from '../../protocol/errors.ts';
+import { TusError } from '../../model/errors.ts';
 import type { Lease, Locker } from '../types.ts';
 import type { ScriptRunner } from './client.ts';
 import { ACQUIRE, RELEASE, RENEW } from './scripts.ts';

@@ -1,4 +1,4 @@
-import type { RateLimiter } from '../../limits/rate-limit.ts';
+import type { RateLimiter } from '../types.ts';
 import type { ScriptRunner } from './client.ts';
 import { RATE } from './scripts.ts';
 

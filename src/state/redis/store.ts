@@ -1,4 +1,4 @@
-import type { Upload } from '../../engine/types.ts';
+import type { Upload } from '../../model/upload.ts';
 import type { StateStore } from '../types.ts';
 import type { ScriptRunner } from './client.ts';
 import { CLAIM, DELETE, DUE, GET, INDEX, PUT, RELEASE, UPDATE } from './scripts.ts';

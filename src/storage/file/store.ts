@@ -1,8 +1,9 @@
 import { openAsBlob } from 'node:fs';
 import { access, constants, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Upload } from '../../engine/types.ts';
-import type { ByteRange, DataStore, WriteOptions } from '../types.ts';
+import type { Upload } from '../../model/upload.ts';
+import type { ByteRange } from '../../model/upload.ts';
+import type { DataStore, WriteOptions } from '../types.ts';
 
 /**
  * The embedded data store: an upload's bytes in one file under `dir`. Writes are positional at the

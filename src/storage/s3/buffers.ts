@@ -1,5 +1,5 @@
-import { metrics } from '../../observability/metrics.ts';
-import { TusError } from '../../protocol/errors.ts';
+import { NO_METRICS, type Metrics } from '../../model/metrics.ts';
+import { TusError } from '../../model/errors.ts';
 
 /**
  * The unit in which part memory is taken from the budget: as large as the views Bun's fetch is fed
@@ -17,6 +17,8 @@ export interface PartBuffersOptions {
   slabSize?: number;
   /** How long after taking a slab a part still counts as filled by a client that sends (default 1 s). */
   activeMs?: number;
+  /** Where the memory in use and the waits are recorded. */
+  metrics?: Metrics;
 }
 
 interface Waiter {
@@ -52,6 +54,7 @@ export class PartBuffers {
   /** Slabs the budget allows (the last may be partly over it: the budget is rounded up). */
   readonly #capacity: number;
   readonly #maxWaitMs: number;
+  readonly #metrics: Metrics;
   readonly #activeMs: number;
   /** Slabs allocated: handed out, or free for reuse. */
   #allocated = 0;
@@ -66,6 +69,7 @@ export class PartBuffers {
 
   constructor(budget: number, options: PartBuffersOptions = {}) {
     this.slabSize = options.slabSize ?? SLAB_SIZE;
+    this.#metrics = options.metrics ?? NO_METRICS;
     this.#capacity = Math.max(1, Math.ceil(budget / this.slabSize));
     this.#maxWaitMs = options.maxWaitMs ?? 30_000;
     this.#activeMs = options.activeMs ?? 1_000;
@@ -128,7 +132,7 @@ export class PartBuffers {
       if (this.#allocated > this.#capacity) this.#allocated--;
       else this.#free.push(slab);
     }
-    metrics.set('tusflow_part_buffer_bytes', {}, this.#allocated * this.slabSize);
+    this.#metrics.set('tusflow_part_buffer_bytes', {}, this.#allocated * this.slabSize);
     this.#serve();
   }
 
@@ -145,7 +149,7 @@ export class PartBuffers {
       }
       this.#waiting.splice(i, 1);
       waiter.detach();
-      metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - waiter.since) / 1000);
+      this.#metrics.observe('tusflow_part_buffer_wait_seconds', {}, (performance.now() - waiter.since) / 1000);
       waiter.resolve(slab);
     }
     this.#scheduleRecheck();
@@ -180,7 +184,7 @@ export class PartBuffers {
 
   #allocate(): Uint8Array<ArrayBuffer> {
     this.#allocated++;
-    metrics.set('tusflow_part_buffer_bytes', {}, this.#allocated * this.slabSize);
+    this.#metrics.set('tusflow_part_buffer_bytes', {}, this.#allocated * this.slabSize);
     return new Uint8Array(this.slabSize);
   }
 

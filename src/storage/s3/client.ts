@@ -1,7 +1,7 @@
 import { AwsV4Signer } from 'aws4fetch';
 import { md5 } from '@noble/hashes/legacy.js';
-import { toBase64 } from '../../protocol/checksum.ts';
-import { metrics } from '../../observability/metrics.ts';
+import { toBase64 } from '../../model/checksum.ts';
+import { NO_METRICS, type Metrics } from '../../model/metrics.ts';
 import { S3Error } from './errors.ts';
 import { byteLengthOf, joinBytes } from './bytes.ts';
 import { blocks, escapeXml, text } from './xml.ts';
@@ -10,6 +10,8 @@ import { blocks, escapeXml, text } from './xml.ts';
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 export interface S3ClientConfig {
+  /** Where request durations and retries are recorded. */
+  metrics?: Metrics;
   /** e.g. http://127.0.0.1:9000; defaults to AWS's regional endpoint. */
   endpoint?: string;
   bucket: string;
@@ -101,6 +103,7 @@ export class S3Client {
   readonly #fetch: Fetch;
   readonly #attempts: number;
   readonly #budgetMs: number;
+  readonly #metrics: Metrics;
   /** Requests sent, by operation (retries included): what a user pays for. */
   readonly requests = new Map<string, number>();
   retries = 0;
@@ -112,6 +115,7 @@ export class S3Client {
     this.#fetch = config.fetch ?? ((input, init) => fetch(input, init));
     this.#attempts = config.attempts ?? 5;
     this.#budgetMs = config.retryBudgetMs ?? 20_000;
+    this.#metrics = config.metrics ?? NO_METRICS;
   }
 
   #url(key = '', query: Query = {}): URL {
@@ -173,11 +177,11 @@ export class S3Client {
           ...(outgoing instanceof ReadableStream ? { duplex: 'half' } : {}),
         } as RequestInit);
         if (response.ok && stream) {
-          metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
+          this.#metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
           return { status: response.status, headers: response.headers, text: '', response };
         }
         const body = await response.text();
-        metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
+        this.#metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
         if (response.ok) return { status: response.status, headers: response.headers, text: body };
         failure = errorFromXml(operation, response.status, body);
         if (!(failure as S3Error).transient) throw failure;
@@ -190,7 +194,7 @@ export class S3Client {
       const delay = Math.random() * Math.min(2_000, 100 * 2 ** (attempt - 1));
       if (call.once || attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
       this.retries++;
-      metrics.inc('tusflow_s3_retries_total', { operation });
+      this.#metrics.inc('tusflow_s3_retries_total', { operation });
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

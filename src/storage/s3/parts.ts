@@ -1,4 +1,4 @@
-import { TusError } from '../../protocol/errors.ts';
+import { TusError } from '../../model/errors.ts';
 import { PartBuffers, SLAB_SIZE } from './buffers.ts';
 import { joinBytes } from './bytes.ts';
 

@@ -1,7 +1,9 @@
-import type { Upload } from '../../engine/types.ts';
-import { isUploadId } from '../../engine/id.ts';
-import { contentHeaders } from '../../protocol/download.ts';
-import { UploadCompleted, type ByteRange, type DataStore, type WriteOptions } from '../types.ts';
+import type { Upload } from '../../model/upload.ts';
+import { isUploadId } from '../../model/id.ts';
+import { UploadCompleted } from '../../model/errors.ts';
+import type { Metrics } from '../../model/metrics.ts';
+import type { ByteRange } from '../../model/upload.ts';
+import type { DataStore, WriteOptions } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
@@ -33,6 +35,13 @@ export interface S3StoreOptions {
   streamParts?: boolean;
   /** Request bodies come from the runtime's HTTP server: free their chunks once copied (see sendParts). */
   releaseChunks?: boolean;
+  /** Where the part memory in use and the waits for it are recorded (the client records its requests). */
+  metrics?: Metrics;
+  /**
+   * The headers the finished object is stored with (Content-Type, Content-Disposition, …), from the
+   * upload's metadata: what a download straight from the bucket is served with. Default: none.
+   */
+  objectHeaders?: (upload: Upload) => Record<string, string>;
 }
 
 /**
@@ -82,7 +91,7 @@ export class S3DataStore implements DataStore {
 
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
-    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, { maxWaitMs: options.bufferWaitMs });
+    this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, { maxWaitMs: options.bufferWaitMs, metrics: options.metrics });
     this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
   }
 
@@ -116,14 +125,14 @@ export class S3DataStore implements DataStore {
     }
   }
 
+  #objectHeaders(upload: Upload): Record<string, string> {
+    return this.options.objectHeaders?.(upload) ?? {};
+  }
+
   async create(upload: Upload): Promise<Record<string, string>> {
     const partSize = partSizeFor(upload.length, this.options.partSize);
     const key = this.#object(upload);
-    const headers = contentHeaders(upload.metadata);
-    const uploadId = await this.#s3.createMultipartUpload(key, {
-      'Content-Type': headers['Content-Type']!,
-      'Content-Disposition': headers['Content-Disposition']!,
-    });
+    const uploadId = await this.#s3.createMultipartUpload(key, this.#objectHeaders(upload));
     await this.#writeInfo(upload, uploadId, partSize);
     return { uploadId, partSize: String(partSize) };
   }
@@ -136,8 +145,7 @@ export class S3DataStore implements DataStore {
 
   async concat(final: Upload, partials: Upload[]): Promise<Record<string, string>> {
     const key = this.#object(final);
-    const headers = contentHeaders(final.metadata);
-    const objectHeaders = { 'Content-Type': headers['Content-Type']!, 'Content-Disposition': headers['Content-Disposition']! };
+    const objectHeaders = this.#objectHeaders(final);
     const plan = planConcat(partials.map((p) => p.length ?? 0));
     const info = { uploadId: '', partSize: '0' };
     if (plan.length === 0) {
@@ -298,8 +306,7 @@ export class S3DataStore implements DataStore {
     const length = upload.length ?? upload.offset;
     if (length === 0) {
       await this.#s3.abortMultipartUpload(key, uploadId);
-      const headers = contentHeaders(upload.metadata);
-      await this.#s3.putObject(key, new Uint8Array(), { 'Content-Type': headers['Content-Type']!, 'Content-Disposition': headers['Content-Disposition']! });
+      await this.#s3.putObject(key, new Uint8Array(), this.#objectHeaders(upload));
       return;
     }
     const count = Math.ceil(length / partSize);

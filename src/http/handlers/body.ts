@@ -1,5 +1,5 @@
-import type { Body } from '../engine/engine.ts';
-import * as h from '../protocol/headers.ts';
+import type { Body } from '../../engine/engine.ts';
+import * as h from '../../protocol/headers.ts';
 
 /** The request's bytes as the engine takes them; headers are checked before anything is read. */
 export function readBody(request: Request): Body {

@@ -1,6 +1,6 @@
-import { TusError } from '../protocol/errors.ts';
-import * as h from '../protocol/headers.ts';
-import { errorResponse } from '../protocol/respond.ts';
+import { TusError } from '../../model/errors.ts';
+import * as h from '../../protocol/headers.ts';
+import { errorResponse } from '../../protocol/respond.ts';
 import { expiryHeader, idFromUrl, uploadUrl, type Handler } from './context.ts';
 import { readBody } from './body.ts';
 

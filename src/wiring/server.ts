@@ -1,16 +1,16 @@
 import { resolve } from 'node:path';
 import { setInterval } from 'node:timers';
 import type { UploadEngine } from '../engine/engine.ts';
-import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from '../config.ts';
+import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from './config.ts';
 import { FileDataStore } from '../storage/file/store.ts';
-import { s3StoreFromEnv, type S3Features } from '../storage/s3/from-env.ts';
 import { FileStateStore } from '../state/file.ts';
-import { localRateLimiter, sharedState, upstashStateFromEnv } from '../state/from-env.ts';
+import { localRateLimiter, s3StoreFromEnv, sharedState, upstashStateFromEnv, type S3Features } from './env-stores.ts';
+import { MetricsRegistry } from '../observability/metrics.ts';
 import type { ScriptRunner } from '../state/redis/client.ts';
 import { errorText } from '../observability/redact.ts';
 
 export interface ServerStores {
-  stores: Pick<TusflowOptions, 'store' | 'state' | 'locker' | 'rateLimiter'>;
+  stores: Pick<TusflowOptions, 'store' | 'state' | 'locker' | 'rateLimiter' | 'registry'>;
   description: string;
 }
 
@@ -27,6 +27,7 @@ export interface RuntimeFeatures extends S3Features {
  * files under DATA_DIR with in-process locks (one instance).
  */
 export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {}): Promise<ServerStores> {
+  const registry = new MetricsRegistry();
   const dir = resolve(env.DATA_DIR);
   const upstash = upstashStateFromEnv(env);
   // ioredis is loaded only when it is used: it costs ~20 MiB of memory.
@@ -39,11 +40,11 @@ export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {
   const stateName = upstash ? 'Upstash' : redis ? 'Redis' : `files in ${dir}`;
 
   if (env.S3_BUCKET) {
-    const store = s3StoreFromEnv(env, features);
+    const store = s3StoreFromEnv(env, features, registry);
     await store.check();
-    return { stores: { store, ...state }, description: `S3 bucket ${env.S3_BUCKET}, records: ${stateName}` };
+    return { stores: { store, ...state, registry }, description: `S3 bucket ${env.S3_BUCKET}, records: ${stateName}` };
   }
-  return { stores: { store: new FileDataStore(dir), ...state }, description: `files in ${dir}, records: ${stateName}` };
+  return { stores: { store: new FileDataStore(dir), ...state, registry }, description: `files in ${dir}, records: ${stateName}` };
 }
 
 /** Everything a server entry needs from its environment; throws a readable error when it is wrong. */

@@ -1,4 +1,12 @@
-import type { Metadata } from '../protocol/metadata.ts';
+
+/** Decoded Upload-Metadata: a key with no value maps to null. */
+export type Metadata = Record<string, string | null>;
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
 
 /** What the server knows about one upload. Times are epoch milliseconds. */
 export interface Upload {

@@ -1,10 +1,10 @@
-import type { UploadEngine } from '../engine/engine.ts';
-import type { Upload } from '../engine/types.ts';
-import type { ResolvedOptions } from '../config.ts';
-import type { HookRequest } from '../hooks/types.ts';
-import { httpDate } from '../protocol/headers.ts';
-import { TusError } from '../protocol/errors.ts';
-import { isUploadId } from '../engine/id.ts';
+import type { UploadEngine } from '../../engine/engine.ts';
+import type { Upload } from '../../model/upload.ts';
+import type { ResolvedOptions } from '../options.ts';
+import type { HookRequest } from '../../hooks/types.ts';
+import { httpDate } from '../../protocol/headers.ts';
+import { TusError } from '../../model/errors.ts';
+import { isUploadId } from '../../model/id.ts';
 
 /** What every handler gets: the parsed request's parts, the engine and the options. */
 export interface HandlerContext {

@@ -1,7 +1,7 @@
-import type { RateLimiter } from '../limits/rate-limit.ts';
-import { TUS_VERSION } from '../protocol/constants.ts';
-import { TusError } from '../protocol/errors.ts';
-import { errorResponse } from '../protocol/respond.ts';
+import type { RateLimiter } from '../../state/types.ts';
+import { TUS_VERSION } from '../../protocol/constants.ts';
+import { TusError } from '../../model/errors.ts';
+import { errorResponse } from '../../protocol/respond.ts';
 import type { Authenticate, Identity } from './authenticate.ts';
 import { shortHash } from './credentials.ts';
 

@@ -1,9 +1,9 @@
-import type { Upload } from '../engine/types.ts';
-import { isFinished } from '../engine/types.ts';
-import { TusError } from '../protocol/errors.ts';
-import * as h from '../protocol/headers.ts';
-import { dispositionFilename, ietfError, PARTIAL_UPLOAD, uploadComplete, uploadLimit, type InteropVersion } from '../protocol/ietf.ts';
-import type { Metadata } from '../protocol/metadata.ts';
+import type { Upload } from '../../model/upload.ts';
+import { isFinished } from '../../model/upload.ts';
+import { TusError } from '../../model/errors.ts';
+import * as h from '../../protocol/headers.ts';
+import { dispositionFilename, ietfError, PARTIAL_UPLOAD, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
+import type { Metadata } from '../../protocol/metadata.ts';
 import { readBody } from './body.ts';
 import { uploadUrl, type Handler, type HandlerContext } from './context.ts';
 

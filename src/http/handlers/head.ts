@@ -1,5 +1,5 @@
-import { serializeMetadata } from '../protocol/metadata.ts';
-import { isFinal, isFinished } from '../engine/types.ts';
+import { serializeMetadata } from '../../protocol/metadata.ts';
+import { isFinal, isFinished } from '../../model/upload.ts';
 import { concatHeader, expiryHeader, type Handler } from './context.ts';
 
 export const head: Handler = async (ctx) => {

@@ -1,7 +1,7 @@
-import { downloadHeaders, parseRange } from '../protocol/download.ts';
-import { TusError } from '../protocol/errors.ts';
-import { errorResponse } from '../protocol/respond.ts';
-import { isFinished } from '../engine/types.ts';
+import { downloadHeaders, parseRange } from '../../protocol/download.ts';
+import { TusError } from '../../model/errors.ts';
+import { errorResponse } from '../../protocol/respond.ts';
+import { isFinished } from '../../model/upload.ts';
 import type { Handler } from './context.ts';
 
 /** Serves a finished upload's bytes, with single-range support. */

@@ -1,7 +1,4 @@
-/** Requests per client per minute. `hit` counts one request and says whether it may proceed. */
-export interface RateLimiter {
-  hit(client: string): Promise<{ allowed: boolean; retryAfterSeconds: number }>;
-}
+import type { RateLimiter } from './types.ts';
 
 /** A fixed one-minute window per client, in this process (one instance, or no shared store). */
 export class MemoryRateLimiter implements RateLimiter {

@@ -1,5 +1,5 @@
-import type { UploadEngine } from '../engine/engine.ts';
-import { redact } from '../observability/redact.ts';
+import type { UploadEngine } from '../../engine/engine.ts';
+import { redact } from '../../observability/redact.ts';
 
 /** `GET /health`: is the state store reachable, is storage reachable, and how fast. 503 if not. */
 export async function health(engine: UploadEngine): Promise<Response> {

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { EXPOSED_HEADERS, METHODS, REQUEST_HEADERS } from './protocol/constants.ts';
+import { EXPOSED_HEADERS, METHODS, REQUEST_HEADERS } from '../protocol/constants.ts';
 
 /**
  * CORS for browser clients. Written here rather than taken from hono/cors because that middleware

@@ -1,4 +1,4 @@
-import { TusError } from '../protocol/errors.ts';
+import { TusError } from '../../model/errors.ts';
 
 /** RFC 7235 token68: what a bearer token may be made of. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;

@@ -1,5 +1,5 @@
-import { TusError } from '../protocol/errors.ts';
-import * as h from '../protocol/headers.ts';
+import { TusError } from '../../model/errors.ts';
+import * as h from '../../protocol/headers.ts';
 import { readBody } from './body.ts';
 import { expiryHeader, type Handler } from './context.ts';
 

@@ -55,3 +55,10 @@ export function toBase64(bytes: Uint8Array): string {
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary);
 }
+
+/** A digest a client sent with a body (Upload-Checksum): the body must hash to it. */
+export interface Checksum {
+  algorithm: ChecksumAlgorithm;
+  /** Base64. */
+  digest: string;
+}

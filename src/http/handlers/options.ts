@@ -1,6 +1,6 @@
-import { CHECKSUM_ALGORITHMS } from '../protocol/checksum.ts';
-import { OFFSET_CONTENT_TYPE, TUS_VERSION } from '../protocol/constants.ts';
-import { PARTIAL_UPLOAD, uploadLimit } from '../protocol/ietf.ts';
+import { CHECKSUM_ALGORITHMS } from '../../model/checksum.ts';
+import { OFFSET_CONTENT_TYPE, TUS_VERSION } from '../../protocol/constants.ts';
+import { PARTIAL_UPLOAD, uploadLimit } from '../../protocol/ietf.ts';
 import type { Handler } from './context.ts';
 
 export const EXTENSIONS = [

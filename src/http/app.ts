@@ -2,18 +2,18 @@ import { Hono } from 'hono';
 import { authenticator } from './auth/authenticate.ts';
 import { bearerToken, sameSecret } from './auth/credentials.ts';
 import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.ts';
-import type { ResolvedOptions } from './config.ts';
-import type { UploadEngine } from './engine/engine.ts';
+import type { ResolvedOptions } from './options.ts';
+import type { UploadEngine } from '../engine/engine.ts';
 import { cors } from './cors.ts';
-import type { HookRequest } from './hooks/types.ts';
-import type { RateLimiter } from './limits/rate-limit.ts';
-import { jsonLogger, requestId, type Logger } from './observability/log.ts';
-import { metrics } from './observability/metrics.ts';
-import { TUS_VERSION } from './protocol/constants.ts';
-import { TusError } from './protocol/errors.ts';
-import { requireTusResumable } from './protocol/headers.ts';
-import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from './protocol/ietf.ts';
-import { errorResponse } from './protocol/respond.ts';
+import type { HookRequest } from '../hooks/types.ts';
+import type { RateLimiter } from '../state/types.ts';
+import { jsonLogger, requestId, type Logger } from '../observability/log.ts';
+import type { MetricsRegistry } from '../observability/metrics.ts';
+import { TUS_VERSION } from '../protocol/constants.ts';
+import { TusError } from '../model/errors.ts';
+import { requireTusResumable } from '../protocol/headers.ts';
+import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from '../protocol/ietf.ts';
+import { errorResponse } from '../protocol/respond.ts';
 import type { Handler, HandlerContext } from './handlers/context.ts';
 import { options } from './handlers/options.ts';
 import { post } from './handlers/post.ts';
@@ -24,7 +24,7 @@ import { get } from './handlers/get.ts';
 import { progress } from './handlers/progress.ts';
 import { health } from './handlers/health.ts';
 import { ietfRoutes } from './handlers/ietf.ts';
-import { PAGE_HTML } from './web/page.generated.ts';
+import { PAGE_HTML } from '../web/page.generated.ts';
 
 type Routes = Partial<Record<string, Handler>>;
 
@@ -48,7 +48,7 @@ const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'
  * Hono's router, so that X-HTTP-Method-Override (which the spec says MUST be honoured) applies to
  * every route the same way, also when the app is mounted inside another Hono app.
  */
-export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimiter?: RateLimiter): Hono<Env> {
+export function buildApp(engine: UploadEngine, opts: ResolvedOptions, metrics: MetricsRegistry, rateLimiter?: RateLimiter): Hono<Env> {
   const app = new Hono<Env>();
   const log: Logger | undefined = opts.log === true ? jsonLogger : opts.log || undefined;
 
@@ -61,7 +61,7 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
     log?.({ level: c.res.status >= 500 ? 'error' : 'info', requestId: id, method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });
   });
   // Before CORS: metrics are for scrapers, not for pages in browsers.
-  if (opts.metrics) app.get('/metrics', (c) => metricsEndpoint(c.req.raw, opts.metricsToken));
+  if (opts.metrics) app.get('/metrics', (c) => metricsEndpoint(c.req.raw, metrics, opts.metricsToken));
   app.use('*', cors(opts.corsOrigins));
 
   if (opts.health) app.get('/health', () => health(engine));
@@ -124,7 +124,7 @@ export function buildApp(engine: UploadEngine, opts: ResolvedOptions, rateLimite
 }
 
 /** `GET /metrics`, behind a bearer token when one is set. */
-async function metricsEndpoint(request: Request, token: string | undefined): Promise<Response> {
+async function metricsEndpoint(request: Request, metrics: MetricsRegistry, token: string | undefined): Promise<Response> {
   if (token !== undefined) {
     try {
       if (!(await sameSecret(bearerToken(request.headers.get('Authorization')), token))) throw new TusError('UNAUTHORIZED', 'wrong token');

@@ -1,4 +1,4 @@
-import type { Hooks } from '../hooks/types.ts';
+import type { Hooks } from './types.ts';
 
 /**
  * A pre-create hook that accepts only the listed MIME types (`image/*` style wildcards allowed,

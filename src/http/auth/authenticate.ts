@@ -1,6 +1,6 @@
 import { verify } from 'hono/jwt';
-import type { ResolvedOptions } from '../config.ts';
-import { TusError } from '../protocol/errors.ts';
+import type { ResolvedOptions } from '../options.ts';
+import { TusError } from '../../model/errors.ts';
 import { bearerToken, sameSecret } from './credentials.ts';
 
 /** Who a request comes from, once its credential is checked. */

@@ -1,38 +1,10 @@
-import type { Upload } from '../engine/types.ts';
-import { isFinished } from '../engine/types.ts';
+import { progressOf } from '../../model/progress.ts';
 import type { Handler } from './context.ts';
 
-/** A transfer record older than this belongs to a PATCH that died with its instance. */
-const STALE_MS = 10_000;
 const TICK_MS = 500;
 const HEARTBEAT_MS = 15_000;
 /** An event stream ends after this; EventSource reconnects by itself. */
 const STREAM_MS = 10 * 60_000;
-
-export interface Progress {
-  id: string;
-  /** Bytes acknowledged to the client. */
-  offset: number;
-  /** Bytes stored so far, those of a running PATCH included. */
-  received: number;
-  length: number | null;
-  bytesPerSecond: number;
-  state: 'uploading' | 'paused' | 'finished';
-}
-
-export function progressOf(upload: Upload, now = Date.now()): Progress {
-  const t = upload.transfer;
-  const live = t !== undefined && !isFinished(upload) && now - t.updatedAt < STALE_MS;
-  const seconds = live ? (t.updatedAt - t.startedAt) / 1000 : 0;
-  return {
-    id: upload.id,
-    offset: upload.offset,
-    received: upload.offset + (live ? t.received : 0),
-    length: upload.length ?? null,
-    bytesPerSecond: live && seconds > 0 ? Math.round(t.received / seconds) : 0,
-    state: isFinished(upload) ? 'finished' : live ? 'uploading' : 'paused',
-  };
-}
 
 /**
  * `GET <path>/<id>/progress`: JSON, or with `Accept: text/event-stream` a Server-Sent Events stream

@@ -1,0 +1,30 @@
+import { isFinished, type Upload } from './upload.ts';
+
+/** A transfer record older than this belongs to a PATCH that died with its instance. */
+const STALE_MS = 10_000;
+
+/** An upload's progress as the progress view shows it (JSON, or events of an event stream). */
+export interface Progress {
+  id: string;
+  /** Bytes acknowledged to the client. */
+  offset: number;
+  /** Bytes stored so far, those of a running PATCH included. */
+  received: number;
+  length: number | null;
+  bytesPerSecond: number;
+  state: 'uploading' | 'paused' | 'finished';
+}
+
+export function progressOf(upload: Upload, now = Date.now()): Progress {
+  const t = upload.transfer;
+  const live = t !== undefined && !isFinished(upload) && now - t.updatedAt < STALE_MS;
+  const seconds = live ? (t.updatedAt - t.startedAt) / 1000 : 0;
+  return {
+    id: upload.id,
+    offset: upload.offset,
+    received: upload.offset + (live ? t.received : 0),
+    length: upload.length ?? null,
+    bytesPerSecond: live && seconds > 0 ? Math.round(t.received / seconds) : 0,
+    state: isFinished(upload) ? 'finished' : live ? 'uploading' : 'paused',
+  };
+}

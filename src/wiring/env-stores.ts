@@ -1,0 +1,87 @@
+/**
+ * The stores the environment describes that any runtime can use (Workers and Deno Deploy too): S3
+ * for bytes, Redis or Upstash for records, locks and the rate limit. The server-only ones (files,
+ * TCP Redis) are chosen in server.ts.
+ */
+import type { Metrics } from '../model/metrics.ts';
+import { contentHeaders } from '../protocol/download.ts';
+import { MemoryRateLimiter } from '../state/memory-rate-limit.ts';
+import type { ScriptRunner } from '../state/redis/client.ts';
+import { RedisLocker } from '../state/redis/locker.ts';
+import { RedisRateLimiter } from '../state/redis/rate-limit.ts';
+import { RedisStateStore } from '../state/redis/store.ts';
+import type { RateLimiter } from '../state/types.ts';
+import { upstashClient, upstashRateLimiter, upstashRunner } from '../state/upstash.ts';
+import { S3Client, type S3ClientConfig } from '../storage/s3/client.ts';
+import { S3DataStore } from '../storage/s3/store.ts';
+import { ConfigError, type ServerEnv, type TusflowOptions } from './config.ts';
+
+/** What the runtime's fetch and HTTP server allow the S3 store to do (see S3StoreOptions). */
+export interface S3Features {
+  streamParts?: boolean;
+  releaseChunks?: boolean;
+  fixedLength?: S3ClientConfig['fixedLength'];
+}
+
+/** The S3 store the environment describes (S3_BUCKET set), recording into `metrics`. */
+export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Metrics): S3DataStore {
+  const accessKeyId = env.S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.S3_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY;
+  if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is not set');
+  if (!accessKeyId || !secretAccessKey) {
+    throw new ConfigError('invalid configuration:\n  S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY (or AWS_*): required with S3_BUCKET');
+  }
+  const client = new S3Client({
+    endpoint: env.S3_ENDPOINT,
+    bucket: env.S3_BUCKET,
+    region: env.S3_REGION,
+    accessKeyId,
+    secretAccessKey,
+    sessionToken: env.S3_SESSION_TOKEN,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    streamBodies: features.streamParts,
+    fixedLength: features.fixedLength,
+    metrics,
+  });
+  return new S3DataStore({
+    client,
+    prefix: env.S3_KEY_PREFIX,
+    partSize: env.S3_PART_SIZE,
+    parallelParts: env.S3_PARALLEL_PARTS,
+    bufferMemory: env.S3_BUFFER_MEMORY,
+    streamParts: features.streamParts,
+    releaseChunks: features.releaseChunks,
+    metrics,
+    // The finished object is stored with the type and disposition a download is served with.
+    objectHeaders: (upload) => contentHeaders(upload.metadata),
+  });
+}
+
+export type SharedState = Pick<TusflowOptions, 'state' | 'locker' | 'rateLimiter'>;
+
+/** Records, locks and the rate limit in Redis, shared by every instance with the same Redis and prefix. */
+export function sharedState(env: ServerEnv, runner: ScriptRunner, rateLimiter?: RateLimiter): SharedState {
+  const prefix = env.STATE_KEY_PREFIX;
+  return {
+    state: new RedisStateStore({
+      runner,
+      prefix,
+      finishedTtlMs: env.FINISHED_TTL_SECONDS * 1000,
+      graceMs: Math.max(3_600_000, env.CLEANUP_INTERVAL_SECONDS * 2000),
+    }),
+    locker: new RedisLocker({ runner, prefix, leaseMs: env.LOCK_LEASE_MS, timeoutMs: 10_000 }),
+    rateLimiter: env.RATE_LIMIT ? (rateLimiter ?? new RedisRateLimiter({ runner, prefix, limit: env.RATE_LIMIT })) : undefined,
+  };
+}
+
+/** Upstash state when UPSTASH_REDIS_REST_URL is set (any runtime, Workers and Deno Deploy included). */
+export function upstashStateFromEnv(env: ServerEnv): SharedState | undefined {
+  if (!env.UPSTASH_REDIS_REST_URL || !env.UPSTASH_REDIS_REST_TOKEN) return undefined;
+  const redis = upstashClient({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN });
+  const limiter = env.RATE_LIMIT ? upstashRateLimiter(redis, env.STATE_KEY_PREFIX, env.RATE_LIMIT) : undefined;
+  return sharedState(env, upstashRunner(redis), limiter);
+}
+
+/** Without a shared store, the rate limit is per process. */
+export const localRateLimiter = (env: ServerEnv): RateLimiter | undefined =>
+  env.RATE_LIMIT ? new MemoryRateLimiter(env.RATE_LIMIT) : undefined;
