@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { authenticator } from './auth/authenticate.ts';
 import { bearerToken, sameSecret } from './auth/credentials.ts';
 import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.ts';
@@ -50,77 +50,94 @@ const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'
  */
 export function buildApp(engine: UploadEngine, opts: ResolvedOptions, metrics: MetricsRegistry, rateLimiter?: RateLimiter): Hono<Env> {
   const app = new Hono<Env>();
-  const log: Logger | undefined = opts.log === true ? jsonLogger : opts.log || undefined;
+  app.use('*', requestLog(metrics, opts.log === true ? jsonLogger : opts.log || undefined));
+  // Before CORS: metrics are for scrapers, not for pages in browsers.
+  if (opts.metrics) app.get('/metrics', (c) => metricsEndpoint(c.req.raw, metrics, opts.metricsToken));
+  app.use('*', cors(opts.corsOrigins));
+  if (opts.health) app.get('/health', () => health(engine));
+  if (opts.webPage) app.get('/', pageRoute(opts));
+  tusRoutes(app, opts.path, dispatcher(engine, opts, rateLimiter));
+  app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
+  app.onError((error) => withTusResumable(errorResponse(error)));
+  return app;
+}
 
-  app.use('*', async (c, next) => {
+/** Counts every request and logs it (when a logger is given), with its X-Request-Id. */
+function requestLog(metrics: MetricsRegistry, log: Logger | undefined): MiddlewareHandler<Env> {
+  return async (c, next) => {
     const started = performance.now();
     const id = requestId(c.req.header('X-Request-Id') ?? null);
     await next();
     c.res.headers.set('X-Request-Id', id);
     metrics.inc('tusflow_requests_total', { method: c.req.method, status: String(c.res.status) });
     log?.({ level: c.res.status >= 500 ? 'error' : 'info', requestId: id, method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });
-  });
-  // Before CORS: metrics are for scrapers, not for pages in browsers.
-  if (opts.metrics) app.get('/metrics', (c) => metricsEndpoint(c.req.raw, metrics, opts.metricsToken));
-  app.use('*', cors(opts.corsOrigins));
+  };
+}
 
-  if (opts.health) app.get('/health', () => health(engine));
-  if (opts.webPage) {
-    // The page uploads to the endpoint this app serves, and asks for a token when that needs one.
-    const auth = opts.authToken || opts.jwtSecret || opts.authorize ? 'bearer' : '';
-    const page = PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${opts.path}/"`).replace(
-      'name="tus-auth" content=""',
-      `name="tus-auth" content="${auth}"`,
-    );
-    app.get('/', () => new Response(page, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } }));
-  }
+/** `GET /`: the upload page, told the endpoint this app serves and whether that needs a token. */
+function pageRoute(opts: ResolvedOptions): () => Response {
+  const auth = opts.authToken || opts.jwtSecret || opts.authorize ? 'bearer' : '';
+  const page = PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${opts.path}/"`).replace(
+    'name="tus-auth" content=""',
+    `name="tus-auth" content="${auth}"`,
+  );
+  return () => new Response(page, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } });
+}
 
-  const base = opts.path;
+/** Serves a tus or IETF request for one kind of route; `id` is empty for the collection. */
+type Dispatch = (request: Request, id: string, connection: ConnectionInfo | undefined) => Promise<Response>;
+/** The dispatch of a route with these tus methods and, if it has any, these IETF ones. */
+type DispatchFor = (routes: Routes, draft?: (v: InteropVersion) => Routes) => Dispatch;
+
+/**
+ * Builds the dispatch of a kind of route: admission (rate limit, credentials, the method actually
+ * executed), then the handler for that method in the protocol the request speaks — a request with
+ * Upload-Draft-Interop-Version speaks the IETF draft, any other speaks tus.
+ */
+function dispatcher(engine: UploadEngine, opts: ResolvedOptions, rateLimiter: RateLimiter | undefined): DispatchFor {
   const guard = requestGuard({ authenticate: authenticator(opts), rateLimiter, trustProxy: opts.trustProxy });
+  return (routes, draft) => async (request, id, connection) => {
+    const admitted = await guard(request, connection);
+    if (admitted instanceof Response) return admitted;
+    const { method, owner } = admitted;
+    const version = draft && interopVersion(request.headers);
+    const handler = (version ? draft(version) : routes)[method];
+    if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
+    if (!version && !plainHttp.has(method)) requireTusResumable(request.headers);
+    if (id && method !== 'OPTIONS') await engine.authorize(id, owner);
+    const ctx: HandlerContext = { request, engine, options: opts, id, owner, hook: hookRequest(request, connection, opts.trustProxy) };
+    return handler(ctx);
+  };
+}
 
-  // A request with Upload-Draft-Interop-Version speaks the IETF draft; any other speaks tus.
-  const dispatch = (routes: Routes, draft?: (v: InteropVersion) => Routes) =>
-    async (request: Request, id: string, connection: ConnectionInfo | undefined): Promise<Response> => {
-      const admitted = await guard(request, connection);
-      if (admitted instanceof Response) return admitted;
-      const { method, owner } = admitted;
-      const version = draft && interopVersion(request.headers);
-      const handler = (version ? draft(version) : routes)[method];
-      if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
-      if (!version && !plainHttp.has(method)) requireTusResumable(request.headers);
-      if (id && method !== 'OPTIONS') await engine.authorize(id, owner);
-      const ctx: HandlerContext = { request, engine, options: opts, id, owner, hook: hookRequest(request, connection, opts.trustProxy) };
-      return handler(ctx);
-    };
+/** The endpoint (`<base>` and `<base>/`), an upload (`<base>/:id`) and its progress view. */
+function tusRoutes(app: Hono<Env>, base: string, dispatch: DispatchFor): void {
   const onCollection = dispatch(collection, (v) => ietf.get(v)!.collection);
   const onUpload = dispatch(upload, (v) => ietf.get(v)!.upload);
   const onProgress = dispatch(uploadProgress);
-
-  const respond = async (run: () => Promise<Response>, allow: Routes): Promise<Response> => {
-    let response: Response;
-    try {
-      response = await run();
-    } catch (error) {
-      const allowHeader: Record<string, string> =
-        error instanceof TusError && error.code === 'METHOD_NOT_ALLOWED' ? { Allow: Object.keys(allow).join(', ') } : {};
-      response = errorResponse(error, allowHeader);
-    }
-    response.headers.set('Tus-Resumable', TUS_VERSION);
-    return response;
-  };
-
   for (const path of [base || '/', `${base}/`]) {
     app.all(path, (c) => respond(() => onCollection(c.req.raw, '', c.env), collection));
   }
   app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id'), c.env), upload));
   app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id'), c.env), uploadProgress));
-  app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
-  app.onError((error) => {
-    const response = errorResponse(error);
-    response.headers.set('Tus-Resumable', TUS_VERSION);
-    return response;
-  });
-  return app;
+}
+
+/** A handler's response, or its error's; a 405 names the methods the route has. */
+async function respond(run: () => Promise<Response>, allow: Routes): Promise<Response> {
+  let response: Response;
+  try {
+    response = await run();
+  } catch (error) {
+    const allowHeader: Record<string, string> =
+      error instanceof TusError && error.code === 'METHOD_NOT_ALLOWED' ? { Allow: Object.keys(allow).join(', ') } : {};
+    response = errorResponse(error, allowHeader);
+  }
+  return withTusResumable(response);
+}
+
+function withTusResumable(response: Response): Response {
+  response.headers.set('Tus-Resumable', TUS_VERSION);
+  return response;
 }
 
 /** `GET /metrics`, behind a bearer token when one is set. */
