@@ -2,7 +2,6 @@ import { TusError } from '../model/errors.ts';
 import type { Checksum } from '../model/checksum.ts';
 import type { Metadata } from '../model/upload.ts';
 import type { DataStore } from '../storage/types.ts';
-import { UploadCompleted } from '../model/errors.ts';
 import type { ByteRange } from '../model/upload.ts';
 import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
@@ -326,17 +325,14 @@ export class UploadEngine {
         idleTimeoutMs: this.#o.bodyIdleTimeoutMs,
       });
       const progress = await this.#progress(upload);
-      let newOffset: number;
-      let completedBefore = false;
-      try {
-        newOffset = await this.#storage(() =>
-          this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size, signal: metered.signal }),
-        ).finally(progress.settled);
-      } catch (error) {
-        if (!(error instanceof UploadCompleted) || upload.length === undefined) throw error;
-        newOffset = upload.length;
-        completedBefore = true;
-      }
+      const written = await this.#storage(() =>
+        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size, signal: metered.signal }),
+      ).finally(progress.settled);
+      // `completed`: an earlier request completed the upload in storage and its answer was lost;
+      // it is recorded as finished now, as that request would have.
+      const completedBefore = 'completed' in written;
+      const newOffset = completedBefore ? upload.length : written.offset;
+      if (newOffset === undefined) throw new Error(`the store reported upload ${id} complete, but its length is unknown`);
 
       const now = this.#now();
       const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs, transfer: undefined };
@@ -581,7 +577,7 @@ export class UploadEngine {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof TusError || error instanceof UploadCompleted) throw error;
+      if (error instanceof TusError) throw error;
       // The reason reaches the client: a backend's error may quote a URL with its credentials.
       throw new TusError(code, errorText(error));
     }

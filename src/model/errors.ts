@@ -64,14 +64,3 @@ export class TusError extends Error {
   }
 }
 
-/**
- * Thrown by a data store's `write` when storage shows the upload already complete: an earlier
- * request completed it, and its answer (or the record of it) was lost. The engine then records it
- * as finished.
- */
-export class UploadCompleted extends Error {
-  override name = 'UploadCompleted';
-  constructor() {
-    super('the upload is already complete in storage');
-  }
-}

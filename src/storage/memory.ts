@@ -1,6 +1,6 @@
 import type { Upload } from '../model/upload.ts';
 import type { ByteRange } from '../model/upload.ts';
-import type { DataStore, WriteOptions } from './types.ts';
+import type { DataStore, WriteOptions, WriteResult } from './types.ts';
 
 /** Bytes in this process's memory: for tests and embedding, not for large files. */
 export class MemoryDataStore implements DataStore {
@@ -10,7 +10,7 @@ export class MemoryDataStore implements DataStore {
     this.#files.set(upload.id, []);
   }
 
-  async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number> {
+  async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<WriteResult> {
     const chunks: Uint8Array[] = [];
     let size = 0;
     for await (const chunk of body) {
@@ -20,7 +20,7 @@ export class MemoryDataStore implements DataStore {
     await options.verify();
     const kept = trim(this.#files.get(upload.id) ?? [], upload.offset);
     this.#files.set(upload.id, [...kept, ...chunks]);
-    return upload.offset + size;
+    return { offset: upload.offset + size };
   }
 
   async finish(): Promise<void> {}

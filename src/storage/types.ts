@@ -19,6 +19,13 @@ export interface WriteOptions {
 }
 
 /**
+ * How a write ends: the new durable offset, or `completed` when storage shows the upload already
+ * complete (an earlier request completed it, and its answer or the record of it was lost), so the
+ * engine records it as finished. Only said of an upload whose length is known.
+ */
+export type WriteResult = { offset: number } | { completed: true };
+
+/**
  * Where an upload's bytes live. The engine serialises calls per upload (one writer at a time), so a
  * store needs no locking of its own. A store never sees HTTP.
  */
@@ -29,7 +36,7 @@ export interface DataStore {
    * Appends `body` at `upload.offset` and resolves with the new durable offset. A body that ends
    * normally is committed (after `verify`); a body that errors discards this write entirely.
    */
-  write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number>;
+  write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<WriteResult>;
   /** Called once the offset reaches the length: makes the bytes one readable file. */
   finish(upload: Upload): Promise<void>;
   /** The bytes of a finished upload (a Blob lets the server send Content-Length and sendfile). */

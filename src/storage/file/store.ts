@@ -3,7 +3,7 @@ import { access, constants, mkdir, open, rm, type FileHandle } from 'node:fs/pro
 import { join } from 'node:path';
 import type { Upload } from '../../model/upload.ts';
 import type { ByteRange } from '../../model/upload.ts';
-import type { DataStore, WriteOptions } from '../types.ts';
+import type { DataStore, WriteOptions, WriteResult } from '../types.ts';
 
 /**
  * The embedded data store: an upload's bytes in one file under `dir`. Writes are positional at the
@@ -28,7 +28,7 @@ export class FileDataStore implements DataStore {
     await file.close();
   }
 
-  async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number> {
+  async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<WriteResult> {
     const file = await open(this.#path(upload), 'r+');
     let position = upload.offset;
     try {
@@ -39,7 +39,7 @@ export class FileDataStore implements DataStore {
       }
       await options.verify();
       await file.sync();
-      return position;
+      return { offset: position };
     } catch (error) {
       await file.truncate(upload.offset).catch(() => {});
       throw error;

@@ -1,14 +1,13 @@
 import type { Upload } from '../../model/upload.ts';
 import { isUploadId } from '../../model/id.ts';
-import { UploadCompleted } from '../../model/errors.ts';
 import type { Metrics } from '../../model/metrics.ts';
 import type { ByteRange } from '../../model/upload.ts';
-import type { DataStore, WriteOptions } from '../types.ts';
+import type { DataStore, WriteOptions, WriteResult } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
 import { PartBuffers } from './buffers.ts';
-import { partSizeFor, sendParts } from './parts.ts';
+import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
 
 export interface S3StoreOptions {
@@ -71,6 +70,9 @@ function restored(info: Info): Pick<Upload, 'key' | 'owner' | 'concat'> {
   else if (isFinalConcat(concat)) fields.concat = { final: [...concat.final] };
   return fields;
 }
+
+/** What a write that finds the upload already complete in S3 ends with. */
+const COMPLETED = { completed: true } as const;
 
 const isFinalConcat = (value: unknown): value is { final: string[] } => {
   const final: unknown = (value as { final?: unknown } | null)?.final;
@@ -170,7 +172,7 @@ export class S3DataStore implements DataStore {
     await this.#writeInfo(upload, uploadId, partSize);
   }
 
-  async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number> {
+  async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<WriteResult> {
     const { uploadId, partSize } = this.#fields(upload);
     const key = this.#object(upload);
     const firstPart = Math.floor(upload.offset / partSize) + 1;
@@ -180,53 +182,48 @@ export class S3DataStore implements DataStore {
     // earlier: until the offset is saved, a retry may need them).
     const previous = this.#tails.take(upload.id, upload.offset);
     const cleanup = previous?.obsolete.length ? this.#deleteSegments(previous.obsolete).catch(() => {}) : undefined;
-    const carry = carried > 0 ? (previous ?? (await this.#readCarry(upload, upload.offset - carried))) : undefined;
+    let carry: Tail | undefined;
+    if (carried > 0) {
+      const found = previous ?? (await this.#readCarry(upload, upload.offset - carried));
+      if ('completed' in found) return found;
+      carry = found;
+    }
 
-    const completedCheck = async (error: unknown): Promise<never> => {
-      // NoSuchUpload: an earlier request completed the upload and its answer was lost.
-      if (error instanceof S3Error && error.notFound && (await this.#completed(upload))) throw new UploadCompleted();
-      throw error;
-    };
     // Parts of a write that fails must not count if the offset is ever rebuilt from S3 alone: their
     // checksum may have failed, or never been checked (the body was cut, a later part failed). The
     // first of them is overwritten with a 1-byte part, where recovery stops; the client's retry
     // sends it whole again. (A part whose send started may be stored even if its answer was lost.)
     let sendsStarted = false;
-    const distrust = async (error: unknown): Promise<never> => {
-      if (sendsStarted && !(error instanceof UploadCompleted)) {
-        await this.#s3.uploadPart(key, uploadId, firstPart, new Uint8Array(1)).catch(() => {});
-      }
-      throw error;
-    };
     const sent = (partNumber: number) => options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
-    const result = await sendParts(body, {
-      partSize,
-      firstPart,
-      carry: carry?.bytes,
-      parallel: this.options.parallelParts,
-      buffers: this.#buffers,
-      send: async (partNumber, bytes) => {
-        sendsStarted = true;
-        await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
-        sent(partNumber);
-      },
-      stream: this.options.streamParts
-        ? async (partNumber, part, size) => {
-            sendsStarted = true;
-            await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
-            sent(partNumber);
-          }
-        : undefined,
-      expected: options.size,
-      release: this.options.releaseChunks,
-      signal: options.signal,
-    })
-      .catch(distrust)
-      .catch(completedCheck);
+    let result: PartsResult;
     try {
+      result = await sendParts(body, {
+        partSize,
+        firstPart,
+        carry: carry?.bytes,
+        parallel: this.options.parallelParts,
+        buffers: this.#buffers,
+        send: async (partNumber, bytes) => {
+          sendsStarted = true;
+          await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
+          sent(partNumber);
+        },
+        stream: this.options.streamParts
+          ? async (partNumber, part, size) => {
+              sendsStarted = true;
+              await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
+              sent(partNumber);
+            }
+          : undefined,
+        expected: options.size,
+        release: this.options.releaseChunks,
+        signal: options.signal,
+      });
       await options.verify();
     } catch (error) {
-      await distrust(error);
+      if (sendsStarted) await this.#s3.uploadPart(key, uploadId, firstPart, new Uint8Array(1)).catch(() => {});
+      if (await this.#completedBy(upload, error)) return COMPLETED;
+      throw error;
     }
 
     // Only now do the new bytes count. Nothing stored before is deleted here (see above), so a
@@ -238,7 +235,14 @@ export class S3DataStore implements DataStore {
     let segments = carry?.segments ?? [];
     let obsolete: string[] = [];
     if (last) {
-      if (tail.byteLength > 0) await this.#s3.uploadPart(key, uploadId, result.nextPart, tail).catch(completedCheck);
+      if (tail.byteLength > 0) {
+        try {
+          await this.#s3.uploadPart(key, uploadId, result.nextPart, tail);
+        } catch (error) {
+          if (await this.#completedBy(upload, error)) return COMPLETED;
+          throw error;
+        }
+      }
       obsolete = segments;
       segments = [];
     } else if (tail.byteLength > 0 && result.received > 0) {
@@ -254,7 +258,15 @@ export class S3DataStore implements DataStore {
     }
     this.#tails.put(upload.id, { offset, bytes: last ? new Uint8Array() : tail, segments, obsolete });
     await cleanup;
-    return offset;
+    return { offset };
+  }
+
+  /**
+   * Whether a request failed because the upload was completed (NoSuchUpload): an earlier request
+   * completed it, and its answer was lost.
+   */
+  async #completedBy(upload: Upload, error: unknown): Promise<boolean> {
+    return error instanceof S3Error && error.notFound && (await this.#completed(upload));
   }
 
   /** Whether the upload's object exists whole: it was completed. */
@@ -267,7 +279,7 @@ export class S3DataStore implements DataStore {
    * The incomplete part's bytes read back from S3 (another instance, or a restart, wrote them).
    * The next commit rewrites them as one segment, which also retires any a failed request left.
    */
-  async #readCarry(upload: Upload, partStart: number): Promise<Tail> {
+  async #readCarry(upload: Upload, partStart: number): Promise<Tail | typeof COMPLETED> {
     const found = await this.#segments(this.key(upload.id));
     const bytes = new Uint8Array(upload.offset - partStart);
     for (let at = partStart; at < upload.offset; ) {
@@ -276,7 +288,7 @@ export class S3DataStore implements DataStore {
       if (!res) {
         // The last PATCH completed the upload (which removes the segments) but its offset was never
         // saved: a crash between the two. The retry is answered as the completion it repeats.
-        if (await this.#completed(upload)) throw new UploadCompleted();
+        if (await this.#completed(upload)) return COMPLETED;
         throw new Error(`incomplete part of ${upload.id} is missing bytes from offset ${at}`);
       }
       const chunk = new Uint8Array(await res.arrayBuffer()).subarray(0, upload.offset - at);
@@ -325,6 +337,8 @@ export class S3DataStore implements DataStore {
       // The final bytes are still in segments (a deferred length declared by an empty PATCH on
       // another instance): send them as the last part.
       const tail = await this.#readCarry({ ...upload, offset: length }, (count - 1) * partSize);
+      // Completed meanwhile (by a request whose answer was lost): as when nothing is left to list.
+      if ('completed' in tail) return this.#dropSegments(upload.id);
       parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, tail.bytes), size: tail.bytes.byteLength });
     }
     parts.forEach((part, i) => {
