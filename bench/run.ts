@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { startS3, type S3Env } from '../tests/support/s3.ts';
+import { startS3 } from '../tests/support/s3.ts';
 import { spawnServer, type ServerProcess } from '../tests/support/process.ts';
 import { S3Client } from '../src/storage/s3/client.ts';
 import { cpuSeconds, generatedBody, MiB, peakRssMiB, table } from './lib.ts';

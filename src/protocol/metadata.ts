@@ -6,6 +6,7 @@ export type { Metadata };
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // Keys are free text for the spec except for the separators; ASCII control bytes would break headers.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control bytes is the point (they are refused)
 const KEY = /^[^\s,\x00-\x1f\x7f]+$/;
 // ignoreBOM: a leading byte-order mark is part of the value, not a hint to drop.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import type { Upload } from '../../src/index.ts';
 import { newUploadId } from '../../src/model/id.ts';
-import { TusError } from '../../src/model/errors.ts';
+import type { TusError } from '../../src/model/errors.ts';
 import { IOREDIS_KIND, STATE_KINDS } from '../support/state-stores.ts';
 
 const upload = (fields: Partial<Upload> = {}): Upload => ({
