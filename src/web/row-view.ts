@@ -1,0 +1,79 @@
+/** A file's list item on the page: its name and size, the bar, the status line and the buttons. */
+import { $ } from './dom.ts';
+import { formatBytes } from './format.ts';
+
+export type State = 'queued' | 'uploading' | 'paused' | 'choice' | 'finished' | 'failed';
+
+/** What the buttons of a row do. */
+export interface RowActions {
+  toggle(): void;
+  startOver(): void;
+  /** Replaces the download link's own navigation, when there is one. */
+  download?: (() => void) | undefined;
+}
+
+const template = $<HTMLTemplateElement>('#upload-template');
+
+export class RowView {
+  static #count = 0;
+  readonly el: HTMLLIElement;
+  /** The line for the server's view (see ServerView). */
+  readonly server: HTMLElement;
+  readonly #bar: HTMLProgressElement;
+  readonly #status: HTMLElement;
+  readonly #toggle: HTMLButtonElement;
+  readonly #restart: HTMLButtonElement;
+  readonly #download: HTMLAnchorElement;
+
+  constructor(file: File, actions: RowActions) {
+    this.el = (template.content.firstElementChild as HTMLLIElement).cloneNode(true) as HTMLLIElement;
+    const nameId = `upload-${++RowView.#count}`;
+    $('.name', this.el).id = nameId;
+    $('.name', this.el).textContent = file.name;
+    $('.size', this.el).textContent = formatBytes(file.size);
+    this.#bar = $('progress', this.el);
+    this.#bar.setAttribute('aria-labelledby', nameId);
+    this.#status = $('.status', this.el);
+    this.server = $('.server', this.el);
+    this.#toggle = $('.toggle', this.el);
+    this.#restart = $('.restart', this.el);
+    this.#download = $('.download', this.el);
+    for (const button of [this.#toggle, this.#restart]) button.setAttribute('aria-describedby', nameId);
+    this.#toggle.addEventListener('click', () => actions.toggle());
+    this.#restart.addEventListener('click', () => actions.startOver());
+    const download = actions.download;
+    if (download) {
+      this.#download.addEventListener('click', (event) => {
+        event.preventDefault();
+        download();
+      });
+    }
+  }
+
+  /** Sets the bar to a percentage; answers the value it shows. */
+  bar(value: number): number {
+    this.#bar.value = value;
+    return this.#bar.value;
+  }
+
+  status(text: string): void {
+    this.#status.textContent = text;
+  }
+
+  /** Shows a state: the status line, and the buttons that state has, with their labels. */
+  show(state: State, status: string): void {
+    this.el.dataset.state = state;
+    this.#status.textContent = status;
+    this.#toggle.textContent = state === 'failed' ? 'Retry' : state === 'paused' || state === 'choice' ? 'Resume' : 'Pause';
+    this.#toggle.hidden = state === 'finished';
+    this.#restart.hidden = state !== 'choice';
+  }
+
+  /** Offers the finished upload for download. */
+  downloadable(url: string, name: string): void {
+    this.#download.href = url;
+    this.#download.download = name;
+    this.#download.hidden = false;
+    this.#download.setAttribute('aria-label', `Download ${name}`);
+  }
+}
