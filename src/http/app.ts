@@ -70,7 +70,14 @@ function requestLog(metrics: MetricsRegistry, log: Logger | undefined): Middlewa
     await next();
     c.res.headers.set('X-Request-Id', id);
     metrics.inc('tusflow_requests_total', { method: c.req.method, status: String(c.res.status) });
-    log?.({ level: c.res.status >= 500 ? 'error' : 'info', requestId: id, method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });
+    log?.({
+      level: c.res.status >= 500 ? 'error' : 'info',
+      requestId: id,
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+    });
   };
 }
 
@@ -128,8 +135,7 @@ async function respond(run: () => Promise<Response>, allow: Routes): Promise<Res
   try {
     response = await run();
   } catch (error) {
-    const allowHeader: Record<string, string> =
-      error instanceof TusError && error.code === 'METHOD_NOT_ALLOWED' ? { Allow: Object.keys(allow).join(', ') } : {};
+    const allowHeader: Record<string, string> = error instanceof TusError && error.code === 'METHOD_NOT_ALLOWED' ? { Allow: Object.keys(allow).join(', ') } : {};
     response = errorResponse(error, allowHeader);
   }
   return withTusResumable(response);
