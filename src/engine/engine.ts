@@ -7,7 +7,9 @@ import type { Locker, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { NO_METRICS, type Metrics } from '../model/metrics.ts';
 import { errorText } from '../observability/redact.ts';
-import { HookFailure, PRE_HOOKS, type HookDecision, type HookRequest, type Hooks, type HookType } from '../hooks/types.ts';
+import type { HookRequest, Hooks, HookType } from '../hooks/types.ts';
+import { removeExpired } from './cleanup.ts';
+import { HookRunner } from './hook-runner.ts';
 import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from '../model/upload.ts';
 
@@ -68,9 +70,10 @@ export interface CreateInput {
 const SAFE_KEY = /^(?!\/)(?!(?:.*\/)?\.\.?(?:\/|$))[\x21-\x7e][\x20-\x7e]{0,899}$/;
 
 /**
- * The upload lifecycle: create, append, finish, read, terminate, expire. It knows no HTTP and no
- * storage technology; it owns the rules that keep bytes safe — one writer per upload, offsets only
- * move after the store says the bytes are durable, and nothing past the length is ever stored.
+ * The upload lifecycle: create, append, finish, read, terminate, concatenate. It knows no HTTP and
+ * no storage technology; it owns the rules that keep bytes safe — one writer per upload, offsets
+ * only move after the store says the bytes are durable, and nothing past the length is ever stored.
+ * Hooks run beside it (hook-runner.ts), and so does the sweep of expired uploads (cleanup.ts).
  */
 export class UploadEngine {
   readonly #o: EngineOptions;
@@ -84,12 +87,13 @@ export class UploadEngine {
   readonly #active = new Set<AbortController>();
   #stopping = false;
   readonly #inflight = new Set<Promise<unknown>>();
-  readonly #background = new Set<Promise<unknown>>();
+  readonly #hooks: HookRunner;
 
   constructor(options: EngineOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics ?? NO_METRICS;
+    this.#hooks = new HookRunner(options.hooks, options.onHookError);
   }
 
   get maxSize(): number | undefined {
@@ -117,14 +121,14 @@ export class UploadEngine {
       await this.#stateCall(() => this.#o.state.put(upload));
     });
     this.#metrics.inc('tusflow_uploads_created_total');
-    this.#emit('post-create', upload, input.request);
+    this.#hooks.emit('post-create', upload, input.request);
     if (isFinished(upload)) this.#finished(upload, input.request);
     return upload;
   }
 
   #finished(upload: Upload, request?: HookRequest): void {
     this.#metrics.inc('tusflow_uploads_finished_total');
-    this.#emit('post-finish', upload, request);
+    this.#hooks.emit('post-finish', upload, request);
   }
 
   /**
@@ -133,7 +137,7 @@ export class UploadEngine {
    * other's bytes.
    */
   async #preCreate(upload: Upload, request?: HookRequest): Promise<void> {
-    const decision = await this.#decide('pre-create', upload, request);
+    const decision = await this.#hooks.decide('pre-create', upload, request);
     if (decision.metadata) upload.metadata = decision.metadata;
     if (decision.key !== undefined) {
       if (!SAFE_KEY.test(decision.key)) throw new TusError('INVALID_KEY', decision.key.slice(0, 100));
@@ -221,7 +225,7 @@ export class UploadEngine {
     await this.#preCreate(final, context.request);
     await this.#releaseKeyOnFailure(final, () => this.#stateCall(() => this.#o.state.put(final)));
     this.#metrics.inc('tusflow_uploads_created_total');
-    this.#emit('post-create', final, context.request);
+    this.#hooks.emit('post-create', final, context.request);
     return this.#assemble(final);
   }
 
@@ -349,7 +353,7 @@ export class UploadEngine {
       }
       await this.#stateCall(() => this.#o.state.update(id, changed));
       this.#metrics.inc('tusflow_bytes_received_total', {}, newOffset - offset);
-      this.#emit('post-receive', upload, options.request);
+      this.#hooks.emit('post-receive', upload, options.request);
       if (isFinished(upload)) this.#finished(upload, options.request);
       return upload;
     }));
@@ -376,51 +380,30 @@ export class UploadEngine {
   terminate(id: string, request?: HookRequest): Promise<void> {
     return this.#withLock(id, async () => {
       const upload = await this.#load(id);
-      await this.#decide('pre-terminate', upload, request);
+      await this.#hooks.decide('pre-terminate', upload, request);
       await this.#remove(upload);
       this.#metrics.inc('tusflow_uploads_terminated_total');
-      this.#emit('post-terminate', upload, request);
+      this.#hooks.emit('post-terminate', upload, request);
     });
   }
 
   /** Removes unfinished uploads whose expiry has passed; resolves with how many went. */
-  async cleanup(): Promise<number> {
-    let removed = 0;
-    const attempt = async (id: string, work: () => Promise<boolean>) => {
-      try {
-        if (await this.#withLock(id, work)) removed++;
-      } catch (error) {
-        if (!(error instanceof TusError && error.code === 'LOCKED')) throw error;
-      }
-    };
-    for await (const upload of this.#o.state.expired(this.#now())) {
-      await attempt(upload.id, async () => {
-        const current = await this.#o.state.get(upload.id);
-        if (current?.expiresAt === undefined || current.expiresAt > this.#now()) return false;
-        await this.#remove(current);
-        return true;
-      });
-    }
-    // Orphans: storage the state store no longer knows (its records were lost or expired
-    // unnoticed), started longer ago than an upload may live, and never finished.
-    const stale = this.#o.store.stale?.(this.#now() - this.#o.ttlMs) ?? [];
-    for await (const found of stale) {
-      const id = found.id;
-      await attempt(id, async () => {
-        if (await this.#o.state.get(id)) return false;
-        const orphan = (await this.#o.store.recover?.(id)) ?? { offset: 0, metadata: {}, createdAt: 0, ...found };
-        if (isFinished(orphan) && orphan.finishedAt !== undefined) return false;
-        await this.#storage(() => this.#o.store.remove(orphan));
-        await this.#releaseKey(orphan);
-        return true;
-      });
-    }
-    return removed;
+  cleanup(): Promise<number> {
+    return removeExpired({
+      state: this.#o.state,
+      store: this.#o.store,
+      ttlMs: this.#o.ttlMs,
+      now: this.#now,
+      withLock: (id, work) => this.#withLock(id, work),
+      remove: (upload) => this.#remove(upload),
+      releaseKey: (upload) => this.#releaseKey(upload),
+      storage: this.#storage,
+    });
   }
 
   /** Settles when the background hook deliveries started so far have (for Workers' waitUntil). */
-  async backgroundSettled(): Promise<void> {
-    await Promise.allSettled([...this.#background]);
+  backgroundSettled(): Promise<void> {
+    return this.#hooks.settled();
   }
 
   /**
@@ -432,7 +415,7 @@ export class UploadEngine {
     for (const controller of this.#active) controller.abort(new Error('server is shutting down'));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.allSettled([...this.#inflight, ...this.#background]),
+      Promise.allSettled([...this.#inflight, this.#hooks.settled()]),
       new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]);
     clearTimeout(timer);
@@ -452,7 +435,7 @@ export class UploadEngine {
         const now = this.#now();
         if (writing || now - transfer.updatedAt < interval) return;
         Object.assign(transfer, { received, updatedAt: now });
-        this.#emit('post-receive', { ...upload, offset: upload.offset + received, transfer: { ...transfer } });
+        this.#hooks.emit('post-receive', { ...upload, offset: upload.offset + received, transfer: { ...transfer } });
         writing = this.#o.state
           .update(upload.id, { transfer: { ...transfer } })
           .catch(() => {}) // progress is advisory; the offset is what counts
@@ -488,7 +471,7 @@ export class UploadEngine {
    * with the cleanup like unfinished ones.
    */
   async #finish(upload: Upload, request?: HookRequest, alreadyInStorage = false): Promise<void> {
-    await this.#decide('pre-finish', upload, request);
+    await this.#hooks.decide('pre-finish', upload, request);
     if (!alreadyInStorage) await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
     if (upload.concat !== 'partial') delete upload.expiresAt;
@@ -516,46 +499,6 @@ export class UploadEngine {
       lease.signal.removeEventListener('abort', onLease);
       await lease.release().catch(() => {});
     }
-  }
-
-  /**
-   * A pre-hook: awaited; pre-create and pre-terminate may refuse (with the hook's status), a
-   * pre-finish cannot (the bytes are all there: it is told, and the upload finishes).
-   */
-  async #decide(type: HookType, upload: Upload, request?: HookRequest): Promise<HookDecision> {
-    const hook = this.#o.hooks?.[type];
-    if (!hook) return {};
-    let decision: HookDecision;
-    try {
-      decision = (await hook({ type, upload: structuredClone(upload), request })) ?? {};
-    } catch (error) {
-      this.#hookFailed(type, error, upload.id);
-      if (type === 'pre-finish') return {};
-      // A failure is no refusal: its text (a stack, a receiver's error page) is not for clients.
-      throw new TusError('REJECTED', `the ${type} hook failed`, error instanceof HookFailure ? error.status : 500);
-    }
-    if (decision.reject && type !== 'pre-finish') {
-      throw new TusError('REJECTED', decision.reject.message, decision.reject.status);
-    }
-    return decision;
-  }
-
-  /** A post-hook: runs in the background; its failure is reported, never felt by the upload. */
-  #emit(type: HookType, upload: Upload, request?: HookRequest): void {
-    const hook = this.#o.hooks?.[type];
-    if (!hook || PRE_HOOKS.includes(type)) return;
-    const event = { type, upload: structuredClone(upload), request };
-    const running = Promise.resolve()
-      .then(() => hook(event))
-      .catch((error: unknown) => this.#hookFailed(type, error, upload.id));
-    this.#background.add(running);
-    void running.finally(() => this.#background.delete(running));
-  }
-
-  /** Each failure once, also of hooks that failed together (composed post-hooks run side by side). */
-  #hookFailed(type: HookType, error: unknown, uploadId: string): void {
-    const failures: unknown[] = error instanceof AggregateError ? error.errors : [error];
-    for (const failure of failures) this.#o.onHookError?.(type, failure, uploadId);
   }
 
   /** Holds the locks of several uploads (taken in sorted order, so two callers cannot deadlock). */
