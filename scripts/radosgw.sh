@@ -13,8 +13,10 @@
 # Env:
 #   MEMSTORE_BYTES         OSD capacity, all of it RAM (default 8 GiB; RSS follows data held)
 #   RADOSGW_START_TIMEOUT  seconds before start gives up (default 60)
-#   RADOSGW_OWNER_PID      if set, a watchdog stops the cluster once that process is gone
-#                          (covers an owner killed with SIGKILL, which runs no exit handler)
+#   RADOSGW_OWNER_PID      if set, a watchdog stops the cluster within a second of that process
+#                          ending in any way (SIGKILL, or a runner that emits no exit event:
+#                          `bun test` runs no process.on('exit') handler). The watchdog is
+#                          self-contained: it works on after this script or its checkout is gone.
 #
 # stdout stays empty; progress and errors go to stderr. On a failed start every daemon
 # already started is killed and DIR is kept for its logs (DIR/log); `stop DIR` removes it.
@@ -50,7 +52,7 @@ cluster_pids() {
   for f in "$dir"/pids/*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" != $$ ] || continue # $$: the watchdog runs stop itself
+    [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" != $$ ] || continue # $$: the watchdog stops the cluster itself
     { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "$dir" || continue
     echo "$pid"
   done
@@ -75,6 +77,40 @@ kill_cluster() {
     sleep 0.05
   done
   log "warning: some daemons of $dir survived SIGKILL: $pids"
+}
+
+# proc_start PID: when the process started (field 22 of /proc/PID/stat, clock ticks since boot);
+# empty if there is no such process. With the pid it names one process, even after pid reuse.
+proc_start() {
+  local stat f
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+  read -ra f <<<"${stat##*) }" # fields from the 3rd (state) on; the name may hold spaces
+  echo "${f[19]}"
+}
+
+# owner_alive PID START: true while that process runs; a zombie (exited, not yet reaped by its
+# parent) or a new process under a recycled pid counts as gone.
+owner_alive() {
+  local stat f
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  read -ra f <<<"${stat##*) }"
+  [[ ${f[0]} != [ZX] && ${f[19]} == "$2" ]]
+}
+
+# watchdog OWNER START DIR: waits until the owner is gone, then kills the cluster and removes DIR.
+# Runs from `bash -c` with these functions inlined, in its own session with its output in DIR/log:
+# it needs no file outside DIR (the owner's checkout may be deleted the moment the owner ends),
+# works from / (its start directory may be deleted too) and ignores hangups, interrupts and broken
+# pipes of the owner's terminal or session. `stop` and a failed start end it with SIGKILL.
+watchdog() {
+  local owner=$1 start=$2 dir=$3
+  trap '' HUP INT PIPE
+  cd / || true
+  while owner_alive "$owner" "$start" && [ -f "$dir/ceph.conf" ]; do sleep 0.25; done
+  [ -f "$dir/ceph.conf" ] || return 0
+  log "watchdog: owner $owner is gone; stopping the cluster in $dir"
+  kill_cluster "$dir"
+  rm -rf -- "$dir"
 }
 
 cmd_stop() {
@@ -230,11 +266,14 @@ EOF
   local conf=(-c "$DIR/ceph.conf")
 
   if [[ ${RADOSGW_OWNER_PID:-} =~ ^[0-9]+$ ]]; then
-    # Watchdog: stops the cluster once the owner is gone (even mid-start); it ends by itself
-    # once DIR/ceph.conf is gone, and `stop` (or a failed start) kills it with the daemons.
-    spawn watchdog bash -c '
-      while kill -0 "$1" 2>/dev/null && [ -f "$3/ceph.conf" ]; do sleep 1; done
-      [ -f "$3/ceph.conf" ] && exec bash "$2" stop "$3"' watchdog "$RADOSGW_OWNER_PID" "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$DIR"
+    # Watchdog: stops the cluster once the owner is gone (even mid-start, and then a daemon
+    # spawned later fails for want of DIR/ceph.conf); it ends by itself once DIR/ceph.conf is
+    # gone, and `stop` (or a failed start) kills it with the daemons. An owner already gone
+    # has no start time, which stops the cluster at once.
+    local owner_start watchdog_code
+    owner_start=$(proc_start "$RADOSGW_OWNER_PID")
+    watchdog_code="$(declare -f log cluster_pids kill_cluster owner_alive watchdog)"$'\n''T0=${EPOCHREALTIME/[.,]/}; watchdog "$@"'
+    spawn watchdog bash -c "$watchdog_code" watchdog "$RADOSGW_OWNER_PID" "$owner_start" "$DIR"
   fi
 
   log "starting mon a on 127.0.0.1:$mon_port (fsid $fsid) in $DIR"

@@ -1,5 +1,11 @@
 // A real S3 server for tests: a throwaway Ceph radosgw cluster (scripts/radosgw.sh), one per
-// test process, started on first use and stopped when the process exits.
+// test process, started on first use. It is stopped:
+// - at the end of `bun test`, by stopS3() in the global teardown (tests/support/teardown.ts,
+//   preloaded by bunfig.toml), so nothing of it is left when the run returns;
+// - on exit or SIGINT/SIGTERM/SIGHUP of any other process (a bench, a script), by the handlers
+//   below (`bun test` itself emits no 'exit' event: they do not run there);
+// - in every case, SIGKILL included, by radosgw.sh's watchdog (RADOSGW_OWNER_PID), within a
+//   second of this process ending, even if the checkout holding radosgw.sh is deleted meanwhile.
 //
 // Set TUSFLOW_TEST_S3_ENDPOINT (e.g. http://127.0.0.1:7480) to use an already running radosgw
 // instead; it must know the test user (access key tusflow-test-key, secret tusflow-test-secret).
@@ -75,6 +81,12 @@ async function create(): Promise<S3Env> {
     if (liveDir === dir) liveDir = undefined;
   }
   throw new Error(`could not start radosgw (scripts/radosgw.sh):\n${failures.join('\n\n')}`);
+}
+
+/** Stops the cluster this process started, if any (without starting one); a failed start is ignored. */
+export async function stopS3(): Promise<void> {
+  const env = await current?.catch(() => undefined);
+  await env?.stop();
 }
 
 function makeEnv(endpoint: string, stop: () => Promise<void>): S3Env {
