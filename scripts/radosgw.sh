@@ -255,7 +255,7 @@ memstore device bytes = $memstore_bytes
 
 [client]
 rgw data = $DIR/rgw
-rgw frontends = beast endpoint=127.0.0.1:$port
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw gc obj min wait = 5
 rgw gc processor period = 5
 rgw gc processor max time = 5
