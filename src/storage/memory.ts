@@ -30,7 +30,10 @@ export class MemoryDataStore implements DataStore {
   }
 
   async read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {
-    const all = concat(this.#files.get(upload.id) ?? []);
+    const chunks = this.#files.get(upload.id);
+    // As the other stores: a removed (or never created) upload has no bytes to give, not empty ones.
+    if (!chunks) throw new Error(`upload ${upload.id} has no bytes in this store`);
+    const all = concat(chunks);
     const bytes = range ? all.subarray(range.start, range.end + 1) : all;
     return new ReadableStream({
       start(controller) {

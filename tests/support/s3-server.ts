@@ -38,12 +38,19 @@ export interface S3ServerOptions extends TusflowOptions {
   endpoint?: string;
 }
 
-/** A Tusflow server on a loopback socket storing into a fresh bucket of the test radosgw. */
-export async function startS3Server(options: S3ServerOptions = {}): Promise<S3TestServer> {
+/** The options that shape the S3 client and store, as the server entries wire them. */
+export type S3StoreTestOptions = Pick<
+  S3ServerOptions,
+  'partSize' | 'parallelParts' | 'streamParts' | 'prefix' | 'bufferMemory' | 'bufferWaitMs' | 'fetch' | 'endpoint'
+> & {
+  registry?: MetricsRegistry;
+};
+
+/** An S3 client and data store on a bucket of the test radosgw (a fresh bucket unless one is named). */
+export async function makeS3Store(options: S3StoreTestOptions & { bucket?: string } = {}): Promise<{ s3: S3Env; bucket: string; client: S3Client; store: S3DataStore }> {
   const s3 = await startS3();
   const bucket = options.bucket ?? (await s3.newBucket());
-  // One registry for the store and the server, as the server entries wire it.
-  const registry = options.registry ?? new MetricsRegistry();
+  const registry = options.registry;
   const client = new S3Client({
     endpoint: options.endpoint ?? s3.endpoint,
     bucket,
@@ -67,6 +74,14 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     metrics: registry,
     objectHeaders: (upload) => contentHeaders(upload.metadata),
   });
+  return { s3, bucket, client, store };
+}
+
+/** A Tusflow server on a loopback socket storing into a fresh bucket of the test radosgw. */
+export async function startS3Server(options: S3ServerOptions = {}): Promise<S3TestServer> {
+  // One registry for the store and the server, as the server entries wire it.
+  const registry = options.registry ?? new MetricsRegistry();
+  const { s3, bucket, client, store } = await makeS3Store({ ...options, registry });
   const { partSize: _p, parallelParts: _n, prefix: _x, bucket: _b, fetch: _f, streamParts: _s, endpoint: _e, bufferMemory: _m, bufferWaitMs: _w, ...rest } = options;
   const server = await startServer({ state: new MemoryStateStore(), ...rest, store, registry });
   const raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
