@@ -91,3 +91,9 @@ export function rawRequest(host: string, port: number, request: RawRequest, time
     if (body.byteLength > 0) socket.write(body);
   });
 }
+
+/** `rawRequest` to the server of an absolute URL; the request target is the URL's path unless one is given. */
+export function rawRequestTo(url: string, request: Omit<RawRequest, 'target'> & { target?: string }, timeoutMs: number): Promise<RawOutcome> {
+  const { hostname, port, pathname, search } = new URL(url);
+  return rawRequest(hostname.replace(/^\[|\]$/g, ''), Number(port), { ...request, target: request.target ?? `${pathname}${search}` }, timeoutMs);
+}
