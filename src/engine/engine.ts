@@ -56,6 +56,16 @@ export interface AppendOptions {
   request?: HookRequest;
 }
 
+/** How an append's body ended in storage. */
+interface Written {
+  /** The new durable offset. */
+  offset: number;
+  /** Storage showed the upload already complete (an earlier request completed it and its answer was lost). */
+  completedBefore: boolean;
+  /** The body was cut (client gone, idle, shutdown) rather than ended by its client. */
+  interrupted: boolean;
+}
+
 export interface CreateInput {
   /** Undefined for a deferred length. */
   length?: number;
@@ -288,75 +298,97 @@ export class UploadEngine {
     return upload;
   }
 
+  /**
+   * Appends a body at `offset` and records how far it got: the lock is held throughout, the offset
+   * moves only as far as storage says is durable, and the upload finishes with its last byte.
+   */
   append(id: string, offset: number, body: Body, options: AppendOptions = {}): Promise<Upload> {
-    const declaredLength = options.length;
-    return this.#track(this.#withLock(id, async (signal) => {
-      const upload = await this.#load(id);
-      if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
-      const wasFinished = isFinished(upload);
-      if (declaredLength !== undefined) {
-        if (upload.length !== undefined && upload.length !== declaredLength) throw new TusError('LENGTH_ALREADY_SET');
-        if (declaredLength < upload.offset) throw new TusError('INVALID_LENGTH', 'smaller than the offset');
-        this.#checkSize(declaredLength);
-        if (upload.length === undefined) {
-          upload.length = declaredLength;
-          await this.#storage(async () => this.#o.store.declareLength?.(upload));
+    return this.#track(
+      this.#withLock(id, async (signal) => {
+        const upload = await this.#load(id);
+        if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
+        const wasFinished = isFinished(upload);
+        if (options.length !== undefined) await this.#declareLength(upload, options.length);
+        if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
+        expectOffset(upload, offset);
+        if (wasFinished) {
+          // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
+          await drainEmpty(body.stream);
+          return upload;
         }
-      }
-      if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
-      if (offset !== upload.offset) {
-        const error = new TusError('OFFSET_MISMATCH', `expected ${upload.offset}, got ${offset}`);
-        error.offset = upload.offset;
-        throw error;
-      }
-
-      if (wasFinished) {
-        // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
-        await drainEmpty(body.stream);
+        const written = await this.#write(upload, body, signal);
+        await this.#record(upload, written, options);
+        this.#metrics.inc('tusflow_bytes_received_total', {}, written.offset - offset);
+        this.#hooks.emit('post-receive', upload, options.request);
+        if (isFinished(upload)) this.#finished(upload, options.request);
         return upload;
-      }
-      const deferred = upload.length === undefined;
-      const limit = (upload.length ?? this.#o.maxSize ?? Number.MAX_SAFE_INTEGER) - upload.offset;
-      const overflow = deferred ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
-      if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
+      }),
+    );
+  }
 
-      const metered = meterBody(body.stream, {
-        limit,
-        overflow,
-        checksum: body.checksum,
-        signal,
-        clientSignal: body.signal,
-        idleTimeoutMs: this.#o.bodyIdleTimeoutMs,
-      });
-      const progress = await this.#progress(upload);
-      const written = await this.#storage(() =>
-        this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size, signal: metered.signal }),
-      ).finally(progress.settled);
-      // `completed`: an earlier request completed the upload in storage and its answer was lost;
-      // it is recorded as finished now, as that request would have.
-      const completedBefore = 'completed' in written;
-      const newOffset = completedBefore ? upload.length : written.offset;
-      if (newOffset === undefined) throw new Error(`the store reported upload ${id} complete, but its length is unknown`);
+  /** Upload-Length sent with an append: sets a deferred length, or must be the one already set. */
+  async #declareLength(upload: Upload, length: number): Promise<void> {
+    if (upload.length !== undefined && upload.length !== length) throw new TusError('LENGTH_ALREADY_SET');
+    if (length < upload.offset) throw new TusError('INVALID_LENGTH', 'smaller than the offset');
+    this.#checkSize(length);
+    if (upload.length !== undefined) return;
+    upload.length = length;
+    await this.#storeLength(upload);
+  }
 
-      const now = this.#now();
-      const changed: Partial<Upload> = { offset: newOffset, expiresAt: now + this.#o.ttlMs, transfer: undefined };
-      if (declaredLength !== undefined) changed.length = declaredLength;
-      if (options.completes && upload.length === undefined && !metered.interrupted) {
-        changed.length = newOffset;
-        await this.#storage(async () => this.#o.store.declareLength?.({ ...upload, ...changed }));
-      }
-      Object.assign(upload, changed);
-      if (isFinished(upload)) {
-        await this.#finish(upload, options.request, completedBefore);
-        changed.finishedAt = upload.finishedAt;
-        changed.expiresAt = upload.expiresAt;
-      }
-      await this.#stateCall(() => this.#o.state.update(id, changed));
-      this.#metrics.inc('tusflow_bytes_received_total', {}, newOffset - offset);
-      this.#hooks.emit('post-receive', upload, options.request);
-      if (isFinished(upload)) this.#finished(upload, options.request);
-      return upload;
-    }));
+  /** Tells storage an upload's length once it is known (S3 writes it into the upload's .info object). */
+  #storeLength(upload: Upload): Promise<void> {
+    return this.#storage(async () => this.#o.store.declareLength?.(upload));
+  }
+
+  /**
+   * Streams an append's body into storage, metered: never past the length (for a deferred length,
+   * past the size limit), checked against its checksum, its progress recorded as it arrives.
+   */
+  async #write(upload: Upload, body: Body, signal: AbortSignal): Promise<Written> {
+    const limit = (upload.length ?? this.#o.maxSize ?? Number.MAX_SAFE_INTEGER) - upload.offset;
+    const overflow = upload.length === undefined ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
+    if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
+
+    const metered = meterBody(body.stream, {
+      limit,
+      overflow,
+      checksum: body.checksum,
+      signal,
+      clientSignal: body.signal,
+      idleTimeoutMs: this.#o.bodyIdleTimeoutMs,
+    });
+    const progress = await this.#progress(upload);
+    const written = await this.#storage(() =>
+      this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size, signal: metered.signal }),
+    ).finally(progress.settled);
+    // `completed`: an earlier request completed the upload in storage and its answer was lost;
+    // it is recorded as finished now, as that request would have.
+    const completedBefore = 'completed' in written;
+    const offset = completedBefore ? upload.length : written.offset;
+    if (offset === undefined) throw new Error(`the store reported upload ${upload.id} complete, but its length is unknown`);
+    return { offset, completedBefore, interrupted: metered.interrupted };
+  }
+
+  /**
+   * Records how far an append got: the new offset and expiry, the length it declared or (IETF) its
+   * end fixed, and the finish when the last byte is in. Changes `upload` to match.
+   */
+  async #record(upload: Upload, written: Written, options: AppendOptions): Promise<void> {
+    const changed: Partial<Upload> = { offset: written.offset, expiresAt: this.#now() + this.#o.ttlMs, transfer: undefined };
+    if (options.length !== undefined) changed.length = options.length;
+    // A body cut short did not reach the end its client meant, so it fixes no length.
+    if (options.completes && upload.length === undefined && !written.interrupted) {
+      changed.length = written.offset;
+      await this.#storeLength({ ...upload, ...changed });
+    }
+    Object.assign(upload, changed);
+    if (isFinished(upload)) {
+      await this.#finish(upload, options.request, written.completedBefore);
+      changed.finishedAt = upload.finishedAt;
+      changed.expiresAt = upload.expiresAt;
+    }
+    await this.#stateCall(() => this.#o.state.update(upload.id, changed));
   }
 
   /** The bytes of a finished upload; finishing is retried here if it failed the first time. */
@@ -528,6 +560,14 @@ export class UploadEngine {
 
   #storage = <T>(call: () => Promise<T>) => this.#guard('STORAGE_FAILED', call);
   #stateCall = <T>(call: () => Promise<T>) => this.#guard('STATE_FAILED', call);
+}
+
+/** An append must start where the upload stands; the error tells the client where that is. */
+function expectOffset(upload: Upload, offset: number): void {
+  if (offset === upload.offset) return;
+  const error = new TusError('OFFSET_MISMATCH', `expected ${upload.offset}, got ${offset}`);
+  error.offset = upload.offset;
+  throw error;
 }
 
 /** Reads a body that must be empty; a single byte means the client tried to pass the length. */
