@@ -5,6 +5,8 @@ import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
 import { TusError } from '../../src/model/errors.ts';
 import { statusOf } from '../../src/protocol/errors.ts';
 import { TailCache } from '../../src/storage/s3/tail-cache.ts';
+import { planSegments, segmentKey, segmentStart, type WriteEnd } from '../../src/storage/s3/segments.ts';
+import { seededRng } from '../support/rng.ts';
 import { S3Client } from '../../src/storage/s3/client.ts';
 import { PartBuffers } from '../../src/storage/s3/buffers.ts';
 import { sha256 } from '../support/server.ts';
@@ -477,6 +479,157 @@ test('tail cache: used only at the same offset, bounded in bytes, oldest out fir
   expect(cache.take('b', 4)?.offset).toBe(4);
   cache.put('d', tail(1, 11)); // larger than the whole cache: not kept
   expect(cache.take('d', 1)).toBeUndefined();
+});
+
+describe('segment bookkeeping', () => {
+  const base = 'up/x';
+  const seg = (start: number) => segmentKey(base, start);
+  /** A write's end as the store describes it, for a part size of 8 unless said. */
+  const end = (e: Partial<WriteEnd> & Pick<WriteEnd, 'offset' | 'carried' | 'received'>): WriteEnd => ({
+    tail: (e.carried + e.received) % 8,
+    sentPart: e.carried + e.received >= 8,
+    ...e,
+  });
+
+  test('keys: by starting offset under the upload, parsed back; other keys are not segments', () => {
+    expect(seg(12)).toBe('up/x.part/12');
+    expect(segmentStart(base, seg(12))).toBe(12);
+    expect(segmentStart(base, 'up/x.part/abc')).toBeUndefined();
+    expect(segmentStart(base, 'up/y.part/3')).toBeUndefined();
+  });
+
+  test('bytes short of a part, nothing carried: one segment at the write offset', () => {
+    expect(planSegments(base, undefined, end({ offset: 3, carried: 0, received: 3 }))).toEqual({
+      last: false,
+      segment: { key: seg(0), from: 0 },
+      segments: [seg(0)],
+      obsolete: [],
+    });
+    // Past a part boundary (part 2 starts at 8) the same.
+    expect(planSegments(base, undefined, end({ offset: 11, carried: 0, received: 3 })).segment).toEqual({ key: seg(8), from: 0 });
+  });
+
+  test('remembered segments stay: the next write stores only its own bytes, so each byte is written once', () => {
+    const plan = planSegments(base, { segments: [seg(0)] }, end({ offset: 5, carried: 3, received: 2 }));
+    expect(plan).toEqual({ last: false, segment: { key: seg(3), from: 3 }, segments: [seg(0), seg(3)], obsolete: [] });
+  });
+
+  test('segments read back are rewritten as one at the part start; the others become obsolete', () => {
+    const listed = { segments: [seg(0), seg(3), seg(9)], consolidate: true }; // seg(9): left by a failed request
+    expect(planSegments(base, listed, end({ offset: 7, carried: 5, received: 2 }))).toEqual({
+      last: false,
+      segment: { key: seg(0), from: 0 }, // replaces the old seg(0) under the same key: not obsolete
+      segments: [seg(0)],
+      obsolete: [seg(3), seg(9)],
+    });
+  });
+
+  test('a write that fills a part: the carried segments are obsolete, what is left starts a new one', () => {
+    const plan = planSegments(base, { segments: [seg(0), seg(3)] }, end({ offset: 11, carried: 5, received: 6 }));
+    expect(plan).toEqual({ last: false, segment: { key: seg(8), from: 0 }, segments: [seg(8)], obsolete: [seg(0), seg(3)] });
+  });
+
+  test('a write that ends on a part boundary stores no segment and retires the carried ones', () => {
+    const plan = planSegments(base, { segments: [seg(0), seg(3)] }, end({ offset: 16, carried: 5, received: 11 }));
+    expect(plan).toEqual({ last: false, segments: [], obsolete: [seg(0), seg(3)] });
+  });
+
+  test('the write that reaches the length: no segment (the tail is the last part), every carried one obsolete', () => {
+    const plan = planSegments(base, { segments: [seg(8)] }, end({ offset: 13, length: 13, carried: 2, received: 3 }));
+    expect(plan).toEqual({ last: true, segments: [], obsolete: [seg(8)] });
+  });
+
+  test('an empty write changes nothing, unless it reaches a length just declared', () => {
+    const carry = { segments: [seg(0), seg(3)], consolidate: true };
+    expect(planSegments(base, carry, end({ offset: 5, carried: 5, received: 0 }))).toEqual({ last: false, segments: [seg(0), seg(3)], obsolete: [] });
+    expect(planSegments(base, carry, end({ offset: 5, length: 5, carried: 5, received: 0 }))).toEqual({
+      last: true,
+      segments: [],
+      obsolete: [seg(0), seg(3)],
+    });
+  });
+
+  test('random writes, some on an instance that forgets, some whose offset is not saved: S3 proves the offset and holds the bytes', () => {
+    const P = 8;
+    for (let seed = 1; seed <= 300; seed++) {
+      const rng = seededRng(seed);
+      // A third of the runs on one instance that remembers every write; the others also lose
+      // their memory now and then, and some of their writes' offsets (a crash before the save).
+      const forgets = seed % 3 !== 0;
+      const length = rng.int(1, 60);
+      const source = Uint8Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff);
+      const bucket = new Map<string, Uint8Array>();
+      const parts = new Map<number, Uint8Array>();
+      let remembered: { offset: number; bytes: Uint8Array; segments: string[]; obsolete: string[] } | undefined;
+      let offset = 0;
+      let segmentBytes = 0;
+      let reached = 0;
+      const listed = () => new Map([...bucket].map(([key, bytes]) => [segmentStart(base, key)!, { key, bytes }]));
+      // What a rebuild from S3 finds (the store's recover): full parts, then segments without a gap.
+      const proven = () => {
+        let at = 0;
+        while (parts.get(at / P + 1)?.byteLength === P) at += P;
+        const last = parts.get(at / P + 1);
+        if (last && at + last.byteLength === length) return { at: length, bytes: new Uint8Array() };
+        const found = listed();
+        const bytes: number[] = [];
+        const partEnd = at + P;
+        for (let s = found.get(at); s && at + s.bytes.byteLength < partEnd; s = found.get(at)) {
+          bytes.push(...s.bytes);
+          at += s.bytes.byteLength;
+        }
+        return { at, bytes: Uint8Array.from(bytes) };
+      };
+
+      while (offset < length) {
+        const received = Math.min(rng.int(0, 11), length - offset);
+        const carried = offset % P;
+        const previous = !forgets || rng.chance(0.5) ? (remembered?.offset === offset ? remembered : undefined) : undefined;
+        for (const key of previous?.obsolete ?? []) bucket.delete(key);
+        let carry: { bytes: Uint8Array; segments: string[]; consolidate?: boolean } | undefined = previous;
+        if (carried > 0 && !previous) {
+          const found = listed();
+          const bytes = new Uint8Array(carried);
+          for (let at = offset - carried; at < offset; ) {
+            const s = found.get(at)!;
+            const chunk = s.bytes.subarray(0, offset - at);
+            bytes.set(chunk, at - (offset - carried));
+            at += chunk.byteLength;
+          }
+          carry = { bytes, segments: [...found.values()].map((s) => s.key), consolidate: true };
+        }
+        const data = Uint8Array.from([...(carried > 0 ? carry!.bytes : []), ...source.subarray(offset, offset + received)]);
+        const full = Math.floor(data.byteLength / P);
+        const firstPart = Math.floor(offset / P) + 1;
+        for (let i = 0; i < full; i++) parts.set(firstPart + i, data.subarray(i * P, (i + 1) * P));
+        const tail = data.subarray(full * P);
+        const next = offset + received;
+        const plan = planSegments(base, carried > 0 ? carry : undefined, { offset: next, length, carried, received, tail: tail.byteLength, sentPart: full > 0 });
+        if (plan.last && tail.byteLength > 0) parts.set(firstPart + full, tail);
+        if (plan.segment) {
+          bucket.set(plan.segment.key, tail.subarray(plan.segment.from));
+          segmentBytes += tail.byteLength - plan.segment.from;
+        }
+        remembered = { offset: next, bytes: tail, segments: plan.segments, obsolete: plan.obsolete };
+        const saved = !forgets || rng.chance(0.8);
+        if (saved) offset = next;
+
+        // With whatever obsolete segments are still there (deleted by the next write, if this
+        // instance remembers it), a rebuild finds at least this write's offset, exactly that when
+        // every write was saved, and only the upload's bytes: a write whose offset was not saved
+        // may have left more of them, as durable.
+        reached = Math.max(reached, next);
+        const { at, bytes } = proven();
+        expect({ seed, at, within: at >= next && at <= reached }).toEqual({ seed, at, within: true });
+        if (!forgets) expect(at).toBe(next);
+        expect([...bytes]).toEqual([...source.subarray(at - bytes.byteLength, at)]);
+        expect(plan.segments.every((key) => bucket.has(key))).toBe(true);
+      }
+      expect(remembered?.segments).toEqual([]);
+      // Remembered and saved all along: no byte was stored as a segment twice.
+      if (!forgets) expect(segmentBytes).toBeLessThanOrEqual(length);
+    }
+  });
 });
 
 describe('concatenation plan', () => {

@@ -8,6 +8,7 @@ import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
 import { PartBuffers } from './buffers.ts';
 import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
+import { planSegments, segmentPrefix, segmentStart } from './segments.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
 
 export interface S3StoreOptions {
@@ -73,6 +74,18 @@ function restored(info: Info): Pick<Upload, 'key' | 'owner' | 'concat'> {
 
 /** What a write that finds the upload already complete in S3 ends with. */
 const COMPLETED = { completed: true } as const;
+
+/**
+ * Where a write at an upload's offset goes: its multipart upload, the part its bytes start, and how
+ * many bytes of that part earlier writes stored (carried in front of the body).
+ */
+interface WriteTarget {
+  key: string;
+  uploadId: string;
+  partSize: number;
+  firstPart: number;
+  carried: number;
+}
 
 const isFinalConcat = (value: unknown): value is { final: string[] } => {
   const final: unknown = (value as { final?: unknown } | null)?.final;
@@ -173,34 +186,64 @@ export class S3DataStore implements DataStore {
   }
 
   async write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<WriteResult> {
-    const { uploadId, partSize } = this.#fields(upload);
-    const key = this.#object(upload);
-    const firstPart = Math.floor(upload.offset / partSize) + 1;
-    const carried = upload.offset % partSize;
+    const at = this.#target(upload);
     // What this instance wrote last is current when the upload is still where that write left it:
     // the state store then holds its offset, so the segments it made obsolete can go now (never
     // earlier: until the offset is saved, a retry may need them).
     const previous = this.#tails.take(upload.id, upload.offset);
     const cleanup = previous?.obsolete.length ? this.#deleteSegments(previous.obsolete).catch(() => {}) : undefined;
-    let carry: Tail | undefined;
-    if (carried > 0) {
-      const found = previous ?? (await this.#readCarry(upload, upload.offset - carried));
-      if ('completed' in found) return found;
-      carry = found;
-    }
+    const carry = at.carried > 0 ? (previous ?? (await this.#readCarry(upload, upload.offset - at.carried))) : undefined;
+    if (carry && 'completed' in carry) return carry;
 
-    // Parts of a write that fails must not count if the offset is ever rebuilt from S3 alone: their
-    // checksum may have failed, or never been checked (the body was cut, a later part failed). The
-    // first of them is overwritten with a 1-byte part, where recovery stops; the client's retry
-    // sends it whole again. (A part whose send started may be stored even if its answer was lost.)
+    const result = await this.#orCompleted(upload, () => this.#sendBody(at, body, carry?.bytes, options));
+    if ('completed' in result) return result;
+
+    // Only now do the new bytes count. Nothing stored before is deleted here (see above), so a
+    // write that fails anywhere, or whose offset is never saved, leaves the upload as it was.
+    const offset = upload.offset + result.received;
+    const { tail, nextPart } = result;
+    const plan = planSegments(this.key(upload.id), carry, {
+      offset,
+      length: upload.length,
+      carried: at.carried,
+      received: result.received,
+      tail: tail.byteLength,
+      sentPart: nextPart > at.firstPart,
+    });
+    if (plan.last && tail.byteLength > 0) {
+      const sent = await this.#orCompleted(upload, () => this.#s3.uploadPart(at.key, at.uploadId, nextPart, tail));
+      if (sent === COMPLETED) return COMPLETED;
+    }
+    if (plan.segment) await this.#s3.putObject(plan.segment.key, tail.subarray(plan.segment.from));
+    this.#tails.put(upload.id, { offset, bytes: plan.last ? new Uint8Array() : tail, segments: plan.segments, obsolete: plan.obsolete });
+    await cleanup;
+    return { offset };
+  }
+
+  /** Where a write at the upload's offset goes. */
+  #target(upload: Upload): WriteTarget {
+    const { uploadId, partSize } = this.#fields(upload);
+    const firstPart = Math.floor(upload.offset / partSize) + 1;
+    return { key: this.#object(upload), uploadId, partSize, firstPart, carried: upload.offset % partSize };
+  }
+
+  /**
+   * Sends the carried bytes and then the body as full parts, and verifies the body; resolves with
+   * what is left after the last full part. Parts of a write that fails must not count if the offset
+   * is ever rebuilt from S3 alone: their checksum may have failed, or never been checked (the body
+   * was cut, a later part failed). The first of them is overwritten with a 1-byte part, where
+   * recovery stops; the client's retry sends it whole again. (A part whose send started may be
+   * stored even if its answer was lost.)
+   */
+  async #sendBody(at: WriteTarget, body: ReadableStream<Uint8Array>, carry: Uint8Array | undefined, options: WriteOptions): Promise<PartsResult> {
+    const { key, uploadId, partSize, firstPart } = at;
     let sendsStarted = false;
-    const sent = (partNumber: number) => options.onProgress?.((partNumber - firstPart + 1) * partSize - carried);
-    let result: PartsResult;
+    const sent = (partNumber: number) => options.onProgress?.((partNumber - firstPart + 1) * partSize - at.carried);
     try {
-      result = await sendParts(body, {
+      const result = await sendParts(body, {
         partSize,
         firstPart,
-        carry: carry?.bytes,
+        carry,
         parallel: this.options.parallelParts,
         buffers: this.#buffers,
         send: async (partNumber, bytes) => {
@@ -220,53 +263,24 @@ export class S3DataStore implements DataStore {
         signal: options.signal,
       });
       await options.verify();
+      return result;
     } catch (error) {
       if (sendsStarted) await this.#s3.uploadPart(key, uploadId, firstPart, new Uint8Array(1)).catch(() => {});
-      if (await this.#completedBy(upload, error)) return COMPLETED;
       throw error;
     }
-
-    // Only now do the new bytes count. Nothing stored before is deleted here (see above), so a
-    // write that fails anywhere, or whose offset is never saved, leaves the upload as it was.
-    const offset = upload.offset + result.received;
-    const last = upload.length !== undefined && offset === upload.length;
-    const absorbed = result.nextPart > firstPart || last; // the carried bytes are in a part now
-    const tail = result.tail;
-    let segments = carry?.segments ?? [];
-    let obsolete: string[] = [];
-    if (last) {
-      if (tail.byteLength > 0) {
-        try {
-          await this.#s3.uploadPart(key, uploadId, result.nextPart, tail);
-        } catch (error) {
-          if (await this.#completedBy(upload, error)) return COMPLETED;
-          throw error;
-        }
-      }
-      obsolete = segments;
-      segments = [];
-    } else if (tail.byteLength > 0 && result.received > 0) {
-      const keep = absorbed || carry?.consolidate ? [] : segments;
-      const fresh = keep.length ? tail.subarray(carried) : tail;
-      const segment = `${this.key(upload.id)}.part/${offset - fresh.byteLength}`;
-      await this.#s3.putObject(segment, fresh);
-      obsolete = keep.length ? [] : segments.filter((s) => s !== segment);
-      segments = [...keep, segment];
-    } else if (absorbed) {
-      obsolete = segments;
-      segments = [];
-    }
-    this.#tails.put(upload.id, { offset, bytes: last ? new Uint8Array() : tail, segments, obsolete });
-    await cleanup;
-    return { offset };
   }
 
   /**
-   * Whether a request failed because the upload was completed (NoSuchUpload): an earlier request
-   * completed it, and its answer was lost.
+   * Runs a request of a write, resolving with COMPLETED instead of its error when the error shows
+   * the upload completed (NoSuchUpload): an earlier request completed it, and its answer was lost.
    */
-  async #completedBy(upload: Upload, error: unknown): Promise<boolean> {
-    return error instanceof S3Error && error.notFound && (await this.#completed(upload));
+  async #orCompleted<T>(upload: Upload, request: () => Promise<T>): Promise<T | typeof COMPLETED> {
+    try {
+      return await request();
+    } catch (error) {
+      if (error instanceof S3Error && error.notFound && (await this.#completed(upload))) return COMPLETED;
+      throw error;
+    }
   }
 
   /** Whether the upload's object exists whole: it was completed. */
@@ -301,9 +315,9 @@ export class S3DataStore implements DataStore {
   /** The upload's segment objects by starting offset. */
   async #segments(key: string): Promise<Map<number, { key: string; size: number }>> {
     const found = new Map<number, { key: string; size: number }>();
-    for await (const object of this.#s3.listObjects(`${key}.part/`)) {
-      const start = Number(object.key.slice(key.length + '.part/'.length));
-      if (Number.isSafeInteger(start)) found.set(start, object);
+    for await (const object of this.#s3.listObjects(segmentPrefix(key))) {
+      const start = segmentStart(key, object.key);
+      if (start !== undefined) found.set(start, object);
     }
     return found;
   }
