@@ -8,6 +8,7 @@ import { meterBody } from './body.ts';
 import { NO_METRICS, type Metrics } from '../model/metrics.ts';
 import { errorText } from '../observability/redact.ts';
 import type { HookRequest, Hooks, HookType } from '../hooks/types.ts';
+import { capabilitiesOf, type Capabilities } from './capabilities.ts';
 import { removeExpired } from './cleanup.ts';
 import { HookRunner } from './hook-runner.ts';
 import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
@@ -76,6 +77,12 @@ export interface CreateInput {
   request?: HookRequest;
 }
 
+/** What a request asked for that needs a capability, as its refusal names it. */
+const REQUIRES: Record<keyof Capabilities, string> = {
+  concatenation: 'concatenation (Upload-Concat)',
+  deferredLength: 'creation-defer-length (an upload whose length is not known at creation)',
+};
+
 /** Object keys a hook may choose: printable, relative, without `.` or `..` segments. */
 const SAFE_KEY = /^(?!\/)(?!(?:.*\/)?\.\.?(?:\/|$))[\x21-\x7e][\x20-\x7e]{0,899}$/;
 
@@ -98,12 +105,15 @@ export class UploadEngine {
   #stopping = false;
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #hooks: HookRunner;
+  /** What the data store allows beyond what every store does (the extensions the server offers). */
+  readonly capabilities: Capabilities;
 
   constructor(options: EngineOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#metrics = options.metrics ?? NO_METRICS;
     this.#hooks = new HookRunner(options.hooks, options.onHookError);
+    this.capabilities = capabilitiesOf(options.store);
   }
 
   get maxSize(): number | undefined {
@@ -111,6 +121,9 @@ export class UploadEngine {
   }
 
   async create(input: CreateInput): Promise<Upload> {
+    // Refused before anything is created: the store could not serve such an upload to its end.
+    if (input.partial) this.#require('concatenation');
+    if (input.length === undefined) this.#require('deferredLength');
     if (input.length !== undefined) this.#checkSize(input.length);
     const now = this.#now();
     const upload: Upload = {
@@ -219,6 +232,7 @@ export class UploadEngine {
    * the final finds them all finished. The partials are locked while they are read.
    */
   async concatenate(partialIds: string[], metadata: Metadata, context: { owner?: string; request?: HookRequest } = {}): Promise<Upload> {
+    this.#require('concatenation');
     if (partialIds.length === 0) throw new TusError('INVALID_CONCAT', 'no partial uploads');
     for (const id of new Set(partialIds)) await this.authorize(id, context.owner);
     const now = this.#now();
@@ -269,7 +283,9 @@ export class UploadEngine {
       if (current.finishedAt !== undefined) return current;
       const partials = await this.#partials(current);
       if (!partials.every(isFinished)) return current;
-      const fields = await this.#storage(() => this.#o.store.concat(current, partials));
+      this.#require('concatenation'); // a final upload made while the server had another store
+      const store = this.#o.store;
+      const fields = await this.#storage(() => store.concat!(current, partials));
       if (fields) current.store = fields;
       current.offset = current.length!;
       current.finishedAt = this.#now();
@@ -507,6 +523,11 @@ export class UploadEngine {
     if (!alreadyInStorage) await this.#storage(() => this.#o.store.finish(upload));
     upload.finishedAt = this.#now();
     if (upload.concat !== 'partial') delete upload.expiresAt;
+  }
+
+  /** Refuses what the data store cannot do (answered 400, as for a header the server does not take). */
+  #require(capability: keyof Capabilities): void {
+    if (!this.capabilities[capability]) throw new TusError('UNSUPPORTED_EXTENSION', REQUIRES[capability]);
   }
 
   #checkSize(length: number): void {

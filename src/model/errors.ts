@@ -43,6 +43,7 @@ const reasons = {
   INVALID_KEY: 'a hook chose an object key that is not allowed',
   KEY_TAKEN: 'the object key is taken by another upload',
   METHOD_NOT_ALLOWED: 'method not allowed on this URL',
+  UNSUPPORTED_EXTENSION: 'this server does not offer this, as its storage cannot do it',
   STORAGE_FAILED: 'the storage backend failed; try again',
   BUSY: 'the server has no memory free for more uploads right now; try again shortly',
   STATE_FAILED: 'the state store failed; try again',

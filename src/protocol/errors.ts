@@ -42,6 +42,9 @@ const statuses = {
   INVALID_KEY: 500,
   KEY_TAKEN: 409,
   METHOD_NOT_ALLOWED: 405,
+  // As tusd answers an Upload-Concat it does not serve, and as the spec has it for an
+  // Upload-Defer-Length it cannot take.
+  UNSUPPORTED_EXTENSION: 400,
   STORAGE_FAILED: 503,
   BUSY: 503,
   STATE_FAILED: 503,

@@ -45,10 +45,14 @@ export interface DataStore {
   remove(upload: Upload): Promise<void>;
   /**
    * Makes `final`'s bytes the concatenation of the finished `partials`, in order: afterwards
-   * `final` is finished and readable. The partials stay as they are.
+   * `final` is finished and readable. The partials stay as they are. Without it, the server offers
+   * no concatenation.
    */
-  concat(final: Upload, partials: Upload[]): Promise<Record<string, string> | void>;
-  /** Records a length that was deferred at creation and has just been declared. */
+  concat?(final: Upload, partials: Upload[]): Promise<Record<string, string> | void>;
+  /**
+   * Records a length that was deferred at creation and has just been declared. A store with
+   * `recover` needs it to offer deferred lengths (a rebuilt record must have the length).
+   */
   declareLength?(upload: Upload): Promise<void>;
   /** Unfinished uploads whose storage was started before `before` (for the orphan cleanup). */
   stale?(before: number): AsyncIterable<Pick<Upload, 'id' | 'store'>>;

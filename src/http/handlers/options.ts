@@ -1,12 +1,24 @@
 import { CHECKSUM_ALGORITHMS } from '../../model/checksum.ts';
 import { OFFSET_CONTENT_TYPE, TUS_VERSION } from '../../protocol/constants.ts';
 import { PARTIAL_UPLOAD, uploadLimit } from '../../protocol/ietf.ts';
+import type { Capabilities } from '../../engine/capabilities.ts';
 import type { Handler } from './context.ts';
 
-export const EXTENSIONS = [
-  'creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum',
-  'concatenation', 'concatenation-unfinished',
-];
+/**
+ * The tus extensions the server offers with a store of these capabilities (as tusd's composer
+ * has it): what every store can do, plus what the store's optional methods allow.
+ */
+export function tusExtensions(can: Capabilities): string[] {
+  return [
+    'creation',
+    'creation-with-upload',
+    ...(can.deferredLength ? ['creation-defer-length'] : []),
+    'termination',
+    'expiration',
+    'checksum',
+    ...(can.concatenation ? ['concatenation', 'concatenation-unfinished'] : []),
+  ];
+}
 
 /**
  * Discovery: what this server speaks, for tus (Tus-Resumable is not required here) and for the IETF
@@ -15,7 +27,7 @@ export const EXTENSIONS = [
 export const options: Handler = ({ engine, options: opts }) => {
   const headers: Record<string, string> = {
     'Tus-Version': TUS_VERSION,
-    'Tus-Extension': EXTENSIONS.join(','),
+    'Tus-Extension': tusExtensions(engine.capabilities).join(','),
     'Tus-Checksum-Algorithm': CHECKSUM_ALGORITHMS.join(','),
     'Accept-Patch': `${OFFSET_CONTENT_TYPE}, ${PARTIAL_UPLOAD}`,
     ...uploadLimit(8, engine.maxSize, opts.uploadTtlSeconds),
