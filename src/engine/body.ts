@@ -1,5 +1,6 @@
 import { TusError, type ErrorCode } from '../model/errors.ts';
-import { createHasher, toBase64 } from '../model/checksum.ts';
+import { createHasher } from '../model/checksum.ts';
+import { toBase64 } from '../model/encoding.ts';
 import type { Checksum } from '../model/checksum.ts';
 
 export interface MeteredBody {

@@ -1,3 +1,5 @@
+import { exponential, retry, withTimeout } from '../model/async.ts';
+import { toHex } from '../model/encoding.ts';
 import type { HookDecision, HookEvent, Hooks, HookType } from './types.ts';
 import { HookFailure, PRE_HOOKS } from './types.ts';
 
@@ -6,7 +8,7 @@ export interface WebhookOptions {
   url: string;
   /** Signs each delivery: `Tusflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
   secret?: string;
-  /** Per attempt. */
+  /** Per attempt, the answer's body included. */
   timeoutMs?: number;
   /** Background deliveries: attempts, and the time after which no new attempt starts. */
   attempts?: number;
@@ -24,7 +26,7 @@ const encoder = new TextEncoder();
 export async function signature(secret: string, timestamp: number, body: string): Promise<string> {
   const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(`${timestamp}.${body}`));
-  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(new Uint8Array(mac));
 }
 
 /**
@@ -50,23 +52,18 @@ export function webhooks(options: WebhookOptions): Hooks {
   const send = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
   const timeoutMs = options.timeoutMs ?? 5_000;
 
-  const deliver = async (event: HookEvent): Promise<Response> => {
+  const deliver = async (event: HookEvent, signal: AbortSignal): Promise<Response> => {
     const body = JSON.stringify(event);
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Tusflow-Event': event.type };
     if (options.secret) {
       const t = Math.floor(Date.now() / 1000);
       headers['Tusflow-Signature'] = `t=${t},v1=${await signature(options.secret, t, body)}`;
     }
-    return send(options.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+    return send(options.url, { method: 'POST', headers, body, signal });
   };
 
-  const pre = async (event: HookEvent): Promise<HookDecision> => {
-    let res: Response;
-    try {
-      res = await deliver(event);
-    } catch (error) {
-      throw new HookFailure(failureReason(error), 503);
-    }
+  const decide = async (event: HookEvent, signal: AbortSignal): Promise<HookDecision> => {
+    const res = await deliver(event, signal);
     const refused = res.status >= 400 && res.status < 500;
     if (!res.ok && !refused) {
       await res.body?.cancel();
@@ -86,24 +83,31 @@ export function webhooks(options: WebhookOptions): Hooks {
     }
   };
 
+  // The deadline covers reading the answer too: a receiver that trickles its body cannot hold a
+  // request. No answer in time, or none at all, is a failure (503), not a refusal.
+  const pre = (event: HookEvent): Promise<HookDecision> =>
+    withTimeout(timeoutMs, (signal) => decide(event, signal)).catch((error: unknown) => {
+      throw error instanceof HookFailure ? error : new HookFailure(failureReason(error), 503);
+    });
+
+  // A 4xx (but 429) is the receiver's final word; anything else is tried again.
   const background = async (event: HookEvent): Promise<void> => {
-    const attempts = options.attempts ?? 4;
-    const budget = options.budgetMs ?? 10_000;
-    const started = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await deliver(event);
-        await res.body?.cancel();
-        if (res.ok || (res.status >= 400 && res.status < 500 && res.status !== 429)) return;
-        throw new HookFailure(`receiver answered ${res.status}`);
-      } catch (error) {
-        const delay = Math.random() * 200 * 2 ** attempt;
-        if (attempt >= attempts || Date.now() - started + delay > budget) {
-          options.onFailure?.(event.type, error);
-          throw new HookFailure(`gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${failureReason(error)}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
+    let attempts = 0;
+    const attempt = async (n: number) => {
+      attempts = n;
+      const res = await withTimeout(timeoutMs, async (signal) => {
+        const answer = await deliver(event, signal);
+        await answer.body?.cancel();
+        return answer;
+      });
+      if (res.ok || (res.status >= 400 && res.status < 500 && res.status !== 429)) return;
+      throw new HookFailure(`receiver answered ${res.status}`);
+    };
+    try {
+      await retry(attempt, { attempts: options.attempts ?? 4, budgetMs: options.budgetMs ?? 10_000, maxDelayMs: exponential(400) });
+    } catch (error) {
+      options.onFailure?.(event.type, error);
+      throw new HookFailure(`gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${failureReason(error)}`);
     }
   };
 

@@ -50,12 +50,6 @@ export const isChecksumAlgorithm = (name: string): name is ChecksumAlgorithm =>
 
 export const createHasher = (algorithm: ChecksumAlgorithm): Hasher => algorithms[algorithm]();
 
-export function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
 /** A digest a client sent with a body (Upload-Checksum): the body must hash to it. */
 export interface Checksum {
   algorithm: ChecksumAlgorithm;

@@ -1,8 +1,7 @@
+import { toHex } from './encoding.ts';
+
 /** 128 random bits as lowercase hex: URL-safe, and safe on case-insensitive file systems. */
-export function newUploadId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
+export const newUploadId = (): string => toHex(crypto.getRandomValues(new Uint8Array(16)));
 
 /** Anything else is refused before it can reach a store (no traversal, no odd keys). */
 export const isUploadId = (value: string): boolean => /^[0-9a-f]{32}$/.test(value);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { toBase64 } from '../model/encoding.ts';
 import type { Metadata } from '../model/upload.ts';
 
 export type { Metadata };
@@ -69,11 +70,7 @@ function decodeBase64(value: string): string | undefined {
   return bytesToValue(Uint8Array.from(atob(value), (ch) => ch.charCodeAt(0)));
 }
 
-export function encodeBase64(text: string): string {
-  let binary = '';
-  for (const byte of valueToBytes(text)) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
+export const encodeBase64 = (text: string): string => toBase64(valueToBytes(text));
 
 export const metadataSchema = z.string().transform((header, ctx): Metadata => {
   const out: Metadata = Object.create(null);

@@ -1,4 +1,5 @@
 import { RedisClient } from 'bun';
+import { withTimeout } from '../model/async.ts';
 import { scriptRunner, type ScriptRunner } from './redis/client.ts';
 
 /** How long a call waits for a lost connection to come back, and for an answer. */
@@ -28,12 +29,5 @@ export function bunRedisRunner(url: string): ScriptRunner {
   );
 }
 
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${message} (${ms} ms)`)), ms)));
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** Bun's client takes no abort signal: a call past the deadline is left to finish on its own. */
+const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> => withTimeout(ms, () => promise, () => new Error(`${message} (${ms} ms)`));

@@ -1,3 +1,4 @@
+import { toBase64 } from '../../model/encoding.ts';
 import { TusError } from '../../model/errors.ts';
 
 /** RFC 7235 token68: what a bearer token may be made of. */
@@ -40,5 +41,5 @@ export async function sameSecret(a: string, b: string): Promise<boolean> {
 /** A short, fixed-length stand-in for a value of any length (rate-limit keys). */
 export async function shortHash(value: string): Promise<string> {
   const bytes = (await digest(value)).subarray(0, 12);
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_');
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_');
 }

@@ -1,3 +1,4 @@
+import { toHex } from '../../model/encoding.ts';
 import type { Script } from './scripts.ts';
 
 /**
@@ -44,5 +45,5 @@ export function scriptRunner(client: Eval, close?: () => Promise<void>): ScriptR
 
 async function sha1Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(new Uint8Array(digest));
 }

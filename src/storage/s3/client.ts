@@ -1,6 +1,7 @@
 import { AwsV4Signer } from 'aws4fetch';
 import { md5 } from '@noble/hashes/legacy.js';
-import { toBase64 } from '../../model/checksum.ts';
+import { exponential, retry, withTimeout } from '../../model/async.ts';
+import { toBase64 } from '../../model/encoding.ts';
 import { NO_METRICS, type Metrics } from '../../model/metrics.ts';
 import { S3Error } from './errors.ts';
 import { byteLengthOf, joinBytes } from './bytes.ts';
@@ -70,6 +71,14 @@ interface Call {
   once?: boolean;
 }
 
+/** A call's body as it goes out: made afresh for each attempt (a stream is read once). */
+interface Outgoing {
+  /** The headers to sign: the call's, with the Content-Length of a body sent as a stream. */
+  headers?: Record<string, string>;
+  size: number;
+  body(): Uint8Array | string | ReadableStream<Uint8Array> | undefined;
+}
+
 const STREAM_CHUNK = 256 * 1024;
 
 /** Bytes as a stream of views of them, at most STREAM_CHUNK each: nothing is copied before the socket write. */
@@ -131,72 +140,92 @@ export class S3Client {
   }
 
   /**
-   * One S3 call, retried while it is safe to. Each attempt has a deadline (10 s plus 1 s per MiB of
-   * body), so a hung connection counts as a failure instead of hanging the request; the answer's
-   * body is read inside the attempt, so a cut answer is retried too. With `stream`, the body is left
-   * to the caller and the deadline ends with the headers.
+   * One S3 call, retried while it is safe to: on 5xx, 429, SlowDown, RequestTimeout, network errors
+   * and deadlines, unless its body is a stream (sent once). Retries wait with full jitter, up to
+   * 100 ms doubling to 2 s, within the attempts and the time budget.
    */
   async #send(operation: string, method: string, call: Call = {}, stream = false): Promise<Answer> {
     const url = this.#url(call.key, call.query);
-    const started = Date.now();
+    const outgoing = this.#outgoing(call);
+    return retry(() => this.#attempt(operation, method, url, outgoing, stream), {
+      attempts: call.once ? 1 : this.#attempts,
+      budgetMs: this.#budgetMs,
+      maxDelayMs: exponential(100, 2_000),
+      retryable: (error) => !(error instanceof S3Error) || error.transient,
+      onRetry: () => {
+        this.retries++;
+        this.#metrics.inc('tusflow_s3_retries_total', { operation });
+      },
+    });
+  }
+
+  /**
+   * Byte bodies go out as streams of views where the runtime's fetch keeps their Content-Length;
+   * elsewhere a list of views is joined once, here (Deno's fetch copies a body anyway, so a part in
+   * flight there costs one more copy of itself).
+   */
+  #outgoing(call: Call): Outgoing {
     const views = call.body instanceof Uint8Array ? [call.body] : Array.isArray(call.body) ? call.body : undefined;
-    const bodySize = typeof call.body === 'string' ? call.body.length : views ? byteLengthOf(views) : Number(call.headers?.['Content-Length'] ?? 0);
-    const deadlineMs = 10_000 + bodySize / 1024;
-    // Byte bodies go out as streams of views where the runtime's fetch keeps their Content-Length;
-    // elsewhere a list of views is joined once, here (Deno's fetch copies a body anyway, so a part
-    // in flight there costs one more copy of itself).
-    const streamed = this.config.streamBodies === true && views !== undefined && (views.length > 1 || bodySize > STREAM_CHUNK);
-    const payload = views && !streamed ? (views.length === 1 ? views[0] : joinBytes(views)) : call.body;
-    for (let attempt = 1; ; attempt++) {
-      this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
-      let failure: unknown;
-      const sent = performance.now();
-      const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(new Error(`S3 ${operation} did not answer within ${Math.round(deadlineMs / 1000)} s`)), deadlineMs);
-      try {
-        // Only the headers are signed (S3 takes UNSIGNED-PAYLOAD), and the body goes to fetch as
-        // it is (no Request is built around it), or as a stream made afresh for each attempt.
-        const signed = await new AwsV4Signer({
-          url: url.href,
-          method,
-          headers: streamed ? { ...call.headers, 'Content-Length': String(bodySize) } : call.headers,
-          accessKeyId: this.config.accessKeyId,
-          secretAccessKey: this.config.secretAccessKey,
-          sessionToken: this.config.sessionToken,
-          region: this.config.region,
-          service: 's3',
-          cache: this.#keys,
-        }).sign();
-        let outgoing = streamed ? viewsOf(views) : payload;
-        if (outgoing instanceof ReadableStream && this.config.fixedLength) outgoing = this.config.fixedLength(outgoing, bodySize);
+    const size = typeof call.body === 'string' ? call.body.length : views ? byteLengthOf(views) : Number(call.headers?.['Content-Length'] ?? 0);
+    const streamed = this.config.streamBodies === true && views !== undefined && (views.length > 1 || size > STREAM_CHUNK);
+    if (streamed) return { headers: { ...call.headers, 'Content-Length': String(size) }, size, body: () => this.#fixed(viewsOf(views), size) };
+    const payload = views ? (views.length === 1 ? views[0] : joinBytes(views)) : (call.body as string | ReadableStream<Uint8Array> | undefined);
+    return { headers: call.headers, size, body: () => (payload instanceof ReadableStream ? this.#fixed(payload, size) : payload) };
+  }
+
+  #fixed(body: ReadableStream<Uint8Array>, size: number): ReadableStream<Uint8Array> {
+    return this.config.fixedLength ? this.config.fixedLength(body, size) : body;
+  }
+
+  /**
+   * One attempt: signed (each attempt afresh: a signature carries its time), sent, and answered
+   * within a deadline of 10 s plus 1 s per MiB of body, so a hung connection counts as a failure
+   * instead of hanging the request. The answer's body is read inside it, so a cut answer is a
+   * failure too; with `stream`, the body is left to the caller and the deadline ends with the
+   * headers. An error answer is thrown as an S3Error.
+   */
+  async #attempt(operation: string, method: string, url: URL, outgoing: Outgoing, stream: boolean): Promise<Answer> {
+    this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
+    const sent = performance.now();
+    const deadlineMs = 10_000 + outgoing.size / 1024;
+    const late = () => new Error(`S3 ${operation} did not answer within ${Math.round(deadlineMs / 1000)} s`);
+    return withTimeout(
+      deadlineMs,
+      async (signal) => {
+        const signed = await this.#sign(url, method, outgoing.headers);
+        const body = outgoing.body();
         const response = await this.#fetch(signed.url, {
           method,
           headers: signed.headers,
-          body: outgoing as BodyInit | undefined,
-          signal: abort.signal,
-          ...(outgoing instanceof ReadableStream ? { duplex: 'half' } : {}),
+          body: body as BodyInit | undefined,
+          signal,
+          ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
         } as RequestInit);
-        if (response.ok && stream) {
-          this.#metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
-          return { status: response.status, headers: response.headers, text: '', response };
-        }
-        const body = await response.text();
+        const text = response.ok && stream ? '' : await response.text();
         this.#metrics.observe('tusflow_s3_request_duration_seconds', { operation }, (performance.now() - sent) / 1000);
-        if (response.ok) return { status: response.status, headers: response.headers, text: body };
-        failure = errorFromXml(operation, response.status, body);
-        if (!(failure as S3Error).transient) throw failure;
-      } catch (error) {
-        if (error instanceof S3Error && !error.transient) throw error;
-        failure = abort.signal.aborted ? abort.signal.reason : error;
-      } finally {
-        clearTimeout(timer);
-      }
-      const delay = Math.random() * Math.min(2_000, 100 * 2 ** (attempt - 1));
-      if (call.once || attempt >= this.#attempts || Date.now() - started + delay > this.#budgetMs) throw failure;
-      this.retries++;
-      this.#metrics.inc('tusflow_s3_retries_total', { operation });
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+        if (!response.ok) throw errorFromXml(operation, response.status, text);
+        return { status: response.status, headers: response.headers, text, ...(stream ? { response } : {}) };
+      },
+      late,
+    );
+  }
+
+  /**
+   * Only the headers are signed (S3 takes UNSIGNED-PAYLOAD): the body goes to fetch as it is, no
+   * Request built around it.
+   */
+  #sign(url: URL, method: string, headers: Record<string, string> | undefined): Promise<{ url: URL; headers: Headers }> {
+    return new AwsV4Signer({
+      url: url.href,
+      method,
+      headers,
+      accessKeyId: this.config.accessKeyId,
+      secretAccessKey: this.config.secretAccessKey,
+      sessionToken: this.config.sessionToken,
+      region: this.config.region,
+      service: 's3',
+      cache: this.#keys,
+    }).sign();
   }
 
   async headBucket(): Promise<void> {
