@@ -8,7 +8,9 @@ export function generatedBody(size: number, seed = 1): ReadableStream<Uint8Array
   const block = new Uint8Array(MiB);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < block.length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     block[i] = x & 0xff;
   }
   let sent = 0;

@@ -27,10 +27,7 @@ async function measure(name: string, send: Send) {
 
 const bun = new RedisClient(url);
 const io = new Redis(url, { protocol: 2 });
-const rows = [
-  await measure('Bun RedisClient', (args) => bun.send(args[0]!, args.slice(1))),
-  await measure('ioredis', (args) => io.call(args[0]!, ...args.slice(1))),
-];
+const rows = [await measure('Bun RedisClient', (args) => bun.send(args[0]!, args.slice(1))), await measure('ioredis', (args) => io.call(args[0]!, ...args.slice(1)))];
 console.log(table(rows));
 await io.del(key);
 bun.close();

@@ -98,7 +98,11 @@ async function directUpload(client: S3Client, key: string, size: number): Promis
       }
     }),
   );
-  await client.completeMultipartUpload(key, uploadId, parts.sort((a, b) => a.partNumber - b.partNumber));
+  await client.completeMultipartUpload(
+    key,
+    uploadId,
+    parts.sort((a, b) => a.partNumber - b.partNumber),
+  );
 }
 
 interface Result {
@@ -263,7 +267,11 @@ async function memory() {
         await emptyBucket(bucket).catch(() => {});
       }
     }
-    const peak = Math.max(...Object.values(row).filter((v) => /^\d+$/.test(String(v))).map(Number));
+    const peak = Math.max(
+      ...Object.values(row)
+        .filter((v) => /^\d+$/.test(String(v)))
+        .map(Number),
+    );
     rows.push({ ...row, [`≤ ${bound} MiB`]: peak <= bound ? 'yes' : `no (${peak})` });
   }
   return rows;
@@ -280,9 +288,12 @@ const throughput = results.map((r) => ({
   contender: r.contender,
   'MB/s': r.mbps !== undefined ? f(r.mbps) : `p50 ${f(r.p50ms, 2)} ms / p99 ${f(r.p99ms, 2)} ms`,
   '× limit': r.mbps && limitOf(r.workload) ? f(r.mbps / limitOf(r.workload)!, 2) : '—',
-  '× peer': r.mbps && peerOf(r.workload)?.mbps
-    ? f(r.mbps / peerOf(r.workload)!.mbps!, 2)
-    : r.p50ms && peerOf(r.workload)?.p50ms ? `${f(peerOf(r.workload)!.p50ms! / r.p50ms, 2)} (latency)` : '—',
+  '× peer':
+    r.mbps && peerOf(r.workload)?.mbps
+      ? f(r.mbps / peerOf(r.workload)!.mbps!, 2)
+      : r.p50ms && peerOf(r.workload)?.p50ms
+        ? `${f(peerOf(r.workload)!.p50ms! / r.p50ms, 2)} (latency)`
+        : '—',
   'peak RSS (MiB)': f(r.peakRssMiB, 0),
   'CPU s/GiB': f(r.cpuPerGiB, 2),
 }));
@@ -303,7 +314,9 @@ const machine = {
 const report = [
   '# Tusflow benchmark',
   '',
-  Object.entries(machine).map(([k, v]) => `- ${k}: ${v}`).join('\n'),
+  Object.entries(machine)
+    .map(([k, v]) => `- ${k}: ${v}`)
+    .join('\n'),
   '',
   '## Throughput and latency',
   '',

@@ -18,6 +18,8 @@ const datastore = new S3Store({
   },
 });
 const server = new Server({ path: '/files', datastore });
-http.createServer((req, res) => server.handle(req, res)).listen(Number(env.PORT), '127.0.0.1', () => {
-  console.log(`peer listening on http://127.0.0.1:${env.PORT}/files/`);
-});
+http
+  .createServer((req, res) => server.handle(req, res))
+  .listen(Number(env.PORT), '127.0.0.1', () => {
+    console.log(`peer listening on http://127.0.0.1:${env.PORT}/files/`);
+  });

@@ -59,7 +59,9 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
   };
   const signals = clientSignal ? [signal, clientSignal] : [signal];
   const onAbort = (event: Event) => cut((event.target as AbortSignal).reason);
-  const unwatch = () => signals.forEach((s) => s.removeEventListener('abort', onAbort));
+  const unwatch = () => {
+    for (const s of signals) s.removeEventListener('abort', onAbort);
+  };
   for (const s of signals) {
     if (s.aborted) cut(s.reason);
     else s.addEventListener('abort', onAbort, { once: true });

@@ -212,10 +212,7 @@ export class UploadEngine {
         return { ok: false, ms: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
       }
     };
-    const [state, storage] = await Promise.all([
-      probe(() => this.#o.state.get('0'.repeat(32))),
-      probe(async () => this.#o.store.check?.()),
-    ]);
+    const [state, storage] = await Promise.all([probe(() => this.#o.state.get('0'.repeat(32))), probe(async () => this.#o.store.check?.())]);
     return { state, storage };
   }
 
@@ -462,10 +459,7 @@ export class UploadEngine {
     this.#stopping = true;
     for (const controller of this.#active) controller.abort(new Error('server is shutting down'));
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#inflight, this.#hooks.settled()]),
-      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
+    await Promise.race([Promise.allSettled([...this.#inflight, this.#hooks.settled()]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
   }
 

@@ -7,8 +7,7 @@ import type { Hooks } from './types.ts';
  */
 export function fileTypeLimits(types: string[], extensions: string[]): Hooks | undefined {
   if (types.length === 0 && extensions.length === 0) return undefined;
-  const typeOk = (type: string) =>
-    types.some((allowed) => (allowed.endsWith('/*') ? type.startsWith(allowed.slice(0, -1)) : type === allowed.toLowerCase()));
+  const typeOk = (type: string) => types.some((allowed) => (allowed.endsWith('/*') ? type.startsWith(allowed.slice(0, -1)) : type === allowed.toLowerCase()));
   const extensionOk = (name: string) => {
     const ext = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1).toLowerCase() : '';
     return extensions.some((allowed) => allowed.replace(/^\./, '').toLowerCase() === ext);
@@ -18,7 +17,8 @@ export function fileTypeLimits(types: string[], extensions: string[]): Hooks | u
       const type = (upload.metadata.filetype ?? upload.metadata.type ?? '').toLowerCase();
       const name = upload.metadata.filename ?? upload.metadata.name ?? '';
       if (types.length && !typeOk(type)) return { reject: { status: 415, message: `file type "${type || 'none'}" is not accepted` } };
-      if (extensions.length && !extensionOk(name)) return { reject: { status: 415, message: `file "${name || 'without a name'}" has an extension that is not accepted` } };
+      if (extensions.length && !extensionOk(name))
+        return { reject: { status: 415, message: `file "${name || 'without a name'}" has an extension that is not accepted` } };
     },
   };
 }

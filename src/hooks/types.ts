@@ -6,14 +6,7 @@ import type { Metadata } from '../model/upload.ts';
  * and may refuse (pre-create may also change the metadata or the object key); every other hook runs
  * in the background and can never block or break an upload.
  */
-export type HookType =
-  | 'pre-create'
-  | 'post-create'
-  | 'post-receive'
-  | 'pre-finish'
-  | 'post-finish'
-  | 'pre-terminate'
-  | 'post-terminate';
+export type HookType = 'pre-create' | 'post-create' | 'post-receive' | 'pre-finish' | 'post-finish' | 'pre-terminate' | 'post-terminate';
 
 /** The request that caused an event, as far as hooks need it. */
 export interface HookRequest {
@@ -49,7 +42,10 @@ export const PRE_HOOKS: readonly HookType[] = ['pre-create', 'pre-finish', 'pre-
  */
 export class HookFailure extends Error {
   override name = 'HookFailure';
-  constructor(reason: string, readonly status = 500) {
+  constructor(
+    reason: string,
+    readonly status = 500,
+  ) {
     super(reason);
   }
 }

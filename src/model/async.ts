@@ -14,7 +14,11 @@ export class TimeoutError extends Error {
  * whose body stops) counts as a failure instead of holding its caller. The work's own outcome, if
  * it comes later, is ignored.
  */
-export async function withTimeout<T>(ms: number, work: (signal: AbortSignal) => Promise<T>, reason: () => Error = () => new TimeoutError(`no answer within ${ms} ms`)): Promise<T> {
+export async function withTimeout<T>(
+  ms: number,
+  work: (signal: AbortSignal) => Promise<T>,
+  reason: () => Error = () => new TimeoutError(`no answer within ${ms} ms`),
+): Promise<T> {
   const abort = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {

@@ -45,8 +45,7 @@ const algorithms = {
 export type ChecksumAlgorithm = keyof typeof algorithms;
 export const CHECKSUM_ALGORITHMS = Object.keys(algorithms) as ChecksumAlgorithm[];
 
-export const isChecksumAlgorithm = (name: string): name is ChecksumAlgorithm =>
-  Object.hasOwn(algorithms, name);
+export const isChecksumAlgorithm = (name: string): name is ChecksumAlgorithm => Object.hasOwn(algorithms, name);
 
 export const createHasher = (algorithm: ChecksumAlgorithm): Hasher => algorithms[algorithm]();
 

@@ -22,7 +22,7 @@ const reasons = {
   NOT_PARTIAL: 'only partial uploads (Upload-Concat: partial) can be concatenated',
   FOREIGN_UPLOAD: 'the URL is not an upload of this server',
   FINAL_IS_READ_ONLY: 'a final upload is assembled from its partials and takes no PATCH',
-  OFFSET_MISMATCH: 'Upload-Offset does not match the upload\'s offset',
+  OFFSET_MISMATCH: "Upload-Offset does not match the upload's offset",
   UPLOAD_FINISHED: 'the upload is already complete',
   INCONSISTENT_LENGTH: 'the body does not end the upload where its length says',
   TOO_LARGE: 'the upload is larger than the server accepts',
@@ -64,4 +64,3 @@ export class TusError extends Error {
     this.name = 'TusError';
   }
 }
-

@@ -1,4 +1,3 @@
-
 /** Decoded Upload-Metadata: a key with no value maps to null. */
 export type Metadata = Record<string, string | null>;
 

@@ -8,7 +8,8 @@ export function parseRange(header: string | null, size: number): ByteRange | und
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
   const [, first, last] = match as unknown as [string, string, string];
   let range: ByteRange;
-  if (first === '') range = { start: Math.max(0, size - Number(last)), end: size - 1 }; // suffix: last N bytes
+  if (first === '')
+    range = { start: Math.max(0, size - Number(last)), end: size - 1 }; // suffix: last N bytes
   else range = { start: Number(first), end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
   if (range.start > range.end || range.start >= size) throw new TusError('RANGE_NOT_SATISFIABLE');
   return range;

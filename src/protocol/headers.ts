@@ -11,7 +11,6 @@ const size = z
   .transform(Number)
   .refine(Number.isSafeInteger);
 
-
 const checksumSchema = z
   .string()
   .regex(/^\S+ [A-Za-z0-9+/]+={0,2}$/)
@@ -36,10 +35,8 @@ function read<T>(schema: z.ZodType<T>, headers: Headers, name: string, code: Err
 export const uploadLength = (h: Headers) => read(size, h, 'Upload-Length', 'INVALID_LENGTH');
 export const uploadOffset = (h: Headers) => read(size, h, 'Upload-Offset', 'INVALID_OFFSET');
 export const contentLength = (h: Headers) => read(size, h, 'Content-Length', 'INVALID_CONTENT_LENGTH');
-export const deferLength = (h: Headers): boolean =>
-  read(z.literal('1'), h, 'Upload-Defer-Length', 'INVALID_DEFER_LENGTH') !== undefined;
-export const uploadMetadata = (h: Headers): Metadata | undefined =>
-  read(metadataSchema, h, 'Upload-Metadata', 'INVALID_METADATA');
+export const deferLength = (h: Headers): boolean => read(z.literal('1'), h, 'Upload-Defer-Length', 'INVALID_DEFER_LENGTH') !== undefined;
+export const uploadMetadata = (h: Headers): Metadata | undefined => read(metadataSchema, h, 'Upload-Metadata', 'INVALID_METADATA');
 export const uploadChecksum = (h: Headers) => read(checksumSchema, h, 'Upload-Checksum', 'INVALID_CHECKSUM');
 
 /** `partial`, or `final;` and the partial uploads' URLs (space-separated; relative or absolute). */

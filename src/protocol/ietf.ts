@@ -79,5 +79,8 @@ export function dispositionFilename(header: string | null): string | undefined {
       // fall through to the plain form
     }
   }
-  return header.match(/filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;\s]+)/i)?.slice(1).find(Boolean);
+  return header
+    .match(/filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;\s]+)/i)
+    ?.slice(1)
+    .find(Boolean);
 }

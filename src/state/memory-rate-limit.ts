@@ -4,7 +4,10 @@ import type { RateLimiter } from './types.ts';
 export class MemoryRateLimiter implements RateLimiter {
   readonly #windows = new Map<string, { count: number; resetAt: number }>();
 
-  constructor(readonly limit: number, readonly windowMs = 60_000) {}
+  constructor(
+    readonly limit: number,
+    readonly windowMs = 60_000,
+  ) {}
 
   async hit(client: string) {
     const now = Date.now();

@@ -30,4 +30,9 @@ export function bunRedisRunner(url: string): ScriptRunner {
 }
 
 /** Bun's client takes no abort signal: a call past the deadline is left to finish on its own. */
-const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> => withTimeout(ms, () => promise, () => new Error(`${message} (${ms} ms)`));
+const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> =>
+  withTimeout(
+    ms,
+    () => promise,
+    () => new Error(`${message} (${ms} ms)`),
+  );

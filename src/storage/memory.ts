@@ -26,7 +26,10 @@ export class MemoryDataStore implements DataStore {
   async finish(): Promise<void> {}
 
   async concat(final: Upload, partials: Upload[]): Promise<void> {
-    this.#files.set(final.id, partials.map((p) => concat(this.#files.get(p.id) ?? []).subarray(0, p.length)));
+    this.#files.set(
+      final.id,
+      partials.map((p) => concat(this.#files.get(p.id) ?? []).subarray(0, p.length)),
+    );
   }
 
   async read(upload: Upload, range?: ByteRange): Promise<ReadableStream<Uint8Array>> {

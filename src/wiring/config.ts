@@ -4,10 +4,14 @@ import { redactVariable } from '../observability/redact.ts';
 
 export { optionsSchema, type ResolvedOptions, type TusflowOptions } from '../http/options.ts';
 
-const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().min(min).max(max));
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().min(min).max(max));
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /** The environment contract of the server entries. */
 export const envSchema = z.object({
@@ -34,7 +38,10 @@ export const envSchema = z.object({
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   S3_SESSION_TOKEN: z.string().optional(),
   S3_FORCE_PATH_STYLE: flag.default(false),
-  S3_KEY_PREFIX: z.string().regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/').default(''),
+  S3_KEY_PREFIX: z
+    .string()
+    .regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/')
+    .default(''),
   S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
   S3_BUFFER_MEMORY: integer(5 * 1024 * 1024).default(128 * 1024 * 1024),
@@ -44,7 +51,10 @@ export const envSchema = z.object({
   UPSTASH_REDIS_REST_URL: z.url().optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
   /** Redis over TCP, e.g. redis://127.0.0.1:6379/0 (server runtimes only). */
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+    .optional(),
   STATE_KEY_PREFIX: z.string().default('tusflow:'),
   /** A crashed instance blocks its uploads at most this long. */
   LOCK_LEASE_MS: integer(500, 600_000).default(10_000),

@@ -72,4 +72,3 @@ function hookFailureReporter(log: Logger | undefined, metrics: Metrics): NonNull
     log?.({ level: 'error', message: 'hook failed', hook: type, uploadId, reason });
   };
 }
-

@@ -83,5 +83,4 @@ export function upstashStateFromEnv(env: ServerEnv): SharedState | undefined {
 }
 
 /** Without a shared store, the rate limit is per process. */
-export const localRateLimiter = (env: ServerEnv): RateLimiter | undefined =>
-  env.RATE_LIMIT ? new MemoryRateLimiter(env.RATE_LIMIT) : undefined;
+export const localRateLimiter = (env: ServerEnv): RateLimiter | undefined => (env.RATE_LIMIT ? new MemoryRateLimiter(env.RATE_LIMIT) : undefined);

@@ -82,7 +82,7 @@ test('every lifecycle event reaches the webhook, signed; the signature verifies'
   const finish = hooks.events.find((e) => e.type === 'post-finish')!;
   expect(finish.upload).toMatchObject({ offset: 3000, length: 3000, metadata: { filename: 'a.txt' } });
   expect(finish.request?.method).toBe('PATCH');
-  expect(finish.request?.headers['authorization']).toBeUndefined();
+  expect(finish.request?.headers.authorization).toBeUndefined();
 });
 
 test('pre-create refuses with its status and reason; nothing is created', async () => {
@@ -102,7 +102,7 @@ test('pre-create may change the metadata', async () => {
   expect(head.headers.get('Upload-Metadata')).toBe(`filename ${btoa('renamed.bin')}`);
 });
 
-test('a receiver that fails or is down: pre-create is refused with a generic reason, never the receiver\'s text', async () => {
+test("a receiver that fails or is down: pre-create is refused with a generic reason, never the receiver's text", async () => {
   hooks.set('fail');
   const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
   expect(refused.status).toBe(500); // the receiver answered 500: its status is the answer
@@ -212,7 +212,7 @@ function failingReceiver() {
   return { url: `http://127.0.0.1:${server.port}/hooks?token=hook-token-123`, stop: () => server.stop(true) };
 }
 
-test('a webhook that gives up counts in tusflow_hook_failures_total and logs one error line, without the receiver\'s answer', async () => {
+test("a webhook that gives up counts in tusflow_hook_failures_total and logs one error line, without the receiver's answer", async () => {
   const receiver = failingReceiver();
   const { log, failures } = failureLog();
   const s = await startServer({ hooksUrl: receiver.url, log });
@@ -225,7 +225,11 @@ test('a webhook that gives up counts in tusflow_hook_failures_total and logs one
     const after = await hookFailures(s.origin);
     expect((after['post-create'] ?? 0) - (before['post-create'] ?? 0)).toBe(1);
     expect((after['post-finish'] ?? 0) - (before['post-finish'] ?? 0)).toBe(1);
-    expect(failures().map((e) => e.hook).sort()).toEqual(['post-create', 'post-finish']);
+    expect(
+      failures()
+        .map((e) => e.hook)
+        .sort(),
+    ).toEqual(['post-create', 'post-finish']);
     for (const entry of failures()) {
       expect(entry).toMatchObject({ level: 'error', uploadId: id });
       expect(entry.reason).toMatch(/^gave up after [1-4] attempts?: receiver answered 502$/);
@@ -298,7 +302,11 @@ test('an in-process post-hook that throws is counted and logged, and the webhook
     log,
     hooksUrl: local.url,
     hooksSecret: 's3cret',
-    hooks: { 'post-create': () => { throw new Error('queue is full'); } },
+    hooks: {
+      'post-create': () => {
+        throw new Error('queue is full');
+      },
+    },
   });
   try {
     const before = await hookFailures(s.origin);

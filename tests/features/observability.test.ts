@@ -89,7 +89,7 @@ test('one JSON log line per request, with a request id that the response echoes'
   }
 });
 
-test('/health and 503 answers never show credentials or query strings from a backend\'s error', async () => {
+test("/health and 503 answers never show credentials or query strings from a backend's error", async () => {
   const leak = 'S3 unreachable at https://AKIA:hunter2@s3.internal/bucket?X-Amz-Credential=hunter2';
   class Unreachable extends FileDataStore {
     override async check(): Promise<void> {

@@ -65,7 +65,10 @@ describe('X-HTTP-Method-Override: every guard runs on the method that is execute
       const res = await fetch(victim, { method: 'OPTIONS', headers: { ...TUS, ...bob, 'X-HTTP-Method-Override': override, 'Upload-Offset': '6' } });
       expect([override, res.status]).toEqual([override, 403]);
     }
-    const concat = await fetch(server.endpoint, { method: 'OPTIONS', headers: { ...TUS, ...bob, 'X-HTTP-Method-Override': 'POST', 'Upload-Concat': `final;${partial}` } });
+    const concat = await fetch(server.endpoint, {
+      method: 'OPTIONS',
+      headers: { ...TUS, ...bob, 'X-HTTP-Method-Override': 'POST', 'Upload-Concat': `final;${partial}` },
+    });
     expect(concat.status).toBe(403);
     await unchanged();
   });

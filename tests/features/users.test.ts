@@ -101,15 +101,21 @@ test('a custom authorize check: its Response, its owner, or 401', async () => {
 describe('rate limit: 429 with Retry-After, then recovery', () => {
   const limiters: [string, () => Promise<RateLimiter>][] = [
     ['memory', async () => new MemoryRateLimiter(5, 1000)],
-    ['redis', async () => {
-      const kind = STATE_KINDS.find((k) => k.name === 'redis')!;
-      const { runner } = await kind.make();
-      return new RedisRateLimiter({ runner: runner!, prefix: `test:${crypto.randomUUID().slice(0, 8)}:`, limit: 5, windowMs: 1000 });
-    }],
-    ['upstash (@upstash/ratelimit)', async () => {
-      const bridge = await upstashBridge();
-      return upstashRateLimiter(upstashClient({ url: bridge.url, token: bridge.token }), `test:${crypto.randomUUID().slice(0, 8)}:`, 5);
-    }],
+    [
+      'redis',
+      async () => {
+        const kind = STATE_KINDS.find((k) => k.name === 'redis')!;
+        const { runner } = await kind.make();
+        return new RedisRateLimiter({ runner: runner!, prefix: `test:${crypto.randomUUID().slice(0, 8)}:`, limit: 5, windowMs: 1000 });
+      },
+    ],
+    [
+      'upstash (@upstash/ratelimit)',
+      async () => {
+        const bridge = await upstashBridge();
+        return upstashRateLimiter(upstashClient({ url: bridge.url, token: bridge.token }), `test:${crypto.randomUUID().slice(0, 8)}:`, 5);
+      },
+    ],
   ];
   for (const [name, make] of limiters) {
     test(name, async () => {

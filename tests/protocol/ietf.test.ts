@@ -33,8 +33,7 @@ for (const version of [5, 6, 7, 8]) {
   describe(`interop version ${version}, request by request`, () => {
     const V = { 'Upload-Draft-Interop-Version': String(version) };
     const appendType: Record<string, string> = version >= 6 ? { 'Content-Type': 'application/partial-upload' } : {};
-    const create = (headers: Record<string, string>, body?: BodyInit) =>
-      fetch(server.endpoint, { method: 'POST', headers: { ...V, ...headers }, body });
+    const create = (headers: Record<string, string>, body?: BodyInit) => fetch(server.endpoint, { method: 'POST', headers: { ...V, ...headers }, body });
     const append = (url: string, offset: number, complete: boolean, body: BodyInit, extra: Record<string, string> = {}) =>
       fetch(url, { method: 'PATCH', headers: { ...V, ...appendType, 'Upload-Offset': String(offset), 'Upload-Complete': complete ? '?1' : '?0', ...extra }, body });
 
@@ -111,7 +110,11 @@ for (const version of [5, 6, 7, 8]) {
     if (version >= 6) {
       test('an append must be application/partial-upload', async () => {
         const url = (await create({ 'Upload-Complete': '?0' })).headers.get('Location')!;
-        const res = await fetch(url, { method: 'PATCH', headers: { ...V, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Content-Type': 'application/octet-stream' }, body: 'x' });
+        const res = await fetch(url, {
+          method: 'PATCH',
+          headers: { ...V, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Content-Type': 'application/octet-stream' },
+          body: 'x',
+        });
         expect(res.status).toBe(415);
       });
     }

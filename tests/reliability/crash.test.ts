@@ -22,8 +22,26 @@ const SEED = seedFromEnv('CRASH_SEED', 20_240_611);
 
 /** Sizes around the part size (5 MiB) and its multiples, and small ones. */
 const SIZES = [
-  100 * KiB, 256 * KiB + 7, 1 * MiB, 3 * MiB + 1, 5 * MiB - 1, 5 * MiB, 5 * MiB + 1, 10 * MiB, 10 * MiB - 1, 10 * MiB + 1,
-  12 * MiB, 7 * MiB + 333, 2 * MiB, 4 * MiB + 5, 6 * MiB, 8 * MiB + 3, 11 * MiB, 9 * MiB, 512 * KiB, 150 * KiB,
+  100 * KiB,
+  256 * KiB + 7,
+  1 * MiB,
+  3 * MiB + 1,
+  5 * MiB - 1,
+  5 * MiB,
+  5 * MiB + 1,
+  10 * MiB,
+  10 * MiB - 1,
+  10 * MiB + 1,
+  12 * MiB,
+  7 * MiB + 333,
+  2 * MiB,
+  4 * MiB + 5,
+  6 * MiB,
+  8 * MiB + 3,
+  11 * MiB,
+  9 * MiB,
+  512 * KiB,
+  150 * KiB,
 ];
 const CHUNKS = [256 * KiB, 1 * MiB, 2 * MiB + 13, 3 * MiB, 5 * MiB, Number.POSITIVE_INFINITY];
 
@@ -148,9 +166,11 @@ describe('SIGKILL at random moments', () => {
     );
     const failed = results.flatMap((r, i) =>
       r.failure
-        ? [`upload ${i} (${list[i]!.bytes.byteLength} bytes, chunks of ${list[i]!.chunkSize}) ${r.id}: ${r.failure}; ` +
-            `last HEAD offset ${r.heads.at(-1)}, acknowledged ${r.acked.at(-1) ?? 0}; S3 object complete and identical: ` +
-            `${objects[i]!.identical}; last reasons: ${r.reasons.slice(-2).join(' | ')}`]
+        ? [
+            `upload ${i} (${list[i]!.bytes.byteLength} bytes, chunks of ${list[i]!.chunkSize}) ${r.id}: ${r.failure}; ` +
+              `last HEAD offset ${r.heads.at(-1)}, acknowledged ${r.acked.at(-1) ?? 0}; S3 object complete and identical: ` +
+              `${objects[i]!.identical}; last reasons: ${r.reasons.slice(-2).join(' | ')}`,
+          ]
         : [],
     );
     expect({ summary, failed, violations: results.flatMap((r) => r.violations) }).toEqual({ summary, failed: [], violations: [] });

@@ -96,10 +96,7 @@ const request = fc.record({
     { weight: 1, arbitrary: fc.constant(undefined) },
   ),
   credential: fc.constantFrom('none', 'none', 'bob', 'bob', 'forged', 'expired', 'noSub', 'malformed1', 'malformed2', 'basic', 'lower', 'garbage'),
-  target: fc.oneof(
-    fc.record({ upload: fc.nat(), suffix: fc.constantFrom('', '', '/progress', '/') }),
-    fc.constant({ collection: true as const }),
-  ),
+  target: fc.oneof(fc.record({ upload: fc.nat(), suffix: fc.constantFrom('', '', '/progress', '/') }), fc.constant({ collection: true as const })),
   concat: fc.boolean(),
   preflight: fc.boolean(),
   offset: fc.constantFrom('0', `${MARK.length}`, '9', '-1'),
@@ -122,7 +119,13 @@ test(`fuzz: ${RUNS} method-override and credential shapes — nothing of alice's
     const target = 'collection' in r.target ? '/files/' : `/files/${alice[r.target.upload % alice.length]!.id}${r.target.suffix}`;
     const wire: RawRequest = { method: r.carrier, target, headers, body: r.body ? new TextEncoder().encode(r.body) : undefined };
     const outcome = await rawRequest('127.0.0.1', port, wire, TIMEOUT_MS);
-    const what = () => JSON.stringify({ ...wire, headers: wire.headers.map(([k, v]) => [k, v.slice(0, 60)]), body: r.body.length, outcome: outcome.kind === 'answered' ? outcome.status : outcome });
+    const what = () =>
+      JSON.stringify({
+        ...wire,
+        headers: wire.headers.map(([k, v]) => [k, v.slice(0, 60)]),
+        body: r.body.length,
+        outcome: outcome.kind === 'answered' ? outcome.status : outcome,
+      });
     if (outcome.kind !== 'answered') throw new Error(`no answer: ${what()}`);
     statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
     if (outcome.status >= 500) throw new Error(`a ${outcome.status}: ${what()}`);
@@ -136,7 +139,9 @@ test(`fuzz: ${RUNS} method-override and credential shapes — nothing of alice's
   const details = await fc.check(property, { numRuns: RUNS, seed: SEED, endOnFailure: true });
   console.log(`fuzz-auth: seed ${SEED}, ${details.numRuns} cases: ${JSON.stringify(statuses)}`);
   if (details.failed) {
-    throw new Error(`fuzz failed (FUZZ_SEED=${SEED}, path ${details.counterexamplePath}): ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`);
+    throw new Error(
+      `fuzz failed (FUZZ_SEED=${SEED}, path ${details.counterexamplePath}): ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
+    );
   }
   expect(await snapshot()).toEqual(before);
   // Some requests got through the guards to the handlers (bob's own), most were refused at the door.

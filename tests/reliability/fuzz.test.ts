@@ -56,8 +56,25 @@ const numberish = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      '0', '-1', '-0', '1e3', '0x10', '+5', ' 12', '12 ', '', '9007199254740991', '9007199254740992',
-      '99999999999999999999', '5497558138880', '5497558138881', '1.5', 'NaN', 'Infinity', '１２', '00000000000000001',
+      '0',
+      '-1',
+      '-0',
+      '1e3',
+      '0x10',
+      '+5',
+      ' 12',
+      '12 ',
+      '',
+      '9007199254740991',
+      '9007199254740992',
+      '99999999999999999999',
+      '5497558138880',
+      '5497558138881',
+      '1.5',
+      'NaN',
+      'Infinity',
+      '１２',
+      '00000000000000001',
     ),
   },
   { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 10n ** 22n }).map(String) },
@@ -133,10 +150,31 @@ const target = fc.oneof(
       kind: fc.constant('path' as const),
       path: fc.oneof(
         fc.constantFrom(
-          '/files/..', '/files/../', '/files/../../etc/passwd', '/files/%2e%2e', '/files/%2e%2e/%2e%2e/etc/passwd',
-          '/files/..%2f..%2fetc%2fpasswd', '/files/%2E%2E%2F', '/files/.%2e/', '/files/%252e%252e', '/files/....//....//',
-          '/files/./', '/files/%00', '/files/\\..\\..\\', '/../files/', '/', '/favicon.ico', '/files/%', '/files/%zz', '*',
-          'http://evil.example/files/', '/files?x', '/files/;', '/files/%20', '/files/%2e%2e/progress', '//files/',
+          '/files/..',
+          '/files/../',
+          '/files/../../etc/passwd',
+          '/files/%2e%2e',
+          '/files/%2e%2e/%2e%2e/etc/passwd',
+          '/files/..%2f..%2fetc%2fpasswd',
+          '/files/%2E%2E%2F',
+          '/files/.%2e/',
+          '/files/%252e%252e',
+          '/files/....//....//',
+          '/files/./',
+          '/files/%00',
+          '/files/\\..\\..\\',
+          '/../files/',
+          '/',
+          '/favicon.ico',
+          '/files/%',
+          '/files/%zz',
+          '*',
+          'http://evil.example/files/',
+          '/files?x',
+          '/files/;',
+          '/files/%20',
+          '/files/%2e%2e/progress',
+          '//files/',
         ),
         hex(31).map((h) => `/files/${h}`),
         hex(33).map((h) => `/files/${h}`),
@@ -163,10 +201,7 @@ const method = fc.oneof(
 );
 
 /** Upload-Offset: the upload's offset as last seen (or one off), or anything. */
-const offset = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ current: fc.constantFrom(0, 0, 0, -1, 1) }) },
-  { weight: 1, arbitrary: numberish },
-);
+const offset = fc.oneof({ weight: 4, arbitrary: fc.record({ current: fc.constantFrom(0, 0, 0, -1, 1) }) }, { weight: 1, arbitrary: numberish });
 
 /**
  * A request starts as a sensible one of its kind (so that many reach storage) and then gets 0-3
@@ -186,14 +221,24 @@ const mutation = fc.oneof(
   fc.record({
     header: fc.constant('Content-Type'),
     value: fc.oneof(
-      fc.constantFrom('application/offset+octet-stream; charset=x', 'APPLICATION/OFFSET+OCTET-STREAM', 'text/plain', 'application/octet-stream', '', 'multipart/form-data; boundary=x'),
+      fc.constantFrom(
+        'application/offset+octet-stream; charset=x',
+        'APPLICATION/OFFSET+OCTET-STREAM',
+        'text/plain',
+        'application/octet-stream',
+        '',
+        'multipart/form-data; boundary=x',
+      ),
       fc.string({ maxLength: 30 }),
     ),
   }),
   fc.record({ header: fc.constant('X-HTTP-Method-Override'), value: fc.oneof(fc.constantFrom(...METHODS, 'patch', 'PUT'), fc.string({ maxLength: 10 })) }),
   fc.record({
     header: fc.constant('Range'),
-    value: fc.oneof(fc.constantFrom('bytes=0-', 'bytes=0-0', 'bytes=-10', 'bytes=5-2', 'bytes=99999999-', 'bytes=0-1,3-4', 'items=0-1', 'bytes=-0'), fc.string({ maxLength: 20 })),
+    value: fc.oneof(
+      fc.constantFrom('bytes=0-', 'bytes=0-0', 'bytes=-10', 'bytes=5-2', 'bytes=99999999-', 'bytes=0-1,3-4', 'items=0-1', 'bytes=-0'),
+      fc.string({ maxLength: 20 }),
+    ),
   }),
   fc.record({ header: fc.constant('Accept'), value: fc.constantFrom('text/event-stream', 'application/json', '*/*') }),
   fc.record({ remove: fc.constantFrom('Tus-Resumable', 'Upload-Length', 'Upload-Offset', 'Content-Type', 'Upload-Defer-Length') }),
@@ -308,7 +353,7 @@ function build(r: FuzzRequest): { wire: RawRequest; entry?: PoolEntry; target: T
     }
   }
   if (checksumSpec) {
-    const digest = checksumSpec.digest === '<correct>' ? digestOf(checksumSpec.algorithm, sendBody ? body : new Uint8Array()) ?? 'AAAA' : checksumSpec.digest;
+    const digest = checksumSpec.digest === '<correct>' ? (digestOf(checksumSpec.algorithm, sendBody ? body : new Uint8Array()) ?? 'AAAA') : checksumSpec.digest;
     headers.set('Upload-Checksum', `${checksumSpec.algorithm} ${digest}`);
   }
   if (concatSpec !== undefined) {
@@ -440,9 +485,7 @@ test(`fuzz: ${RUNS} cases — no 5xx, no hang, sentinels untouched, no S3 key ou
   let slowest = 0;
   const property = fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 3 }), async (batch) => {
     const built = batch.map(build);
-    const outcomes = await Promise.all(
-      built.map(({ wire }, i) => rawRequest('127.0.0.1', Number(new URL(origin(batch[i]!.server)).port), wire, TIMEOUT_MS)),
-    );
+    const outcomes = await Promise.all(built.map(({ wire }, i) => rawRequest('127.0.0.1', Number(new URL(origin(batch[i]!.server)).port), wire, TIMEOUT_MS)));
     for (const [i, outcome] of outcomes.entries()) {
       const r = batch[i]!;
       const { wire, entry, target } = built[i]!;
@@ -453,17 +496,28 @@ test(`fuzz: ${RUNS} cases — no 5xx, no hang, sentinels untouched, no S3 key ou
       const kind = `${r.intent}${r.mutations.length ? '*' : ''} ${key}`;
       byIntent[kind] = (byIntent[kind] ?? 0) + 1;
       if (outcome.kind === 'answered') slowest = Math.max(slowest, outcome.ms);
-      const what = () => `${describeRequest(r, wire)} → ${JSON.stringify(outcome.kind === 'answered' ? { ...outcome, body: new TextDecoder().decode(outcome.body.slice(0, 300)) } : outcome)}`;
+      const what = () =>
+        `${describeRequest(r, wire)} → ${JSON.stringify(outcome.kind === 'answered' ? { ...outcome, body: new TextDecoder().decode(outcome.body.slice(0, 300)) } : outcome)}`;
       if (outcome.kind === 'timeout') throw new Error(`no ${outcome.stage === 'head' ? 'answer' : 'end of the answer'} within ${TIMEOUT_MS} ms: ${what()}`);
       if (outcome.kind === 'closed') throw new Error(`connection closed without an answer: ${what()}`);
       if (outcome.status >= 500) throw new Error(`a ${outcome.status}: ${what()}`);
     }
   });
   const details = await fc.check(property, { numRuns: RUNS, seed: SEED, endOnFailure: true });
-  console.log(`fuzz: seed ${SEED}, ${details.numRuns} cases, ${requests} requests in ${Date.now() - started} ms (slowest answer ${slowest} ms), pool ${pool.length}: ${JSON.stringify(statuses)}`);
-  if (process.env.FUZZ_VERBOSE) console.log(Object.entries(byIntent).sort().map(([k, n]) => `${k}: ${n}`).join('\n'));
+  console.log(
+    `fuzz: seed ${SEED}, ${details.numRuns} cases, ${requests} requests in ${Date.now() - started} ms (slowest answer ${slowest} ms), pool ${pool.length}: ${JSON.stringify(statuses)}`,
+  );
+  if (process.env.FUZZ_VERBOSE)
+    console.log(
+      Object.entries(byIntent)
+        .sort()
+        .map(([k, n]) => `${k}: ${n}`)
+        .join('\n'),
+    );
   if (details.failed) {
-    throw new Error(`fuzz failed (FUZZ_SEED=${SEED}, path ${details.counterexamplePath}): ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`);
+    throw new Error(
+      `fuzz failed (FUZZ_SEED=${SEED}, path ${details.counterexamplePath}): ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
+    );
   }
 
   // Every upload of the pool that says it is finished serves exactly Upload-Length bytes (and, in

@@ -19,7 +19,6 @@ const MiB = 1024 * 1024;
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
 const slowBodyHalf = (bytes: Uint8Array, delayMs: number) => slowBody(bytes, delayMs, MiB / 2);
 
-
 /** A request's status, reason and time taken; a request that does not answer in 15 s is status 0. */
 async function timed(url: string, init: RequestInit): Promise<{ status: number; reason: string; type: string | null; ms: number }> {
   const started = Date.now();
@@ -96,7 +95,11 @@ test('Redis killed mid-upload and restarted empty: 503s with a reason while it i
     timed(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } }),
   ]);
   const down = { 'the PATCH streaming when Redis died': cut, HEAD: head, 'a new PATCH': patch, POST: post };
-  console.log(`redis down: ${Object.entries(down).map(([n, r]) => `${n}: ${r.status} in ${r.ms} ms`).join('; ')}`);
+  console.log(
+    `redis down: ${Object.entries(down)
+      .map(([n, r]) => `${n}: ${r.status} in ${r.ms} ms`)
+      .join('; ')}`,
+  );
   const outcome = (r: typeof cut) => ({
     status: r.status,
     bounded: r.ms < 25_000,

@@ -25,7 +25,10 @@ afterAll(() => {
   bare.stop(true);
 });
 
-for (const [name, server] of [['mounted in a Hono app', () => hono], ['as a plain fetch handler', () => bare]] as const) {
+for (const [name, server] of [
+  ['mounted in a Hono app', () => hono],
+  ['as a plain fetch handler', () => bare],
+] as const) {
   test(`${name}: uploads live under /api/uploads/, the app's own routes still answer`, async () => {
     const base = `http://127.0.0.1:${server().port}`;
     const bytes = randomBytes(3 * 1024 * 1024 + 1);

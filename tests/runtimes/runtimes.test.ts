@@ -30,8 +30,7 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
   describe(`runtime ${runtime}`, () => {
     let server: ServerProcess;
     let bucket: string;
-    const object = async (url: string) =>
-      s3.object(bucket, url.split('/').pop()!);
+    const object = async (url: string) => s3.object(bucket, url.split('/').pop()!);
     const create = async (headers: Record<string, string>) => {
       const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, ...headers } });
       expect(res.status).toBe(201);

@@ -9,7 +9,6 @@ const MiB = 1024 * 1024;
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
 const LEASE_MS = 2000;
 
-
 const on = (server: ServerProcess, url: string) => `${server.endpoint}${url.split('/').pop()}`;
 
 async function head(url: string) {

@@ -72,7 +72,10 @@ test('multi runs as a transaction', async () => {
   const bad = await fetch(`${bridge.url}/multi-exec`, {
     method: 'POST',
     headers: { authorization: `Bearer ${bridge.token}` },
-    body: JSON.stringify([['SET', k('m2'), 'changed'], ['SET', k('m2')]]),
+    body: JSON.stringify([
+      ['SET', k('m2'), 'changed'],
+      ['SET', k('m2')],
+    ]),
   });
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as { error: string }).error).toContain('EXECABORT');
@@ -81,11 +84,7 @@ test('multi runs as a transaction', async () => {
 
 test('eval: a number and an array of strings', async () => {
   expect(await redis.eval<[], number>('return 40 + 2', [], [])).toBe(42);
-  const arr = await redis.eval<[string], string[]>(
-    "redis.call('SET', KEYS[1], ARGV[1]); return {KEYS[1], redis.call('GET', KEYS[1]), 'é✓'}",
-    [k('e')],
-    ['from-lua'],
-  );
+  const arr = await redis.eval<[string], string[]>("redis.call('SET', KEYS[1], ARGV[1]); return {KEYS[1], redis.call('GET', KEYS[1]), 'é✓'}", [k('e')], ['from-lua']);
   expect(arr).toEqual([k('e'), 'from-lua', 'é✓']);
 });
 

@@ -74,13 +74,8 @@ test(
     }
 
     const completeXml =
-      '<CompleteMultipartUpload>' +
-      etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('') +
-      '</CompleteMultipartUpload>';
-    const completed = await ok(
-      await aws.fetch(`${url}?uploadId=${encodeURIComponent(uploadId)}`, { method: 'POST', body: completeXml }),
-      'CompleteMultipartUpload',
-    );
+      '<CompleteMultipartUpload>' + etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join('') + '</CompleteMultipartUpload>';
+    const completed = await ok(await aws.fetch(`${url}?uploadId=${encodeURIComponent(uploadId)}`, { method: 'POST', body: completeXml }), 'CompleteMultipartUpload');
     const completedXml = await completed.text();
     expect(completedXml).not.toContain('<Error>'); // S3 may report errors inside a 200
     expect(completedXml).toContain('<CompleteMultipartUploadResult');

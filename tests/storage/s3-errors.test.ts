@@ -38,7 +38,7 @@ test('a good configuration starts and serves uploads into the bucket', async () 
 }, 60_000);
 
 test('S3 unreachable: a 503 with a reason in bounded time, and the upload resumes once S3 is back', async () => {
-  const s3 = await startS3();
+  await startS3();
   let down = false;
   const port = await freePort();
   // Requests go to the real radosgw unless `down`, then to a closed port: a refused connection.

@@ -82,7 +82,11 @@ describe('tus-js-client into radosgw, compared by SHA-256 of the stored object',
 test('buffered parts (runtimes whose fetch cannot stream a fixed-length body) land byte-identical too', async () => {
   const buffered = await startS3Server({ partSize: PART, streamParts: false, bucket: server.bucket });
   try {
-    for (const [size, chunkSize] of [[3 * PART + 7, MiB], [3 * PART + 7, Infinity], [PART, PART]] as const) {
+    for (const [size, chunkSize] of [
+      [3 * PART + 7, MiB],
+      [3 * PART + 7, Infinity],
+      [PART, PART],
+    ] as const) {
       const bytes = randomBytes(size);
       const { url } = await tusUpload(buffered.endpoint, bytes, { chunkSize });
       expect(sha256((await buffered.object(idOf(url)))!)).toBe(sha256(bytes));
@@ -183,7 +187,10 @@ describe('clients that send a few bytes and stall', () => {
         stall(checked, { ...PATCH, 'Upload-Offset': '0', 'Upload-Checksum': checksum }, bytes.subarray(0, 10), bytes.length, 10_000),
       ]);
       const ms = performance.now() - started;
-      expect(outcomes.map(answer)).toEqual([{ status: 204, offset: '10' }, { status: 400, offset: undefined }]);
+      expect(outcomes.map(answer)).toEqual([
+        { status: 204, offset: '10' },
+        { status: 400, offset: undefined },
+      ]);
       expect(ms > 900 && ms < 5_000).toBe(true);
       expect([await headOffset(plain), await headOffset(checked)]).toEqual([10, 0]);
       // Both go on from there.
@@ -266,7 +273,10 @@ test('the finished object carries Content-Type and Content-Disposition from the 
 });
 
 test('the object is an attachment as the download is, for a PDF or SVG served from S3 directly', async () => {
-  for (const [filetype, filename] of [['application/pdf', 'r.pdf'], ['image/svg+xml', 'i.svg']] as const) {
+  for (const [filetype, filename] of [
+    ['application/pdf', 'r.pdf'],
+    ['image/svg+xml', 'i.svg'],
+  ] as const) {
     const { url } = await tusUpload(server.endpoint, randomBytes(10), { metadata: { filename, filetype } });
     const head = await server.client.headObject(idOf(url));
     const download = await fetch(url);
@@ -300,7 +310,10 @@ test('a tail smaller than a part waits in the incomplete-part object and joins t
   // when a later request shows this offset was saved.
   const parts = await server.client.listParts(id, (await state.get(id))!.store!.uploadId!);
   expect(parts.map((p) => [p.partNumber, p.size])).toEqual([[1, PART]]);
-  expect(await segments(id)).toEqual([[0, MiB], [PART, 10]]);
+  expect(await segments(id)).toEqual([
+    [0, MiB],
+    [PART, 10],
+  ]);
   res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(PART + 10) }, body: bytes.subarray(PART + 10) });
   expect(res.status).toBe(204);
   await expectStored(url, bytes);
@@ -377,14 +390,21 @@ test('parts of a PATCH that was cut before its checksum could be checked, or who
   );
   await Bun.sleep(500);
   expect(await headOffset(url)).toBe(MiB);
-  expect(await partSizes()).toEqual([[1, 1], [2, PART]]);
+  expect(await partSizes()).toEqual([
+    [1, 1],
+    [2, PART],
+  ]);
   await state.delete(id);
   expect(await headOffset(url)).toBe(MiB);
 
   // A wrong checksum, known once three whole parts are in S3.
   const bad = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(MiB), 'Upload-Checksum': `sha256 ${digest(head)}` }, body: rest });
   expect(bad.status).toBe(460);
-  expect(await partSizes()).toEqual([[1, 1], [2, PART], [3, PART]]);
+  expect(await partSizes()).toEqual([
+    [1, 1],
+    [2, PART],
+    [3, PART],
+  ]);
   await state.delete(id);
   expect(await headOffset(url)).toBe(MiB);
 
@@ -458,7 +478,10 @@ test('the last PATCH completed the upload but its offset was never saved (a cras
   const created = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(bytes.length) } });
   const url = new URL(created.headers.get('Location')!, server.endpoint).href;
   // Part 1, then 2 MiB kept as a segment: the retry below starts inside a part.
-  for (const [from, to] of [[0, PART], [PART, PART + 2 * MiB]]) {
+  for (const [from, to] of [
+    [0, PART],
+    [PART, PART + 2 * MiB],
+  ]) {
     const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(from) }, body: bytes.subarray(from, to) });
     expect(res.status).toBe(204);
   }

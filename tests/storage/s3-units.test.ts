@@ -144,7 +144,10 @@ describe('parts streamed while they arrive', () => {
         throw new Error('connection reset');
       },
     });
-    expect(sent.sort((a, b) => a[0] - b[0])).toEqual([[1, [0, 1, 2, 3]], [2, [4, 5, 6, 7]]]);
+    expect(sent.sort((a, b) => a[0] - b[0])).toEqual([
+      [1, [0, 1, 2, 3]],
+      [2, [4, 5, 6, 7]],
+    ]);
     expect(result.nextPart).toBe(3);
   });
 
@@ -177,13 +180,21 @@ test('parts: with `release`, each chunk that is its whole buffer is freed once c
   const chunks = [Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5, 6, 7, 8), shared.subarray(0, 4), shared.subarray(4)];
   const sent: number[][] = [];
   const run = (release: boolean) =>
-    sendParts(
-      new ReadableStream({ pull: (c) => void (chunks.length ? c.enqueue(chunks.shift()!) : c.close()) }),
-      { partSize: 4, firstPart: 1, parallel: 2, release, send: async (_, bytes) => void sent.push(flat(bytes)) },
-    );
+    sendParts(new ReadableStream({ pull: (c) => void (chunks.length ? c.enqueue(chunks.shift()!) : c.close()) }), {
+      partSize: 4,
+      firstPart: 1,
+      parallel: 2,
+      release,
+      send: async (_, bytes) => void sent.push(flat(bytes)),
+    });
   const owned = [chunks[0]!, chunks[1]!];
   const result = await run(true);
-  expect(sent).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [100, 101, 102, 103], [104, 105, 106, 107]]);
+  expect(sent).toEqual([
+    [1, 2, 3, 4],
+    [5, 6, 7, 8],
+    [100, 101, 102, 103],
+    [104, 105, 106, 107],
+  ]);
   expect(result.tail.byteLength).toBe(0);
   expect(owned.map((c) => c.buffer.detached)).toEqual([true, true]);
   expect(shared.buffer.detached).toBe(false);
@@ -246,7 +257,14 @@ test('client: a part given as views goes out as one stream of them with its Cont
 });
 
 describe('part memory: slabs taken from a shared budget as bytes arrive', () => {
-  const settled = async (p: Promise<unknown>) => await Promise.race([p.then(() => true, () => true), Bun.sleep(20).then(() => false)]);
+  const settled = async (p: Promise<unknown>) =>
+    await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      Bun.sleep(20).then(() => false),
+    ]);
   /** A body that sends these bytes and then nothing, ever (a client that stalls); tells when it is cancelled. */
   const stalling = (bytes: number[], onCancel?: (reason: unknown) => void) => {
     let sent = false;
@@ -262,8 +280,14 @@ describe('part memory: slabs taken from a shared budget as bytes arrive', () => 
     const slabs = [a.tryTake()!, a.tryTake()!];
     expect(slabs.map((s) => s.byteLength)).toEqual([2, 2]);
     const order: string[] = [];
-    const b = pool.part(2).take().then((s) => (order.push('b'), s));
-    const c = pool.part(2).take().then((s) => (order.push('c'), s));
+    const b = pool
+      .part(2)
+      .take()
+      .then((s) => (order.push('b'), s));
+    const c = pool
+      .part(2)
+      .take()
+      .then((s) => (order.push('c'), s));
     expect(pool.part(2).tryTake()).toBeUndefined(); // a new part goes to the back of the line
     expect(await settled(b)).toBe(false);
     a.release();
@@ -277,7 +301,10 @@ describe('part memory: slabs taken from a shared budget as bytes arrive', () => 
     const holder = pool.part(2);
     const held = holder.tryTake()!;
     const started = performance.now();
-    const error = await pool.part(2).take().catch((e) => e);
+    const error = await pool
+      .part(2)
+      .take()
+      .catch((e) => e);
     expect(error).toBeInstanceOf(TusError);
     expect([error.code, statusOf(error)]).toEqual(['BUSY', 503]);
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
@@ -286,19 +313,27 @@ describe('part memory: slabs taken from a shared budget as bytes arrive', () => 
     expect(await next).toBe(held);
   });
 
-  test("a waiter whose request is cut leaves the line at once, and the slab goes to the one behind it", async () => {
+  test('a waiter whose request is cut leaves the line at once, and the slab goes to the one behind it', async () => {
     const pool = new PartBuffers(2, { slabSize: 2 });
     const holder = pool.part(2);
     holder.tryTake();
     const cut = new AbortController();
-    const gone = pool.part(2).take(cut.signal).catch((e) => e);
+    const gone = pool
+      .part(2)
+      .take(cut.signal)
+      .catch((e) => e);
     const behind = pool.part(2).take();
     cut.abort(new Error('client gone'));
     expect(((await gone) as Error).message).toBe('client gone');
     expect(await settled(behind)).toBe(false);
     holder.release();
     expect((await behind).byteLength).toBe(2);
-    expect(await pool.part(2).take(AbortSignal.abort(new Error('already cut'))).catch((e) => e.message)).toBe('already cut');
+    expect(
+      await pool
+        .part(2)
+        .take(AbortSignal.abort(new Error('already cut')))
+        .catch((e) => e.message),
+    ).toBe('already cut');
     expect(pool.inUse).toBe(1);
   });
 
@@ -634,8 +669,7 @@ describe('segment bookkeeping', () => {
 
 describe('concatenation plan', () => {
   const M = 5 * MiB;
-  const total = (plan: PlannedPart[]) =>
-    plan.flatMap((p) => ('copy' in p ? [p.copy] : p.read)).reduce((n, piece) => n + piece.end - piece.start, 0);
+  const total = (plan: PlannedPart[]) => plan.flatMap((p) => ('copy' in p ? [p.copy] : p.read)).reduce((n, piece) => n + piece.end - piece.start, 0);
   const sizeOf = (p: PlannedPart) => ('copy' in p ? [p.copy] : p.read).reduce((n, x) => n + x.end - x.start, 0);
 
   test('partials of 5 MiB and more are copied whole inside S3', () => {
@@ -649,18 +683,30 @@ describe('concatenation plan', () => {
   test('small partials are gathered until a part is full; the next large one tops them up', () => {
     const plan = planConcat([MiB, 2 * MiB, 9 * MiB, 100]);
     expect(plan).toEqual([
-      { read: [{ source: 0, start: 0, end: MiB }, { source: 1, start: 0, end: 2 * MiB }, { source: 2, start: 0, end: 2 * MiB }] },
+      {
+        read: [
+          { source: 0, start: 0, end: MiB },
+          { source: 1, start: 0, end: 2 * MiB },
+          { source: 2, start: 0, end: 2 * MiB },
+        ],
+      },
       { copy: { source: 2, start: 2 * MiB, end: 9 * MiB } },
       { read: [{ source: 3, start: 0, end: 100 }] },
     ]);
   });
 
   test('every part but the last is at least 5 MiB, and every byte is planned once, in order', () => {
-    const cases = [[1, 1, 1], [M - 1, 2, M], [3 * MiB, 3 * MiB, 3 * MiB], [0, M, 0, 1], [M + 3, MiB, MiB, MiB, MiB, MiB, 7]];
+    const cases = [
+      [1, 1, 1],
+      [M - 1, 2, M],
+      [3 * MiB, 3 * MiB, 3 * MiB],
+      [0, M, 0, 1],
+      [M + 3, MiB, MiB, MiB, MiB, MiB, 7],
+    ];
     for (const sizes of cases) {
       const plan = planConcat(sizes);
       expect(total(plan)).toBe(sizes.reduce((a, b) => a + b, 0));
-      plan.slice(0, -1).forEach((p) => expect(sizeOf(p)).toBeGreaterThanOrEqual(M));
+      for (const p of plan.slice(0, -1)) expect(sizeOf(p)).toBeGreaterThanOrEqual(M);
       const pieces = plan.flatMap((p) => ('copy' in p ? [p.copy] : p.read));
       pieces.reduce((prev, piece) => {
         expect(piece.source > prev.source || (piece.source === prev.source && piece.start === prev.end)).toBe(true);
@@ -672,7 +718,7 @@ describe('concatenation plan', () => {
   test('partials over 5 GiB are copied in ranges S3 accepts', () => {
     const plan = planConcat([9 * 1024 * MiB + 3]);
     expect(plan.length).toBe(3);
-    plan.forEach((p) => expect(sizeOf(p)).toBeLessThanOrEqual(5 * 1024 * MiB));
+    for (const p of plan) expect(sizeOf(p)).toBeLessThanOrEqual(5 * 1024 * MiB);
     expect(plan.every((p) => 'copy' in p)).toBe(true);
   });
 

@@ -90,7 +90,8 @@ export function operationOf(method: string, url: URL, headers: Headers): string 
   return { PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' }[method] ?? method;
 }
 
-const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>';
+const SLOW_DOWN =
+  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>';
 
 /** A response whose body errors before anything is sent: the client sees the connection reset. */
 const reset = () => new Response(new ReadableStream({ start: (c) => c.error() }));
@@ -99,7 +100,12 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
   const upstream = new URL(target);
   const rng: Rng = seededRng(options.seed);
   const o = {
-    errorRate: 0.07, resetRate: 0.02, lostResponseRate: 0.01, truncateRate: 0.01, delayRate: 0.1, maxDelayMs: 250,
+    errorRate: 0.07,
+    resetRate: 0.02,
+    lostResponseRate: 0.01,
+    truncateRate: 0.01,
+    delayRate: 0.1,
+    maxDelayMs: 250,
     ...options,
   };
   const spare = new Set(o.spare ?? []);
@@ -210,8 +216,7 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
     return response;
   };
 
-  const listen = (port: number) =>
-    Bun.serve({ hostname: '127.0.0.1', port, idleTimeout: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER, fetch: handle });
+  const listen = (port: number) => Bun.serve({ hostname: '127.0.0.1', port, idleTimeout: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER, fetch: handle });
   let server: ReturnType<typeof Bun.serve> | undefined = listen(0);
   const port = server.port!;
 

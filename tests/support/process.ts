@@ -11,10 +11,7 @@ export interface ServerProcess {
 const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** Runs a server entry as its own process (so it can be killed and restarted for real). */
-export async function spawnServer(
-  env: Record<string, string>,
-  command: string[] = [process.execPath, 'src/runtime/bun.ts'],
-): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, command: string[] = [process.execPath, 'src/runtime/bun.ts']): Promise<ServerProcess> {
   const port = env.PORT ?? String(await freePort());
   const proc = Bun.spawn(command, {
     cwd: ROOT,

@@ -38,10 +38,7 @@ export function rawRequest(host: string, port: number, request: RawRequest, time
       socket.destroy();
       resolve(outcome);
     };
-    const timer = setTimeout(
-      () => finish({ kind: 'timeout', stage: head ? 'body' : 'head', status: head?.status, ms: Date.now() - started }),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish({ kind: 'timeout', stage: head ? 'body' : 'head', status: head?.status, ms: Date.now() - started }), timeoutMs);
 
     /** True once the answer is complete (by Content-Length, the chunked terminator, or no body). */
     const complete = (): boolean => {
@@ -50,7 +47,8 @@ export function rawRequest(host: string, port: number, request: RawRequest, time
       if (request.method.toUpperCase() === 'HEAD' || head.status === 204 || head.status === 304 || (head.status >= 100 && head.status < 200)) return true;
       const length = head.headers['content-length'];
       if (length !== undefined) return body.length >= Number(length);
-      if (head.headers['transfer-encoding']?.toLowerCase().includes('chunked')) return body.includes(Buffer.from('\r\n0\r\n\r\n')) || body.subarray(0, 5).equals(Buffer.from('0\r\n\r\n'));
+      if (head.headers['transfer-encoding']?.toLowerCase().includes('chunked'))
+        return body.includes(Buffer.from('\r\n0\r\n\r\n')) || body.subarray(0, 5).equals(Buffer.from('0\r\n\r\n'));
       return false; // until close
     };
     const answered = (): RawOutcome => ({
@@ -85,7 +83,12 @@ export function rawRequest(host: string, port: number, request: RawRequest, time
     socket.on('error', (error) => finish(head ? answered() : { kind: 'closed', bytes: received.length, ms: Date.now() - started, error: String(error) }));
 
     const body = request.body ?? new Uint8Array();
-    const lines = [`${request.method} ${request.target} HTTP/1.1`, `Host: ${host}:${port}`, 'Connection: close', `Content-Length: ${request.contentLength ?? body.byteLength}`];
+    const lines = [
+      `${request.method} ${request.target} HTTP/1.1`,
+      `Host: ${host}:${port}`,
+      'Connection: close',
+      `Content-Length: ${request.contentLength ?? body.byteLength}`,
+    ];
     for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);
     socket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'));
     if (body.byteLength > 0) socket.write(body);

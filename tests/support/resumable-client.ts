@@ -43,7 +43,10 @@ export interface ResumableResult {
 }
 
 export class UploadFailed extends Error {
-  constructor(message: string, readonly result: Partial<ResumableResult>) {
+  constructor(
+    message: string,
+    readonly result: Partial<ResumableResult>,
+  ) {
     super(`${message}\n${JSON.stringify(result, (k, v) => (k === 'heads' || k === 'acked' ? (v as number[]).slice(-12) : v))}`);
   }
 }

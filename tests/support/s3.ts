@@ -66,13 +66,15 @@ async function create(): Promise<S3Env> {
     const { code, stderr } = await runScript(['start', dir, String(port)]);
     if (code === 0) {
       let stopping: Promise<void> | undefined;
-      return makeEnv(`http://127.0.0.1:${port}`, () =>
-        (stopping ??= (async () => {
-          const res = await runScript(['stop', dir]);
-          if (liveDir === dir) liveDir = undefined;
-          current = undefined;
-          if (res.code !== 0) throw new Error(`radosgw.sh stop failed (exit ${res.code}):\n${res.stderr}`);
-        })()),
+      return makeEnv(
+        `http://127.0.0.1:${port}`,
+        () =>
+          (stopping ??= (async () => {
+            const res = await runScript(['stop', dir]);
+            if (liveDir === dir) liveDir = undefined;
+            current = undefined;
+            if (res.code !== 0) throw new Error(`radosgw.sh stop failed (exit ${res.code}):\n${res.stderr}`);
+          })()),
       );
     }
     failures.push(`attempt ${attempt} (port ${port}, exit ${code}):\n${stderr.trimEnd()}`);

@@ -49,7 +49,11 @@ export const STATE_KINDS: StateKind[] = [
     },
     env: async () => ({}),
   },
-  shared('redis', async () => bunRedisRunner(REDIS_URL), async () => ({ REDIS_URL })),
+  shared(
+    'redis',
+    async () => bunRedisRunner(REDIS_URL),
+    async () => ({ REDIS_URL }),
+  ),
   shared(
     'upstash',
     async () => {
@@ -64,4 +68,8 @@ export const STATE_KINDS: StateKind[] = [
 ];
 
 /** Redis through ioredis, the client the Deno server uses. */
-export const IOREDIS_KIND = shared('redis over ioredis', async () => tcpRedisRunner(REDIS_URL), async () => ({ REDIS_URL }));
+export const IOREDIS_KIND = shared(
+  'redis over ioredis',
+  async () => tcpRedisRunner(REDIS_URL),
+  async () => ({ REDIS_URL }),
+);

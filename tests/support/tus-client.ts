@@ -17,11 +17,7 @@ export interface ClientUploadOptions {
  * Uploads with tus-js-client, the client users have. Resolves with the upload URL, and whether it
  * was aborted by `abortWhen` before finishing.
  */
-export function tusUpload(
-  endpoint: string,
-  bytes: Uint8Array,
-  options: ClientUploadOptions = {},
-): Promise<{ url: string; aborted: boolean }> {
+export function tusUpload(endpoint: string, bytes: Uint8Array, options: ClientUploadOptions = {}): Promise<{ url: string; aborted: boolean }> {
   return new Promise((resolve, reject) => {
     let aborted = false;
     const upload = new tus.Upload(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {

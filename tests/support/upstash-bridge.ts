@@ -27,9 +27,7 @@ export interface UpstashBridge {
 
 type Reply = { result: unknown } | { error: string };
 
-export async function startUpstashBridge(
-  options: { redisUrl?: string; token?: string } = {},
-): Promise<UpstashBridge> {
+export async function startUpstashBridge(options: { redisUrl?: string; token?: string } = {}): Promise<UpstashBridge> {
   const token = options.token ?? randomUUID();
   const commands = new Map<string, number>();
   // ioredis 6 defaults to RESP3: force RESP2 so maps (HGETALL, CONFIG GET...) are flat arrays.
@@ -57,8 +55,7 @@ export async function startUpstashBridge(
     if (v instanceof Error) return encode(v.message, b64); // an error nested in an array reply
     return v ?? null; // numbers, null
   };
-  const reply = (err: Error | null, res: unknown, b64: boolean): Reply =>
-    err ? { error: err.message } : { result: encode(res, b64) };
+  const reply = (err: Error | null, res: unknown, b64: boolean): Reply => (err ? { error: err.message } : { result: encode(res, b64) });
 
   const run = async (body: unknown, path: string, b64: boolean): Promise<Reply | Reply[]> => {
     if (path === '/pipeline' || path === '/multi-exec') {
@@ -68,10 +65,11 @@ export async function startUpstashBridge(
       const batch = path === '/multi-exec' ? redis.multi() : redis.pipeline();
       for (const cmd of body) batch.callBuffer(...parse(cmd));
       // A command Redis refuses to queue aborts the whole transaction: exec() rejects (EXECABORT).
-      const results = (await batch.exec().catch((e) => {
-        const why = (e.previousErrors ?? []).map((p: Error) => p.message).join('; ');
-        throw new Error(why ? `${e.message} (${why})` : e.message);
-      })) ?? [];
+      const results =
+        (await batch.exec().catch((e) => {
+          const why = (e.previousErrors ?? []).map((p: Error) => p.message).join('; ');
+          throw new Error(why ? `${e.message} (${why})` : e.message);
+        })) ?? [];
       return results.map(([err, res]) => reply(err, res, b64));
     }
     const [name, args] = parse(body);

@@ -38,7 +38,9 @@ test.each([
 
 test('S3 part buffers must hold the parts in flight', () => {
   const s3 = { S3_BUCKET: 'uploads', S3_PART_SIZE: String(16 * 1024 * 1024), S3_PARALLEL_PARTS: '4' };
-  expect(() => parseEnv({ ...s3, S3_BUFFER_MEMORY: String(48 * 1024 * 1024) })).toThrow(/S3_BUFFER_MEMORY=50331648: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = 67108864 bytes/);
+  expect(() => parseEnv({ ...s3, S3_BUFFER_MEMORY: String(48 * 1024 * 1024) })).toThrow(
+    /S3_BUFFER_MEMORY=50331648: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = 67108864 bytes/,
+  );
   expect(parseEnv({ ...s3, S3_BUFFER_MEMORY: String(64 * 1024 * 1024) }).S3_BUFFER_MEMORY).toBe(64 * 1024 * 1024);
   expect(parseEnv({ S3_BUCKET: 'uploads' }).S3_BUFFER_MEMORY).toBe(128 * 1024 * 1024);
 });
@@ -95,7 +97,15 @@ test('a server reachable beyond loopback with no authentication and no MAX_SIZE 
   expect(warning({})).not.toContain('\n');
   expect(warning({ HOST: '::' })).toContain('listening on ::');
   expect(warning({ HOST: '192.168.1.20' })).toBeDefined();
-  const safe: Record<string, string>[] = [{ HOST: '127.0.0.1' }, { HOST: '127.0.1.1' }, { HOST: 'localhost' }, { HOST: '::1' }, { AUTH_TOKEN: 't' }, { JWT_SECRET: 's' }, { MAX_SIZE: '1000' }];
+  const safe: Record<string, string>[] = [
+    { HOST: '127.0.0.1' },
+    { HOST: '127.0.1.1' },
+    { HOST: 'localhost' },
+    { HOST: '::1' },
+    { AUTH_TOKEN: 't' },
+    { JWT_SECRET: 's' },
+    { MAX_SIZE: '1000' },
+  ];
   for (const vars of safe) {
     expect(warning(vars)).toBeUndefined();
   }

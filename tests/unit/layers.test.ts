@@ -38,9 +38,7 @@ const layer = (path: string) => relative(SRC, path).split('/')[0]!;
 
 function imports(path: string): string[] {
   const source = readFileSync(path, 'utf8');
-  return [...source.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(['"](\.[^'"]+)['"]\)/g)].map((m) =>
-    resolve(dirname(path), m[1] ?? m[2]!),
-  );
+  return [...source.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(['"](\.[^'"]+)['"]\)/g)].map((m) => resolve(dirname(path), m[1] ?? m[2]!));
 }
 
 const edges = files(SRC).flatMap((from) => imports(from).map((to) => ({ from, to })));

@@ -25,7 +25,16 @@ beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 30_000);
 afterAll(async () => {
@@ -72,7 +81,9 @@ async function progressReaches(page: Page, name: string, percent: number, timeou
 
 const stateOf = (page: Page, name: string) => row(page, name).getAttribute('data-state');
 async function waitForState(page: Page, name: string, state: string, timeout = 30_000): Promise<void> {
-  await row(page, name).and(page.locator(`[data-state="${state}"]`)).waitFor({ timeout });
+  await row(page, name)
+    .and(page.locator(`[data-state="${state}"]`))
+    .waitFor({ timeout });
 }
 
 async function serverProgress(uploadUrl: string): Promise<{ offset: number; received: number; state: string }> {
@@ -127,7 +138,11 @@ async function pauseReloadResume(server: TestServer, label: string): Promise<str
   await page.locator('#files').setInputFiles(file.path);
   await waitForState(page, name, 'choice');
   await page.screenshot({ path: join(ARTIFACTS, `${label}-resume-offered.png`), fullPage: true });
-  expect(await row(page, name).locator('progress').evaluate((p: HTMLProgressElement) => p.value)).toBe(Math.floor((paused.offset / file.size) * 100));
+  expect(
+    await row(page, name)
+      .locator('progress')
+      .evaluate((p: HTMLProgressElement) => p.value),
+  ).toBe(Math.floor((paused.offset / file.size) * 100));
   await row(page, name).getByRole('button', { name: 'Resume', exact: true }).click();
   await waitForState(page, name, 'finished');
 

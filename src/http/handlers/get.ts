@@ -1,7 +1,7 @@
 import { downloadHeaders, parseRange } from '../../protocol/download.ts';
 import { TusError } from '../../model/errors.ts';
 import { errorResponse } from '../../protocol/respond.ts';
-import { isFinished } from '../../model/upload.ts';
+import { isFinished, type ByteRange } from '../../model/upload.ts';
 import type { Handler } from './context.ts';
 
 /** Serves a finished upload's bytes, with single-range support. */
@@ -9,7 +9,7 @@ export const get: Handler = async ({ request, engine, id }) => {
   const upload = await engine.get(id);
   if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
   const size = upload.length ?? 0;
-  let range;
+  let range: ByteRange | undefined;
   try {
     range = parseRange(request.headers.get('Range'), size);
   } catch (error) {

@@ -107,7 +107,10 @@ function withHeaders(response: Response, extra: Record<string, string>): Respons
   return response;
 }
 
-const bind = (handler: IetfHandler, version: InteropVersion): Handler => (ctx) => handler(ctx, version);
+const bind =
+  (handler: IetfHandler, version: InteropVersion): Handler =>
+  (ctx) =>
+    handler(ctx, version);
 
 /** The routes of one interop version: the collection's and an upload's. */
 export function ietfRoutes(version: InteropVersion, tus: { options: Handler; get: Handler }) {

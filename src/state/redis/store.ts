@@ -15,8 +15,17 @@ export interface RedisStateOptions {
 
 /** One-letter hash fields: the record is read and written on every request. */
 const FIELDS = {
-  offset: 'o', length: 'l', metadata: 'm', createdAt: 'c', expiresAt: 'e', finishedAt: 'f', store: 's', transfer: 't',
-  concat: 'x', owner: 'w', key: 'k',
+  offset: 'o',
+  length: 'l',
+  metadata: 'm',
+  createdAt: 'c',
+  expiresAt: 'e',
+  finishedAt: 'f',
+  store: 's',
+  transfer: 't',
+  concat: 'x',
+  owner: 'w',
+  key: 'k',
 } as const satisfies Record<Exclude<keyof Upload, 'id'>, string>;
 type Field = keyof typeof FIELDS;
 const JSON_FIELDS = new Set<Field>(['metadata', 'store', 'transfer', 'concat']);
@@ -118,8 +127,10 @@ export class RedisStateStore implements StateStore {
       for (const id of due) {
         seen.add(id);
         const upload = await this.get(id);
-        if (!upload || upload.expiresAt === undefined) await this.#indexExpiry(id, undefined); // gone or finished
-        else if (upload.expiresAt > now) await this.#indexExpiry(id, upload.expiresAt); // written since: not due yet
+        if (!upload || upload.expiresAt === undefined)
+          await this.#indexExpiry(id, undefined); // gone or finished
+        else if (upload.expiresAt > now)
+          await this.#indexExpiry(id, upload.expiresAt); // written since: not due yet
         else yield upload;
       }
     }

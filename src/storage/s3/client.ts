@@ -97,7 +97,10 @@ function viewsOf(list: readonly Uint8Array[]): ReadableStream<Uint8Array> {
 
 /** RFC 3986 encoding of each path segment, as SigV4 expects for S3 keys. */
 const encodeKey = (key: string) =>
-  key.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
+  key
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
+    .join('/');
 
 /**
  * The S3 calls Tusflow makes, as raw SigV4-signed REST requests (aws4fetch): no SDK, so it runs on

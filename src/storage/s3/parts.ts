@@ -94,7 +94,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   const contents = (): Uint8Array[] => {
     const views = head.byteLength > 0 ? [head] : [];
     const last = memory.slabs.length - 1;
-    memory.slabs.forEach((s, i) => views.push(i < last ? s : s.subarray(0, inSlab)));
+    for (const [i, s] of memory.slabs.entries()) views.push(i < last ? s : s.subarray(0, inSlab));
     return views;
   };
 
@@ -142,7 +142,14 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
       sending = live.request.catch(() => o.send(number, bytes));
       live = undefined;
     } else sending = o.send(number, bytes);
-    track(sending.then(() => {}, (error: unknown) => void (failure ??= { error })).finally(() => full.release()));
+    track(
+      sending
+        .then(
+          () => {},
+          (error: unknown) => void (failure ??= { error }),
+        )
+        .finally(() => full.release()),
+    );
     head = NONE;
     memory = partMemory(o.partSize);
     slab = undefined;

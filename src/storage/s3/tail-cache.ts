@@ -21,7 +21,10 @@ export class TailCache {
   readonly #entries = new Map<string, Tail>();
   #bytes = 0;
 
-  constructor(readonly maxBytes: number, readonly maxEntries = 10_000) {}
+  constructor(
+    readonly maxBytes: number,
+    readonly maxEntries = 10_000,
+  ) {}
 
   take(id: string, offset: number): Tail | undefined {
     const tail = this.#entries.get(id);
