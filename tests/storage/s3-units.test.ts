@@ -7,7 +7,7 @@ import { statusOf } from '../../src/protocol/errors.ts';
 import { TailCache } from '../../src/storage/s3/tail-cache.ts';
 import { planSegments, segmentKey, segmentStart, type WriteEnd } from '../../src/storage/s3/segments.ts';
 import { seededRng } from '../support/rng.ts';
-import { S3Client } from '../../src/storage/s3/client.ts';
+import { S3Client, type Fetch } from '../../src/storage/s3/client.ts';
 import { PartBuffers } from '../../src/storage/s3/buffers.ts';
 import { sha256 } from '../support/server.ts';
 
@@ -206,23 +206,28 @@ test('parts: with `release`, each chunk that is its whole buffer is freed once c
   expect(kept.buffer.detached).toBe(false);
 });
 
-test('client: with streamBodies a part goes out as a stream with its Content-Length, and a retry sends the same bytes again', async () => {
-  const part = Uint8Array.from({ length: MiB + 3 }, (_, i) => i & 0xff);
-  const attempts: { stream: boolean; length: string | null; sha256: string }[] = [];
-  const client = new S3Client({
+/** A client whose requests go only to `fetch` (its endpoint is a closed port, never dialled). */
+function offlineClient(streamBodies: boolean, fetch: Fetch): S3Client {
+  return new S3Client({
     endpoint: 'http://127.0.0.1:1',
     bucket: 'b',
     region: 'us-east-1',
     accessKeyId: 'k',
     secretAccessKey: 's',
     forcePathStyle: true,
-    streamBodies: true,
-    fetch: async (_url, init) => {
-      const body = init!.body as ReadableStream<Uint8Array>;
-      const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-      attempts.push({ stream: body instanceof ReadableStream, length: new Headers(init!.headers).get('Content-Length'), sha256: sha256(bytes) });
-      return attempts.length === 1 ? new Response('<Error><Code>SlowDown</Code></Error>', { status: 503 }) : new Response('', { headers: { ETag: '"e"' } });
-    },
+    streamBodies,
+    fetch,
+  });
+}
+
+test('client: with streamBodies a part goes out as a stream with its Content-Length, and a retry sends the same bytes again', async () => {
+  const part = Uint8Array.from({ length: MiB + 3 }, (_, i) => i & 0xff);
+  const attempts: { stream: boolean; length: string | null; sha256: string }[] = [];
+  const client = offlineClient(true, async (_url, init) => {
+    const body = init!.body as ReadableStream<Uint8Array>;
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    attempts.push({ stream: body instanceof ReadableStream, length: new Headers(init!.headers).get('Content-Length'), sha256: sha256(bytes) });
+    return attempts.length === 1 ? new Response('<Error><Code>SlowDown</Code></Error>', { status: 503 }) : new Response('', { headers: { ETag: '"e"' } });
   });
   expect(await client.uploadPart('k', 'u', 1, part)).toBe('"e"');
   const expected = { stream: true, length: String(part.byteLength), sha256: sha256(part) };
@@ -235,21 +240,12 @@ test('client: a part given as views goes out as one stream of them with its Cont
   views.reduce((at, v) => (whole.set(v, at), at + v.byteLength), 0);
   for (const streamBodies of [true, false]) {
     const seen: { stream: boolean; length: string | null; sha256: string }[] = [];
-    const client = new S3Client({
-      endpoint: 'http://127.0.0.1:1',
-      bucket: 'b',
-      region: 'us-east-1',
-      accessKeyId: 'k',
-      secretAccessKey: 's',
-      forcePathStyle: true,
-      streamBodies,
-      fetch: async (_url, init) => {
-        const body = init!.body as BodyInit;
-        const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-        const length = body instanceof ReadableStream ? new Headers(init!.headers).get('Content-Length') : String(bytes.byteLength);
-        seen.push({ stream: body instanceof ReadableStream, length, sha256: sha256(bytes) });
-        return new Response('', { headers: { ETag: '"e"' } });
-      },
+    const client = offlineClient(streamBodies, async (_url, init) => {
+      const body = init!.body as BodyInit;
+      const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+      const length = body instanceof ReadableStream ? new Headers(init!.headers).get('Content-Length') : String(bytes.byteLength);
+      seen.push({ stream: body instanceof ReadableStream, length, sha256: sha256(bytes) });
+      return new Response('', { headers: { ETag: '"e"' } });
     });
     await client.uploadPart('k', 'u', 1, views);
     expect(seen).toEqual([{ stream: streamBodies, length: String(whole.byteLength), sha256: sha256(whole) }]);
