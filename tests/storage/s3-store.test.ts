@@ -6,6 +6,7 @@ import { MemoryStateStore } from '../../src/state/memory.ts';
 import { sendPartialThenDrop } from '../support/raw.ts';
 import { rawRequest, type RawOutcome } from '../support/raw-http.ts';
 import { createHash } from 'node:crypto';
+import { maxSegments } from '../../src/storage/s3/segments.ts';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -349,6 +350,38 @@ test('a second instance (no cached tail) continues from the segments in S3', asy
     // And back on the first instance, whose cached tail is stale by now.
     await tusUpload(server.endpoint, bytes, { chunkSize: 3 * MiB, uploadUrl: first.url });
     await expectStored(first.url, bytes);
+  } finally {
+    await other.stop();
+  }
+});
+
+test('300 one-byte PATCHes leave a few segments: a fresh instance (no cached tail) reads them back for the next PATCH in well under a second', async () => {
+  const bytes = randomBytes(400);
+  const url = await createUpload(server.endpoint, { 'Upload-Length': String(bytes.length) });
+  const id = idOf(url);
+  for (let at = 0; at < 300; at++) {
+    const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(at) }, body: bytes.subarray(at, at + 1) });
+    expect(res.status).toBe(204);
+  }
+  const left = await segments(id);
+  expect(left.length).toBeLessThanOrEqual(maxSegments);
+  const other = await startS3Server({ partSize: PART, state, bucket: server.bucket });
+  try {
+    const otherUrl = url.replace(server.endpoint, other.endpoint);
+    const started = performance.now();
+    const res = await fetch(otherUrl, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '300' }, body: bytes.subarray(300, 301) });
+    const took = performance.now() - started;
+    expect(res.headers.get('Upload-Offset')).toBe('301');
+    // The part is read back one GET per segment left, not one per PATCH.
+    expect(other.client.requests.get('GetObject') ?? 0).toBeLessThanOrEqual(maxSegments);
+    console.log(`segments after 300 one-byte PATCHes: ${left.length}; next PATCH on a fresh instance: ${took.toFixed(0)} ms`);
+    expect(took).toBeLessThan(1000);
+    expect((await segments(id)).length).toBeLessThanOrEqual(maxSegments);
+    for (let at = 301; at < bytes.length; at += 37) {
+      const r = await fetch(otherUrl, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(at) }, body: bytes.subarray(at, at + 37) });
+      expect(r.status).toBe(204);
+    }
+    await expectStored(url, bytes);
   } finally {
     await other.stop();
   }

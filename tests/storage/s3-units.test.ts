@@ -5,7 +5,7 @@ import { blocks, decodeXml, text } from '../../src/storage/s3/xml.ts';
 import { TusError } from '../../src/model/errors.ts';
 import { statusOf } from '../../src/protocol/errors.ts';
 import { TailCache } from '../../src/storage/s3/tail-cache.ts';
-import { planSegments, segmentKey, segmentStart, type WriteEnd } from '../../src/storage/s3/segments.ts';
+import { maxSegments, planSegments, segmentKey, segmentStart, type WriteEnd } from '../../src/storage/s3/segments.ts';
 import { seededRng } from '../support/rng.ts';
 import { S3Client, type Fetch } from '../../src/storage/s3/client.ts';
 import { PartBuffers } from '../../src/storage/s3/buffers.ts';
@@ -580,10 +580,32 @@ describe('segment bookkeeping', () => {
     });
   });
 
+  test('a remembered write that would leave more than the limit rewrites the carried bytes and its own as one segment at the part start', () => {
+    const carry = { segments: [seg(0), seg(1), seg(2)] };
+    expect(planSegments(base, carry, end({ offset: 4, carried: 3, received: 1 }), 3)).toEqual({
+      last: false,
+      segment: { key: seg(0), from: 0 }, // replaces seg(0) under the same key
+      segments: [seg(0)],
+      obsolete: [seg(1), seg(2)],
+    });
+    // Below the limit the new bytes are a segment of their own, as before.
+    expect(planSegments(base, carry, end({ offset: 4, carried: 3, received: 1 }), 4).segments).toEqual([seg(0), seg(1), seg(2), seg(3)]);
+    // The default limit: one-byte writes never leave more than maxSegments.
+    let segments: string[] = [];
+    for (let offset = 1; offset < 200; offset++) {
+      const plan = planSegments(base, offset > 1 ? { segments } : undefined, { offset, carried: offset - 1, received: 1, tail: offset, sentPart: false });
+      segments = plan.segments;
+      expect(segments.length).toBeLessThanOrEqual(maxSegments);
+      expect(segments[0]).toBe(seg(0));
+    }
+  });
+
   test('random writes, some on an instance that forgets, some whose offset is not saved: S3 proves the offset and holds the bytes', () => {
-    const P = 8;
     for (let seed = 1; seed <= 300; seed++) {
       const rng = seededRng(seed);
+      // Parts of 8 or 24 bytes, and at most 1 to 4 segments, so that the limit is reached often.
+      const P = seed % 2 === 0 ? 8 : 24;
+      const limit = 1 + (seed % 4);
       // A third of the runs on one instance that remembers every write; the others also lose
       // their memory now and then, and some of their writes' offsets (a crash before the save).
       const forgets = seed % 3 !== 0;
@@ -594,6 +616,7 @@ describe('segment bookkeeping', () => {
       let remembered: { offset: number; bytes: Uint8Array; segments: string[]; obsolete: string[] } | undefined;
       let offset = 0;
       let segmentBytes = 0;
+      let rewritten = 0;
       let reached = 0;
       const listed = () => new Map([...bucket].map(([key, bytes]) => [segmentStart(base, key)!, { key, bytes }]));
       // What a rebuild from S3 finds (the store's recover): full parts, then segments without a gap.
@@ -635,12 +658,18 @@ describe('segment bookkeeping', () => {
         for (let i = 0; i < full; i++) parts.set(firstPart + i, data.subarray(i * P, (i + 1) * P));
         const tail = data.subarray(full * P);
         const next = offset + received;
-        const plan = planSegments(base, carried > 0 ? carry : undefined, { offset: next, length, carried, received, tail: tail.byteLength, sentPart: full > 0 });
+        const plan = planSegments(base, carried > 0 ? carry : undefined, { offset: next, length, carried, received, tail: tail.byteLength, sentPart: full > 0 }, limit);
         if (plan.last && tail.byteLength > 0) parts.set(firstPart + full, tail);
         if (plan.segment) {
           bucket.set(plan.segment.key, tail.subarray(plan.segment.from));
           segmentBytes += tail.byteLength - plan.segment.from;
+          // Carried bytes stored again: read back, or merged once the limit was reached.
+          if (full === 0 && plan.segment.from === 0) rewritten += carried;
         }
+        // (An empty write keeps what it carried; read back, that may count segments a failed write left.)
+        if (plan.segment || !forgets) expect(plan.segments.length).toBeLessThanOrEqual(limit);
+        // The bucket holds at most the limit, and one more when a part took the carried segments.
+        if (!forgets) expect(bucket.size).toBeLessThanOrEqual(limit + (full > 0 ? 1 : 0));
         remembered = { offset: next, bytes: tail, segments: plan.segments, obsolete: plan.obsolete };
         const saved = !forgets || rng.chance(0.8);
         if (saved) offset = next;
@@ -657,8 +686,8 @@ describe('segment bookkeeping', () => {
         expect(plan.segments.every((key) => bucket.has(key))).toBe(true);
       }
       expect(remembered?.segments).toEqual([]);
-      // Remembered and saved all along: no byte was stored as a segment twice.
-      if (!forgets) expect(segmentBytes).toBeLessThanOrEqual(length);
+      // Remembered and saved all along: no byte was stored as a segment twice but when segments merged.
+      if (!forgets) expect(segmentBytes - rewritten).toBeLessThanOrEqual(length);
     }
   });
 });

@@ -4,7 +4,14 @@
  * `<base>.part/<offset>`, and each write decides which segment it stores and which become obsolete.
  * Nothing is deleted by the write that makes it obsolete: only once its offset is saved, since
  * until then a retry of the same write may need the old segments.
+ *
+ * An upload keeps at most `maxSegments` current segments: the write that would leave more stores
+ * the whole incomplete part again as one segment at the part's start, so however many small
+ * PATCHes came, reading the part back (after a restart, or on another instance) takes a few GETs.
  */
+
+/** The most segments that hold an upload's incomplete part at once. */
+export const maxSegments = 8;
 
 /** Where an upload's segments are listed: every segment key starts with this. */
 export const segmentPrefix = (base: string): string => `${base}.part/`;
@@ -62,10 +69,10 @@ export interface SegmentPlan {
  * What a write does with its tail, given the segments it carried. New bytes become one segment of
  * their own, so no byte is written twice while the carried segments are current (remembered by this
  * instance); carried bytes are written again only when a part took them (then they are in the part,
- * and their segments are obsolete) or when they were read back (then all of them go in one segment
- * at the part's start, replacing whatever the listing found).
+ * and their segments are obsolete), when they were read back, or when one more segment would make
+ * more than `limit` (then all of them go in one segment at the part's start, replacing the others).
  */
-export function planSegments(base: string, carry: CarriedSegments | undefined, end: WriteEnd): SegmentPlan {
+export function planSegments(base: string, carry: CarriedSegments | undefined, end: WriteEnd, limit = maxSegments): SegmentPlan {
   const carried = carry?.segments ?? [];
   const last = end.length !== undefined && end.offset === end.length;
   const retired = { last, segments: [], obsolete: [...carried] };
@@ -75,8 +82,9 @@ export function planSegments(base: string, carry: CarriedSegments | undefined, e
     return end.sentPart ? retired : { last, segments: [...carried], obsolete: [] };
   }
 
-  // The carried segments stay when they still hold the start of the incomplete part, as they were.
-  const keep = end.sentPart || carry?.consolidate ? [] : carried;
+  // The carried segments stay when they still hold the start of the incomplete part, as they were,
+  // and leave room for one more.
+  const keep = end.sentPart || carry?.consolidate || carried.length >= limit ? [] : carried;
   const from = keep.length > 0 ? end.carried : 0;
   const key = segmentKey(base, end.offset - (end.tail - from));
   return {

@@ -292,24 +292,40 @@ export class S3DataStore implements DataStore {
   /**
    * The incomplete part's bytes read back from S3 (another instance, or a restart, wrote them).
    * The next commit rewrites them as one segment, which also retires any a failed request left.
+   * The listing's sizes say which segments hold the part without a gap; they are read at once.
    */
   async #readCarry(upload: Upload, partStart: number): Promise<Tail | typeof COMPLETED> {
     const found = await this.#segments(this.key(upload.id));
-    const bytes = new Uint8Array(upload.offset - partStart);
+    const chain: { key: string; at: number; size: number }[] = [];
     for (let at = partStart; at < upload.offset; ) {
       const segment = found.get(at);
-      const res = segment && (await this.#s3.getObject(segment.key));
-      if (!res) {
-        // The last PATCH completed the upload (which removes the segments) but its offset was never
-        // saved: a crash between the two. The retry is answered as the completion it repeats.
-        if (await this.#completed(upload)) return COMPLETED;
-        throw new Error(`incomplete part of ${upload.id} is missing bytes from offset ${at}`);
-      }
-      const chunk = new Uint8Array(await res.arrayBuffer()).subarray(0, upload.offset - at);
-      bytes.set(chunk, at - partStart);
-      at += chunk.byteLength;
+      if (!segment || segment.size <= 0) return this.#missingCarry(upload, at);
+      const size = Math.min(segment.size, upload.offset - at);
+      chain.push({ key: segment.key, at, size });
+      at += size;
     }
+    const bytes = new Uint8Array(upload.offset - partStart);
+    const read = await Promise.all(
+      chain.map(async ({ key, at, size }) => {
+        const res = await this.#s3.getObject(key);
+        const chunk = res && new Uint8Array(await res.arrayBuffer());
+        if (!chunk || chunk.byteLength < size) return at;
+        bytes.set(chunk.subarray(0, size), at - partStart);
+        return undefined;
+      }),
+    );
+    const gap = read.find((at) => at !== undefined);
+    if (gap !== undefined) return this.#missingCarry(upload, gap);
     return { offset: upload.offset, bytes, segments: [...found.values()].map((s) => s.key), obsolete: [], consolidate: true };
+  }
+
+  /**
+   * The last PATCH completed the upload (which removes the segments) but its offset was never
+   * saved: a crash between the two. The retry is answered as the completion it repeats.
+   */
+  async #missingCarry(upload: Upload, at: number): Promise<typeof COMPLETED> {
+    if (await this.#completed(upload)) return COMPLETED;
+    throw new Error(`incomplete part of ${upload.id} is missing bytes from offset ${at}`);
   }
 
   /** The upload's segment objects by starting offset. */
