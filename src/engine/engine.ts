@@ -271,9 +271,15 @@ export class UploadEngine {
     return partials;
   }
 
-  /** Assembles a final upload whose partials are all finished; resolves with it as it now is. */
+  /**
+   * Assembles a final upload whose partials are all finished; resolves with it as it now is.
+   * Whether they are is read from their records, without their locks: taking a lock takes it over
+   * from the PATCH that holds it, which would cut a partial still being written for a mere HEAD.
+   * Only when all are finished are the locks taken (to assemble once), and then no writer is left.
+   */
   async #assemble(final: Upload): Promise<Upload> {
     if (!isFinal(final) || final.finishedAt !== undefined) return final;
+    if (!(await this.#partials(final)).every(isFinished)) return final;
     const ids = [...new Set([final.id, ...final.concat.final])].sort();
     return this.#withLocks(ids, async () => {
       const current = (await this.#stateCall(() => this.#o.state.get(final.id))) ?? final;

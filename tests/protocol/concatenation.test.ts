@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createUpload, randomBytes, sha256, startServer, type TestServer, TUS } from '../support/server.ts';
+import { createUpload, randomBytes, sha256, slowBody, startServer, type TestServer, TUS } from '../support/server.ts';
 import { tusUpload } from '../support/tus-client.ts';
 
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
@@ -109,6 +109,37 @@ describe('concatenation', () => {
     await fetch(b, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: two });
     h = await head(url);
     expect(h.headers.get('Upload-Offset')).toBe('7000');
+    expect(sha256(new Uint8Array(await (await fetch(url)).arrayBuffer()))).toBe(sha256(new Uint8Array([...one, ...two])));
+  });
+
+  test("HEAD polled on an unfinished final does not cut a partial's PATCH; the final assembles once the partial finishes", async () => {
+    const one = randomBytes(3000);
+    const two = randomBytes(40 * 16 * 1024);
+    const a = await partial(one);
+    const b = await partial(two, false);
+    const url = (await final([a, b])).headers.get('Location')!;
+    // The PATCH brings 16 KiB every 50 ms (about 2 s) while HEAD asks about the final every 100 ms.
+    const patch = fetch(b, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: slowBody(two, 50, 16 * 1024) });
+    let done = false;
+    const polled: (string | null)[] = [];
+    const polling = (async () => {
+      while (!done) {
+        const h = await head(url);
+        expect(h.status).toBe(200);
+        polled.push(h.headers.get('Upload-Offset'));
+        await Bun.sleep(100);
+      }
+    })();
+    const res = await patch.finally(() => {
+      done = true;
+    });
+    await polling;
+    expect(res.status).toBe(204);
+    expect(res.headers.get('Upload-Offset')).toBe(String(two.length));
+    expect(polled.length).toBeGreaterThan(5);
+    expect(polled.every((offset) => offset === null)).toBe(true);
+    expect((await head(b)).headers.get('Upload-Offset')).toBe(String(two.length));
+    expect((await head(url)).headers.get('Upload-Offset')).toBe(String(one.length + two.length));
     expect(sha256(new Uint8Array(await (await fetch(url)).arrayBuffer()))).toBe(sha256(new Uint8Array([...one, ...two])));
   });
 
