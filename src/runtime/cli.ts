@@ -23,6 +23,7 @@ export const DESCRIPTIONS = {
   MAX_SIZE: 'largest upload in bytes, advertised as Tus-Max-Size (unset: unlimited)',
   UPLOAD_TTL_SECONDS: 'an unfinished upload expires this long after its last write',
   BODY_IDLE_TIMEOUT_SECONDS: 'a PATCH whose body brings no byte for this long ends there, keeping what arrived',
+  CONNECTION_IDLE_TIMEOUT_SECONDS: 'Bun: a connection silent this long outside a body (headers, keep-alive) is closed',
   CORS_ORIGINS: 'comma-separated origins allowed from browsers',
   TRUST_PROXY: 'build upload URLs from X-Forwarded-Host / X-Forwarded-Proto',
   CLEANUP_INTERVAL_SECONDS: 'how often expired uploads are removed',

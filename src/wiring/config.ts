@@ -21,6 +21,11 @@ export const envSchema = z.object({
   MAX_SIZE: integer(1).optional(),
   UPLOAD_TTL_SECONDS: integer(1).default(86_400),
   BODY_IDLE_TIMEOUT_SECONDS: integer(1).default(60),
+  /**
+   * Bun: a connection that sends nothing for this long while no body streams (unfinished headers,
+   * keep-alive between requests) is closed. A body's idle time is BODY_IDLE_TIMEOUT_SECONDS.
+   */
+  CONNECTION_IDLE_TIMEOUT_SECONDS: integer(1, 14_280).default(120),
   CORS_ORIGINS: list.default(['*']),
   TRUST_PROXY: flag.default(false),
   /** How often the server removes expired uploads. */

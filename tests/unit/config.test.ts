@@ -10,6 +10,7 @@ test('defaults match the documented contract', () => {
     DATA_DIR: './data',
     UPLOAD_TTL_SECONDS: 86_400,
     BODY_IDLE_TIMEOUT_SECONDS: 60,
+    CONNECTION_IDLE_TIMEOUT_SECONDS: 120,
     CORS_ORIGINS: ['*'],
     TRUST_PROXY: false,
     CLEANUP_INTERVAL_SECONDS: 300,
@@ -29,6 +30,7 @@ test.each([
   [{ MAX_SIZE: '1.5' }, 'MAX_SIZE'],
   [{ UPLOAD_TTL_SECONDS: '0' }, 'UPLOAD_TTL_SECONDS'],
   [{ BODY_IDLE_TIMEOUT_SECONDS: '0' }, 'BODY_IDLE_TIMEOUT_SECONDS'],
+  [{ CONNECTION_IDLE_TIMEOUT_SECONDS: '0' }, 'CONNECTION_IDLE_TIMEOUT_SECONDS'],
   [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
   [{ TUS_PATH: 'files/' }, 'TUS_PATH'],
 ])('a bad value names its variable: %p', (env, name) => {
