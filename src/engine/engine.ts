@@ -377,9 +377,18 @@ export class UploadEngine {
       clientSignal: body.signal,
       idleTimeoutMs: this.#o.bodyIdleTimeoutMs,
     });
-    const progress = await this.#progress(upload);
+    // Bytes count before the body ends only without a checksum (which commits all or nothing), and
+    // with a declared size (a body that passes the length is then refused unread: nothing stored).
+    const early = body.checksum === undefined && body.size !== undefined;
+    const progress = await this.#progress(upload, signal);
     const written = await this.#storage(() =>
-      this.#o.store.write(upload, metered.stream, { verify: () => metered.verify(), onProgress: progress.report, size: body.size, signal: metered.signal }),
+      this.#o.store.write(upload, metered.stream, {
+        verify: () => metered.verify(),
+        onProgress: progress.report,
+        onDurable: early ? progress.durable : undefined,
+        size: body.size,
+        signal: metered.signal,
+      }),
     ).finally(progress.settled);
     // `completed`: an earlier request completed the upload in storage and its answer was lost;
     // it is recorded as finished now, as that request would have.
@@ -470,27 +479,59 @@ export class UploadEngine {
   }
 
   /**
-   * Marks a PATCH as running and returns the callback that records how far it got, at most once per
-   * interval: other instances serve the progress view from these records.
+   * Marks a PATCH as running and returns the callbacks that record how far it got, at most once per
+   * interval: other instances serve the progress view from these records. Bytes the store reports
+   * durable become the upload's offset as soon as the record before has been written, so a crash
+   * mid-PATCH keeps them (the offset still only counts what storage holds). Nothing is recorded once
+   * the lock is lost.
    */
-  async #progress(upload: Upload): Promise<{ report(received: number): void; settled(): Promise<void> }> {
+  async #progress(upload: Upload, signal: AbortSignal): Promise<{ report(received: number): void; durable(bytes: number): void; settled(): Promise<void> }> {
     const transfer: Transfer = { startedAt: this.#now(), startOffset: upload.offset, received: 0, updatedAt: this.#now() };
     await this.#stateCall(() => this.#o.state.update(upload.id, { transfer }));
     const interval = this.#o.progressIntervalMs ?? 500;
     let writing: Promise<void> | undefined;
+    let durable = 0;
+    let committed = 0;
+    let closed = false;
+    const record = (): void => {
+      const now = this.#now();
+      const due = now - transfer.updatedAt >= interval;
+      // Newly durable bytes are recorded at once (one record at a time); progress alone once per interval.
+      if (writing || closed || signal.aborted || (durable <= committed && !due)) return;
+      if (due) {
+        transfer.updatedAt = now;
+        this.#hooks.emit('post-receive', { ...upload, offset: upload.offset + transfer.received, transfer: { ...transfer } });
+      }
+      const changed: Partial<Upload> = { transfer: { ...transfer } };
+      const target = durable;
+      if (target > committed) changed.offset = upload.offset + target;
+      writing = this.#o.state
+        .update(upload.id, changed)
+        // Progress is advisory, and a durable offset not recorded now is recorded when the PATCH ends.
+        .then(() => void (committed = target))
+        .then(
+          () => {
+            writing = undefined;
+            if (durable > committed) record(); // what became durable while this record was written
+          },
+          () => void (writing = undefined),
+        );
+    };
     return {
       report: (received) => {
-        const now = this.#now();
-        if (writing || now - transfer.updatedAt < interval) return;
-        Object.assign(transfer, { received, updatedAt: now });
-        this.#hooks.emit('post-receive', { ...upload, offset: upload.offset + received, transfer: { ...transfer } });
-        writing = this.#o.state
-          .update(upload.id, { transfer: { ...transfer } })
-          .catch(() => {}) // progress is advisory; the offset is what counts
-          .finally(() => (writing = undefined));
+        transfer.received = Math.max(transfer.received, received);
+        record();
+      },
+      durable: (bytes) => {
+        durable = Math.max(durable, bytes);
+        transfer.received = Math.max(transfer.received, bytes);
+        record();
       },
       // The final record must not be overtaken by a late progress record.
-      settled: async () => void (await writing),
+      settled: async () => {
+        closed = true;
+        while (writing) await writing;
+      },
     };
   }
 

@@ -6,7 +6,7 @@ const STALE_MS = 10_000;
 /** An upload's progress as the progress view shows it (JSON, or events of an event stream). */
 export interface Progress {
   id: string;
-  /** Bytes acknowledged to the client. */
+  /** Bytes acknowledged to the client, or recorded durable during a PATCH. */
   offset: number;
   /** Bytes stored so far, those of a running PATCH included. */
   received: number;
@@ -22,7 +22,8 @@ export function progressOf(upload: Upload, now = Date.now()): Progress {
   return {
     id: upload.id,
     offset: upload.offset,
-    received: upload.offset + (live ? t.received : 0),
+    // The offset moves during a PATCH as its bytes become durable; `received` counts from its start.
+    received: live ? Math.max(upload.offset, t.startOffset + t.received) : upload.offset,
     length: upload.length ?? null,
     bytesPerSecond: live && seconds > 0 ? Math.round(t.received / seconds) : 0,
     state: isFinished(upload) ? 'finished' : live ? 'uploading' : 'paused',

@@ -11,6 +11,14 @@ export interface WriteOptions {
   /** Told how many bytes of this write are stored so far, as the store goes (for progress views). */
   onProgress?(received: number): void;
   /**
+   * Told how many bytes of this write, from its start and without a gap, are durable at their final
+   * place (whole S3 parts, bytes fsync'd on disk), as the store goes. Given only for a write whose
+   * bytes may count before its body ends (no checksum): the engine records them at once, so a crash
+   * keeps them. Bytes once reported stay stored even if the write fails later; the rest of a failed
+   * write is discarded as usual.
+   */
+  onDurable?(bytes: number): void;
+  /**
    * Aborts when the body is cut (client gone or silent too long, shutdown, lock takeover). The body
    * then ends on its own; a store that waits for something else (memory) stops waiting and ends the
    * write with what it took from the body, as if the body had ended there.
@@ -34,7 +42,8 @@ export interface DataStore {
   create(upload: Upload): Promise<Record<string, string> | void>;
   /**
    * Appends `body` at `upload.offset` and resolves with the new durable offset. A body that ends
-   * normally is committed (after `verify`); a body that errors discards this write entirely.
+   * normally is committed (after `verify`); a body that errors discards this write, but for the
+   * bytes it reported to `onDurable`.
    */
   write(upload: Upload, body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<WriteResult>;
   /** Called once the offset reaches the length: makes the bytes one readable file. */

@@ -446,38 +446,49 @@ test('parts of a PATCH that was cut before its checksum could be checked, or who
   await expectStored(url, bytes);
 });
 
-test('a PATCH that fails after some of its parts reached S3 leaves none that a rebuild from S3 would count', async () => {
-  let refuse = true;
-  const failing = await startS3Server({
-    partSize: PART,
-    bucket: server.bucket,
-    state: new MemoryStateStore(),
-    // S3 refuses the second part of the PATCH below, once, with an error that is not retried.
-    fetch: async (input, init) => {
-      const url = new URL(String(input));
-      if (refuse && url.searchParams.get('partNumber') === '2' && init?.method === 'PUT') {
-        refuse = false;
-        await new Response(init.body as BodyInit).arrayBuffer().catch(() => {});
-        return new Response('<Error><Code>AccessDenied</Code><Message>no</Message></Error>', { status: 403 });
-      }
-      return fetch(input, init);
-    },
-  });
-  try {
-    const bytes = randomBytes(3 * PART + 5);
-    const url = await createUpload(failing.endpoint, { 'Upload-Length': String(bytes.length) });
-    const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes });
-    expect(res.status).toBe(503);
-    const id = idOf(url);
-    const uploadId = (await failing.store.recover(id))!.store!.uploadId!;
-    // Part 1 went in whole, and was then overwritten with 1 byte.
-    expect((await failing.client.listParts(id, uploadId)).map((p) => [p.partNumber, p.size])).toContainEqual([1, 1]);
-    expect((await failing.store.recover(id))!.offset).toBe(0);
-    const retry = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: bytes });
-    expect(retry.status).toBe(204);
-    expect(sha256((await failing.object(id))!)).toBe(sha256(bytes));
-  } finally {
-    await failing.stop();
+test('a PATCH that fails after some of its parts reached S3 leaves none that a rebuild would count but those it reported durable', async () => {
+  // With Upload-Checksum nothing of the PATCH counts before verify; without, part 1 counted as soon
+  // as it was stored (the offset may already have been recorded), so the distrust starts at part 2.
+  for (const withChecksum of [true, false]) {
+    let refuse = true;
+    const failing = await startS3Server({
+      partSize: PART,
+      bucket: server.bucket,
+      state: new MemoryStateStore(),
+      // S3 refuses the second part of the PATCH below, once, with an error that is not retried.
+      fetch: async (input, init) => {
+        const url = new URL(String(input));
+        if (refuse && url.searchParams.get('partNumber') === '2' && init?.method === 'PUT') {
+          refuse = false;
+          await new Response(init.body as BodyInit).arrayBuffer().catch(() => {});
+          return new Response('<Error><Code>AccessDenied</Code><Message>no</Message></Error>', { status: 403 });
+        }
+        return fetch(input, init);
+      },
+    });
+    try {
+      const bytes = randomBytes(3 * PART + 5);
+      const digest = new Bun.CryptoHasher('sha256').update(bytes).digest('base64');
+      const checksum: Record<string, string> = withChecksum ? { 'Upload-Checksum': `sha256 ${digest}` } : {};
+      const url = await createUpload(failing.endpoint, { 'Upload-Length': String(bytes.length) });
+      const res = await fetch(url, { method: 'PATCH', headers: { ...PATCH, ...checksum, 'Upload-Offset': '0' }, body: bytes });
+      expect(res.status).toBe(503);
+      const id = idOf(url);
+      const uploadId = (await failing.store.recover(id))!.store!.uploadId!;
+      const parts = (await failing.client.listParts(id, uploadId)).map((p) => [p.partNumber, p.size]);
+      const kept = withChecksum ? 0 : PART;
+      // The first part not counted went in (or was refused), and was then overwritten with 1 byte.
+      expect(parts).toContainEqual([kept / PART + 1, 1]);
+      expect((await failing.store.recover(id))!.offset).toBe(kept);
+      const head = await fetch(url, { method: 'HEAD', headers: TUS });
+      const offset = Number(head.headers.get('Upload-Offset'));
+      expect(offset).toBeLessThanOrEqual(kept);
+      const retry = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(offset) }, body: bytes.subarray(offset) });
+      expect(retry.status).toBe(204);
+      expect(sha256((await failing.object(id))!)).toBe(sha256(bytes));
+    } finally {
+      await failing.stop();
+    }
   }
 });
 

@@ -233,12 +233,23 @@ export class S3DataStore implements DataStore {
    * is ever rebuilt from S3 alone: their checksum may have failed, or never been checked (the body
    * was cut, a later part failed). The first of them is overwritten with a 1-byte part, where
    * recovery stops; the client's retry sends it whole again. (A part whose send started may be
-   * stored even if its answer was lost.)
+   * stored even if its answer was lost.) With `onDurable` (no checksum), whole parts count as soon
+   * as they and every part before them are stored: they are reported, and the distrust starts after
+   * them.
    */
   async #sendBody(at: WriteTarget, body: ReadableStream<Uint8Array>, carry: Uint8Array | undefined, options: WriteOptions): Promise<PartsResult> {
     const { key, uploadId, partSize, firstPart } = at;
     let sendsStarted = false;
-    const sent = (partNumber: number) => options.onProgress?.((partNumber - firstPart + 1) * partSize - at.carried);
+    // Parts stored so far; `durable` of them, from the first, without a gap (they finish out of order).
+    const done = new Set<number>();
+    let durable = 0;
+    const sent = (partNumber: number) => {
+      done.add(partNumber);
+      options.onProgress?.(done.size * partSize - at.carried);
+      if (!options.onDurable || !done.has(firstPart + durable)) return;
+      while (done.has(firstPart + durable)) durable++;
+      options.onDurable(durable * partSize - at.carried);
+    };
     try {
       const result = await sendParts(body, {
         partSize,
@@ -265,7 +276,8 @@ export class S3DataStore implements DataStore {
       await options.verify();
       return result;
     } catch (error) {
-      if (sendsStarted) await this.#s3.uploadPart(key, uploadId, firstPart, new Uint8Array(1)).catch(() => {});
+      // Parts reported durable count already (the engine may have recorded them): the distrust starts after them.
+      if (sendsStarted) await this.#s3.uploadPart(key, uploadId, firstPart + durable, new Uint8Array(1)).catch(() => {});
       throw error;
     }
   }
