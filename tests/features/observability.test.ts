@@ -5,6 +5,8 @@ import type { LogEntry } from '../../src/observability/log.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Client } from '../../src/storage/s3/client.ts';
+import { S3DataStore } from '../../src/storage/s3/store.ts';
 import { FileDataStore } from '../../src/storage/file/store.ts';
 
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
@@ -116,3 +118,33 @@ test("/health and 503 answers never show credentials or query strings from a bac
     await rm(store.dir, { recursive: true, force: true });
   }
 });
+
+test('/health answers 503 with the reason within 5 s when S3 accepts connections and never answers', async () => {
+  // A frozen S3: it takes the connection and the request, and never says a word.
+  const sockets = new Set<import('bun').Socket>();
+  const frozen = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { open: (s) => void sockets.add(s), data() {}, close: (s) => void sockets.delete(s) } });
+  const client = new S3Client({
+    endpoint: `http://127.0.0.1:${frozen.port}`,
+    bucket: 'frozen',
+    region: 'us-east-1',
+    accessKeyId: 'test',
+    secretAccessKey: 'test',
+    forcePathStyle: true,
+  });
+  const server = await startServer({ store: new S3DataStore({ client, prefix: '', partSize: 5 * 1024 * 1024, parallelParts: 1 }) });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const started = performance.now();
+      const res = await fetch(`${server.origin}/health`);
+      const ms = performance.now() - started;
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'failing', error: expect.stringContaining('no answer within 5 s') });
+      expect(ms).toBeGreaterThan(4_500);
+      expect(ms).toBeLessThan(6_000);
+    }
+  } finally {
+    await server.stop();
+    for (const s of sockets) s.end();
+    frozen.stop(true);
+  }
+}, 30_000);
