@@ -2,7 +2,8 @@
  * `npm run bench`: the same workloads against the limit (a direct S3 multipart upload, no server),
  * Tusflow on Bun and on Deno, and the peer (@tus/server + @tus/s3-store on Node), all on loopback
  * against one radosgw (started here, or TUSFLOW_TEST_S3_ENDPOINT). Prints the tables and writes
- * bench/results/latest.{json,md}. `--quick` uses smaller files; `--no-memory` skips the memory scan.
+ * bench/results/latest.{json,md}. `--quick` uses smaller files; `--no-memory` skips the memory scan;
+ * `--only=concurrent` runs only the peak RSS of many concurrent uploads on Bun (a minute or two).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +14,7 @@ import { cpuSeconds, generatedBody, MiB, peakRssMiB, table } from './lib.ts';
 import { startS3Proxy } from './s3-proxy.ts';
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const ROOT = new URL('..', import.meta.url).pathname;
 const PART = 5 * MiB;
 const PARALLEL = 4;
@@ -22,6 +24,12 @@ const TUS = { 'Tus-Resumable': '1.0.0' };
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const s3 = await startS3();
+if (only === 'concurrent') {
+  const rows = await concurrentMemory();
+  console.log(table(rows));
+  await s3.stop();
+  process.exit(0);
+} else if (only) throw new Error(`unknown --only=${only} (known: concurrent)`);
 if (!existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
   console.error('installing the peer (@tus/server + @tus/s3-store) into bench/peer …');
   const npm = Bun.spawnSync(['npm', 'install', '--no-audit', '--no-fund', '--prefix', `${ROOT}bench/peer`], { stdout: 'inherit', stderr: 'inherit' });
@@ -277,8 +285,45 @@ async function memory() {
   return rows;
 }
 
+/**
+ * Peak RSS of the Bun server while 64 uploads run at once, sent whole or in small PATCHes (whose
+ * incomplete parts wait between PATCHes): all part bytes held in memory come out of
+ * S3_BUFFER_MEMORY, so the bound is that budget + 200 MiB, whatever the number of uploads.
+ */
+async function concurrentMemory() {
+  const budget = 128 * MiB;
+  const bound = (budget + 200 * MiB) / MiB;
+  const count = quick ? 16 : 64;
+  const loads = [
+    { name: `${count} concurrent chunked uploads: 8 MiB in 2 MiB PATCHes`, size: 8 * MiB, chunk: 2 * MiB },
+    { name: `${count} concurrent uploads: 16 MiB in one PATCH`, size: 16 * MiB, chunk: 16 * MiB },
+  ];
+  const rows: Record<string, string | number>[] = [];
+  for (const load of loads) {
+    const bucket = await s3.newBucket();
+    const server = await spawnServer({ ...serverEnv(bucket), S3_BUFFER_MEMORY: String(budget) }, [process.execPath, 'src/runtime/bun.ts']);
+    try {
+      const started = performance.now();
+      await Promise.all(Array.from({ length: count }, (_, i) => tusUpload(server.endpoint, load.size, load.chunk, i + 1)));
+      const seconds = (performance.now() - started) / 1000;
+      const peak = peakRssMiB(server.proc.pid);
+      rows.push({
+        workload: load.name,
+        'MB/s': ((count * load.size) / 1e6 / seconds).toFixed(1),
+        'peak RSS (MiB)': peak.toFixed(0),
+        [`≤ ${bound} MiB`]: peak <= bound ? 'yes' : 'no',
+      });
+    } finally {
+      await server.kill();
+      await emptyBucket(bucket).catch(() => {});
+    }
+  }
+  return rows;
+}
+
 const costRows = await costs();
 const memoryRows = process.argv.includes('--no-memory') ? [] : await memory();
+const concurrentRows = process.argv.includes('--no-memory') ? [] : await concurrentMemory();
 
 const limitOf = (w: string) => results.find((r) => r.workload === w && r.contender.startsWith('limit'))?.mbps;
 const peerOf = (w: string) => results.find((r) => r.workload === w && r.contender.startsWith('peer'));
@@ -327,10 +372,11 @@ const report = [
   table(costRows),
   '',
   ...(memoryRows.length ? ['## Peak RSS (MiB) by file size, one PATCH (bound: part size × parts in flight + 100 MiB)', '', table(memoryRows), ''] : []),
+  ...(concurrentRows.length ? ['## Peak RSS of tusflow (Bun), many concurrent uploads (bound: S3_BUFFER_MEMORY + 200 MiB)', '', table(concurrentRows), ''] : []),
 ].join('\n');
 console.log(report);
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
-writeFileSync(`${ROOT}bench/results/latest.json`, JSON.stringify({ machine, results, costs: costRows, memory: memoryRows }, null, 2));
+writeFileSync(`${ROOT}bench/results/latest.json`, JSON.stringify({ machine, results, costs: costRows, memory: memoryRows, concurrent: concurrentRows }, null, 2));
 writeFileSync(`${ROOT}bench/results/latest.md`, report);
 await s3.stop();
 process.exit(0);
