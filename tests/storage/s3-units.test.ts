@@ -497,19 +497,45 @@ test('xml: text, blocks and entities', () => {
   expect(blocks('<Error x="1"><Code>SlowDown</Code></Error>', 'Error')).toEqual(['<Code>SlowDown</Code>']);
 });
 
-test('tail cache: used only at the same offset, bounded in bytes, oldest out first', () => {
-  const cache = new TailCache(10);
-  const tail = (offset: number, size: number) => ({ offset, bytes: new Uint8Array(size), segments: [], obsolete: [] });
+test('tail cache: used only at the same offset, bounded in bytes, oldest out first; its bytes are budget slabs', () => {
+  const pool = new PartBuffers(100, { slabSize: 1 });
+  const cache = new TailCache(pool, 10);
+  const tail = (offset: number, size: number) => {
+    const memory = pool.part(size);
+    for (let i = 0; i < size; i++) memory.tryTake();
+    return { offset, held: { memory, length: size }, segments: [], obsolete: [] };
+  };
   cache.put('a', tail(4, 4));
   expect(cache.take('a', 5)).toBeUndefined();
-  expect(cache.take('a', 4)).toBeUndefined(); // a miss drops the entry
+  expect(pool.inUse).toBe(0); // a miss drops the entry and gives its memory back
+  expect(cache.take('a', 4)).toBeUndefined();
   cache.put('a', tail(4, 4));
   cache.put('b', tail(4, 4));
   cache.put('c', tail(4, 4)); // 12 bytes > 10: a goes
+  expect(pool.inUse).toBe(8);
   expect(cache.take('a', 4)).toBeUndefined();
-  expect(cache.take('b', 4)?.offset).toBe(4);
+  const b = cache.take('b', 4);
+  expect(b?.offset).toBe(4);
+  b?.held?.memory.release();
   cache.put('d', tail(1, 11)); // larger than the whole cache: not kept
   expect(cache.take('d', 1)).toBeUndefined();
+  expect(pool.inUse).toBe(4); // c
+});
+
+test('tail cache: when the budget is short, the oldest tails give their slabs back', () => {
+  const pool = new PartBuffers(8, { slabSize: 1 });
+  const cache = new TailCache(pool, Number.POSITIVE_INFINITY);
+  for (const id of ['a', 'b']) {
+    const memory = pool.part(4);
+    for (let i = 0; i < 4; i++) memory.tryTake();
+    cache.put(id, { offset: 4, held: { memory, length: 4 }, segments: [], obsolete: [] });
+  }
+  expect(pool.inUse).toBe(8);
+  const part = pool.part(3);
+  for (let i = 0; i < 3; i++) expect(part.tryTake()).toBeDefined();
+  expect(pool.inUse).toBe(7); // a went (4 back, 3 taken)
+  expect(cache.take('a', 4)).toBeUndefined();
+  expect(cache.take('b', 4)?.held?.length).toBe(4);
 });
 
 describe('segment bookkeeping', () => {

@@ -66,6 +66,12 @@ export class PartBuffers {
   readonly #waiting: Waiter[] = [];
   /** Serves the line again when the parts that keep new ones out stop counting as active. */
   #recheck: ReturnType<typeof setTimeout> | undefined;
+  #serving = false;
+  /**
+   * Gives back the memory of one holder that can do without it (the oldest tail kept between
+   * PATCHes, whose bytes are in S3 anyway), when a slab cannot be handed out; false when none is left.
+   */
+  reclaim?: () => boolean;
 
   constructor(budget: number, options: PartBuffersOptions = {}) {
     this.slabSize = options.slabSize ?? SLAB_SIZE;
@@ -78,6 +84,33 @@ export class PartBuffers {
   /** Slabs handed out and not yet given back. */
   get inUse(): number {
     return this.#inUse;
+  }
+
+  /** PATCHes waiting for a slab. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Sets how many slabs `part` needs when full (a held tail that becomes the start of a part again). */
+  resize(part: PartMemory, total: number): void {
+    this.#resize(part, Math.max(total, part.slabs.length, 1));
+  }
+
+  /**
+   * Keeps the first `slabs` slabs of `part` (the bytes a write leaves for the next) and gives back
+   * the others; the part then needs nothing more, so it counts as memory that comes back (it is
+   * given back when the budget runs short, see `reclaim`).
+   */
+  hold(part: PartMemory, slabs: number): void {
+    if (slabs <= 0) {
+      this.release(part);
+      return;
+    }
+    const extra = part.slabs.splice(slabs);
+    this.#inUse -= extra.length;
+    this.#free.push(...extra);
+    this.#resize(part, part.slabs.length);
+    this.#serve();
   }
 
   /** The memory of one part that will hold `size` bytes from here (bytes it starts with elsewhere not counted). */
@@ -138,6 +171,16 @@ export class PartBuffers {
 
   /** Hands out slabs to waiters in order; one that must wait keeps new parts behind it waiting too. */
   #serve(): void {
+    if (this.#serving) return; // a reclaim gave memory back while the line is being served
+    this.#serving = true;
+    try {
+      this.#serveLine();
+    } finally {
+      this.#serving = false;
+    }
+  }
+
+  #serveLine(): void {
     let blocked = false;
     for (let i = 0; i < this.#waiting.length; ) {
       const waiter = this.#waiting[i]!;
@@ -172,8 +215,9 @@ export class PartBuffers {
   #grant(part: PartMemory): Uint8Array<ArrayBuffer> | undefined {
     if (part.slabs.length >= part.total) this.#resize(part, part.slabs.length + 1); // the body brought more than it said
     const now = performance.now();
-    if (part.slabs.length === 0 && !this.#admits(part, now)) return undefined;
-    if (!this.#safe(part)) return undefined;
+    while ((part.slabs.length === 0 && !this.#admits(part, now)) || !this.#safe(part)) {
+      if (!this.reclaim?.()) return undefined;
+    }
     const slab = this.#free.pop() ?? this.#allocate();
     this.#inUse++;
     part.slabs.push(slab);
@@ -241,6 +285,21 @@ export class PartBuffers {
     else this.#totals.delete(part.total);
     return true;
   }
+}
+
+/** Bytes kept in the slabs of a part, packed from the first slab: what a write leaves for the next. */
+export interface HeldBytes {
+  memory: PartMemory;
+  length: number;
+}
+
+/** Views of held bytes, in order (nothing copied). */
+export function heldViews(held: HeldBytes | undefined): Uint8Array[] {
+  if (!held) return [];
+  const size = held.memory.pool.slabSize;
+  const views: Uint8Array[] = [];
+  for (let i = 0; i * size < held.length; i++) views.push(held.memory.slabs[i]!.subarray(0, Math.min(size, held.length - i * size)));
+  return views;
 }
 
 /** The slabs of one part, in the order they are filled. */

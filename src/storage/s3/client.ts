@@ -301,7 +301,7 @@ export class S3Client {
     }
   }
 
-  async putObject(key: string, body: Uint8Array | string, headers: Record<string, string> = {}): Promise<void> {
+  async putObject(key: string, body: Uint8Array | Uint8Array[] | string, headers: Record<string, string> = {}): Promise<void> {
     await this.#send('PutObject', 'PUT', { key, body, headers });
   }
 

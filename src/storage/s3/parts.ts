@@ -1,5 +1,5 @@
 import { TusError } from '../../model/errors.ts';
-import { PartBuffers, SLAB_SIZE } from './buffers.ts';
+import { type HeldBytes, PartBuffers, SLAB_SIZE } from './buffers.ts';
 import { joinBytes } from './bytes.ts';
 
 export const MiB = 1024 * 1024;
@@ -26,6 +26,13 @@ export interface PartsOptions {
   firstPart: number;
   /** Bytes carried over from the previous request (its incomplete part), placed before the body (not copied). */
   carry?: Uint8Array;
+  /**
+   * Bytes carried over in slabs of `buffers` (instead of `carry`): the first part goes on filling
+   * them, so they count in the budget as that part's. This call owns their memory from here.
+   */
+  held?: HeldBytes;
+  /** Keep what is left after the last full part in its slabs and return it as `held` (the caller gives it back), not copied. */
+  keepTail?: boolean;
   /** Parts being sent at once; reading the body waits while this many are in flight. */
   parallel: number;
   /** Where part memory comes from (shared by a store's uploads); default: a pool of this call's own. */
@@ -58,8 +65,10 @@ export interface PartsResult {
   received: number;
   /** The number the next part would get. */
   nextPart: number;
-  /** What is left after the last full part (carry included): shorter than a part; a copy. */
+  /** What is left after the last full part (carry included): shorter than a part; a copy (empty with `keepTail`). */
   tail: Uint8Array;
+  /** With `keepTail`: the same bytes in their slabs, or undefined when there are none. */
+  held?: HeldBytes;
 }
 
 const NONE = new Uint8Array(0);
@@ -81,14 +90,25 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   let received = 0;
   // A part needs no more memory than the bytes the body has still to bring (a small PATCH, a short last part).
   const partMemory = (room: number) => buffers.part(o.expected === undefined ? room : Math.min(room, o.expected - received));
-  let memory = partMemory(o.partSize - head.byteLength);
+  let memory = o.held ? o.held.memory : partMemory(o.partSize - head.byteLength);
   let slab: Uint8Array<ArrayBuffer> | undefined;
   let inSlab = 0;
   let filled = head.byteLength;
+  if (o.held) {
+    // The held bytes are the start of the first part: its last slab goes on filling.
+    filled = o.held.length;
+    const room = o.partSize - filled;
+    buffers.resize(memory, Math.ceil((filled + (o.expected === undefined ? room : Math.min(room, o.expected))) / buffers.slabSize));
+    slab = memory.slabs.at(-1);
+    inSlab = filled - (memory.slabs.length - 1) * buffers.slabSize;
+    if (!slab) inSlab = 0;
+  }
   let partNumber = o.firstPart;
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   let tail = NONE;
+  let held: HeldBytes | undefined;
+  let thrown: { error: unknown } | undefined;
 
   /** The part's bytes so far, as views of the carry and the slabs (nothing copied). */
   const contents = (): Uint8Array[] => {
@@ -186,16 +206,27 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
       }
       if (o.release) release(chunk);
     }
+  } catch (error) {
+    thrown = { error };
   } finally {
     // A part the body did not fill is not sent: its request fails for want of bytes, and the
     // bytes it had stay in the tail.
     feed((c) => c.error(new Error('the body ended before the part was full')));
     await Promise.allSettled(inflight);
-    tail = joinBytes(contents());
-    memory.release();
+    if (o.keepTail && !thrown && !failure && head.byteLength === 0 && filled > 0) {
+      held = { memory, length: filled };
+      buffers.hold(memory, Math.ceil(filled / buffers.slabSize));
+    } else {
+      if (!o.keepTail || head.byteLength > 0) tail = joinBytes(contents());
+      memory.release();
+    }
   }
-  if (failure) throw failure.error;
-  return { received, nextPart: partNumber, tail };
+  const error = thrown ?? failure;
+  if (error) {
+    held?.memory.release();
+    throw error.error;
+  }
+  return { received, nextPart: partNumber, tail, held };
 }
 
 /** Frees a chunk's memory now: transferring its buffer detaches it (only a chunk that is its whole buffer). */

@@ -6,7 +6,7 @@ import type { DataStore, WriteOptions, WriteResult } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
-import { PartBuffers } from './buffers.ts';
+import { type HeldBytes, heldViews, PartBuffers } from './buffers.ts';
 import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
 import { planSegments, segmentPrefix, segmentStart } from './segments.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
@@ -26,7 +26,11 @@ export interface S3StoreOptions {
   bufferMemory?: number;
   /** How long a PATCH waits for part memory (one wait) before it fails with 503 (default 30 s). */
   bufferWaitMs?: number;
-  /** Memory for tails kept between PATCHes (saves reading them back from S3); default 64 MiB. */
+  /**
+   * At most this many bytes of tails kept between PATCHes (saves reading them back from S3). They
+   * are part memory, within `bufferMemory`, and given back first when it runs short; default: no
+   * cap of their own.
+   */
   tailCacheBytes?: number;
   /**
    * Upload a part while its bytes arrive instead of after (see S3Client.uploadPartStream). Only
@@ -107,7 +111,7 @@ export class S3DataStore implements DataStore {
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
     this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, { maxWaitMs: options.bufferWaitMs, metrics: options.metrics });
-    this.#tails = new TailCache(options.tailCacheBytes ?? 64 * 1024 * 1024);
+    this.#tails = new TailCache(this.#buffers, options.tailCacheBytes ?? Number.POSITIVE_INFINITY);
   }
 
   /** Where an upload's helper objects live: `<key>.info` and the segments `<key>.part/<offset>`. */
@@ -192,30 +196,46 @@ export class S3DataStore implements DataStore {
     // earlier: until the offset is saved, a retry may need them).
     const previous = this.#tails.take(upload.id, upload.offset);
     const cleanup = previous?.obsolete.length ? this.#deleteSegments(previous.obsolete).catch(() => {}) : undefined;
-    const carry = at.carried > 0 ? (previous ?? (await this.#readCarry(upload, upload.offset - at.carried))) : undefined;
+    if (at.carried === 0) previous?.held?.memory.release();
+    // The carried bytes are the start of the first part: read back, they take its memory.
+    const firstPart = options.size === undefined ? at.partSize : Math.min(at.partSize, at.carried + options.size);
+    const carry = at.carried > 0 ? (previous ?? (await this.#readCarry(upload, upload.offset - at.carried, firstPart, options.signal))) : undefined;
     if (carry && 'completed' in carry) return carry;
 
-    const result = await this.#orCompleted(upload, () => this.#sendBody(at, body, carry?.bytes, options));
+    // From here the body's parts own the carried memory (sendParts gives it back), and the write owns what it leaves.
+    const result = await this.#orCompleted(upload, () => this.#sendBody(at, body, carry?.held, options));
     if ('completed' in result) return result;
+    try {
+      return await this.#commit(upload, at, carry, result, cleanup);
+    } catch (error) {
+      result.held?.memory.release();
+      throw error;
+    }
+  }
 
+  /** Stores what the write left (the last part, or a segment) and keeps it for the next write. */
+  async #commit(upload: Upload, at: WriteTarget, carry: Tail | undefined, result: PartsResult, cleanup: Promise<void> | undefined): Promise<WriteResult> {
     // Only now do the new bytes count. Nothing stored before is deleted here (see above), so a
     // write that fails anywhere, or whose offset is never saved, leaves the upload as it was.
     const offset = upload.offset + result.received;
-    const { tail, nextPart } = result;
+    const { nextPart } = result;
+    const tail = heldViews(result.held);
+    const tailLength = result.held?.length ?? 0;
     const plan = planSegments(this.key(upload.id), carry, {
       offset,
       length: upload.length,
       carried: at.carried,
       received: result.received,
-      tail: tail.byteLength,
+      tail: tailLength,
       sentPart: nextPart > at.firstPart,
     });
-    if (plan.last && tail.byteLength > 0) {
+    if (plan.last && tailLength > 0) {
       const sent = await this.#orCompleted(upload, () => this.#s3.uploadPart(at.key, at.uploadId, nextPart, tail));
       if (sent === COMPLETED) return COMPLETED;
     }
-    if (plan.segment) await this.#s3.putObject(plan.segment.key, tail.subarray(plan.segment.from));
-    this.#tails.put(upload.id, { offset, bytes: plan.last ? new Uint8Array() : tail, segments: plan.segments, obsolete: plan.obsolete });
+    if (plan.segment) await this.#s3.putObject(plan.segment.key, viewsFrom(tail, plan.segment.from));
+    if (plan.last) result.held?.memory.release();
+    this.#tails.put(upload.id, { offset, held: plan.last ? undefined : result.held, segments: plan.segments, obsolete: plan.obsolete });
     await cleanup;
     return { offset };
   }
@@ -237,7 +257,7 @@ export class S3DataStore implements DataStore {
    * as they and every part before them are stored: they are reported, and the distrust starts after
    * them.
    */
-  async #sendBody(at: WriteTarget, body: ReadableStream<Uint8Array>, carry: Uint8Array | undefined, options: WriteOptions): Promise<PartsResult> {
+  async #sendBody(at: WriteTarget, body: ReadableStream<Uint8Array>, carry: HeldBytes | undefined, options: WriteOptions): Promise<PartsResult> {
     const { key, uploadId, partSize, firstPart } = at;
     let sendsStarted = false;
     // Parts stored so far; `durable` of them, from the first, without a gap (they finish out of order).
@@ -250,11 +270,13 @@ export class S3DataStore implements DataStore {
       while (done.has(firstPart + durable)) durable++;
       options.onDurable(durable * partSize - at.carried);
     };
+    let result: PartsResult | undefined;
     try {
-      const result = await sendParts(body, {
+      result = await sendParts(body, {
         partSize,
         firstPart,
-        carry,
+        held: carry,
+        keepTail: true,
         parallel: this.options.parallelParts,
         buffers: this.#buffers,
         send: async (partNumber, bytes) => {
@@ -276,6 +298,7 @@ export class S3DataStore implements DataStore {
       await options.verify();
       return result;
     } catch (error) {
+      result?.held?.memory.release();
       // Parts reported durable count already (the engine may have recorded them): the distrust starts after them.
       if (sendsStarted) await this.#s3.uploadPart(key, uploadId, firstPart + durable, new Uint8Array(1)).catch(() => {});
       throw error;
@@ -306,7 +329,7 @@ export class S3DataStore implements DataStore {
    * The next commit rewrites them as one segment, which also retires any a failed request left.
    * The listing's sizes say which segments hold the part without a gap; they are read at once.
    */
-  async #readCarry(upload: Upload, partStart: number): Promise<Tail | typeof COMPLETED> {
+  async #readCarry(upload: Upload, partStart: number, partBytes = upload.offset - partStart, signal?: AbortSignal): Promise<Tail | typeof COMPLETED> {
     const found = await this.#segments(this.key(upload.id));
     const chain: { key: string; at: number; size: number }[] = [];
     for (let at = partStart; at < upload.offset; ) {
@@ -316,19 +339,43 @@ export class S3DataStore implements DataStore {
       chain.push({ key: segment.key, at, size });
       at += size;
     }
-    const bytes = new Uint8Array(upload.offset - partStart);
-    const read = await Promise.all(
-      chain.map(async ({ key, at, size }) => {
-        const res = await this.#s3.getObject(key);
-        const chunk = res && new Uint8Array(await res.arrayBuffer());
-        if (!chunk || chunk.byteLength < size) return at;
-        bytes.set(chunk.subarray(0, size), at - partStart);
-        return undefined;
-      }),
-    );
-    const gap = read.find((at) => at !== undefined);
-    if (gap !== undefined) return this.#missingCarry(upload, gap);
-    return { offset: upload.offset, bytes, segments: [...found.values()].map((s) => s.key), obsolete: [], consolidate: true };
+    // Read into slabs of the part memory, as the first part's start: it counts in the budget.
+    const length = upload.offset - partStart;
+    const memory = this.#buffers.part(Math.max(partBytes, length));
+    try {
+      for (let i = 0; i * this.#buffers.slabSize < length; i++) await memory.take(signal);
+      const read = await Promise.all(chain.map(async ({ key, at, size }) => ((await this.#readInto(key, memory.slabs, at - partStart, size)) ? undefined : at)));
+      const gap = read.find((at) => at !== undefined);
+      if (gap !== undefined) {
+        memory.release();
+        return this.#missingCarry(upload, gap);
+      }
+    } catch (error) {
+      memory.release();
+      throw error;
+    }
+    return { offset: upload.offset, held: { memory, length }, segments: [...found.values()].map((s) => s.key), obsolete: [], consolidate: true };
+  }
+
+  /** Streams the first `size` bytes of an object into slabs at `from`; false when it has fewer. */
+  async #readInto(key: string, slabs: Uint8Array[], from: number, size: number): Promise<boolean> {
+    const res = await this.#s3.getObject(key);
+    if (!res?.body) return false;
+    const slabSize = this.#buffers.slabSize;
+    let at = 0;
+    for await (const chunk of res.body) {
+      for (let i = 0; i < chunk.byteLength && at < size; ) {
+        const pos = from + at;
+        const slab = slabs[Math.floor(pos / slabSize)]!;
+        const inSlab = pos % slabSize;
+        const n = Math.min(slabSize - inSlab, chunk.byteLength - i, size - at);
+        slab.set(chunk.subarray(i, i + n), inSlab);
+        i += n;
+        at += n;
+      }
+      if (this.options.releaseChunks) freeChunk(chunk);
+    }
+    return at >= size;
   }
 
   /**
@@ -381,7 +428,12 @@ export class S3DataStore implements DataStore {
       const tail = await this.#readCarry({ ...upload, offset: length }, (count - 1) * partSize);
       // Completed meanwhile (by a request whose answer was lost): as when nothing is left to list.
       if ('completed' in tail) return this.#dropSegments(upload.id);
-      parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, tail.bytes), size: tail.bytes.byteLength });
+      try {
+        const size = tail.held?.length ?? 0;
+        parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, heldViews(tail.held)), size });
+      } finally {
+        tail.held?.memory.release();
+      }
     }
     parts.forEach((part, i) => {
       const expected = i + 1 < count ? partSize : length - (count - 1) * partSize;
@@ -396,7 +448,7 @@ export class S3DataStore implements DataStore {
 
   /** Deletes every segment of an upload that no longer needs them (finished or removed). */
   async #dropSegments(id: string): Promise<void> {
-    this.#tails.take(id, -1);
+    this.#tails.take(id, -1); // gives back its memory
     await this.#deleteSegments([...(await this.#segments(this.key(id))).values()].map((s) => s.key));
   }
 
@@ -480,4 +532,23 @@ export class S3DataStore implements DataStore {
     }
     return upload;
   }
+}
+
+/** Frees a chunk of an answer now rather than when the garbage collector runs (see sendParts' `release`). */
+function freeChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength) buffer.transfer(0);
+}
+
+/** The views' bytes from `from` on (still views). */
+function viewsFrom(views: Uint8Array[], from: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const view of views) {
+    if (from >= view.byteLength) from -= view.byteLength;
+    else {
+      out.push(from > 0 ? view.subarray(from) : view);
+      from = 0;
+    }
+  }
+  return out;
 }
