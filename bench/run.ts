@@ -3,7 +3,8 @@
  * Tusflow on Bun and on Deno, and the peer (@tus/server + @tus/s3-store on Node), all on loopback
  * against one radosgw (started here, or TUSFLOW_TEST_S3_ENDPOINT). Prints the tables and writes
  * bench/results/latest.{json,md}. `--quick` uses smaller files; `--no-memory` skips the memory scan;
- * `--only=concurrent` runs only the peak RSS of many concurrent uploads on Bun (a minute or two).
+ * `--only=concurrent` runs only the peak RSS of many concurrent uploads on Bun (under a minute;
+ * BENCH_BUFFER_MEMORY sets the server's S3_BUFFER_MEMORY there, default 128 MiB).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -291,7 +292,7 @@ async function memory() {
  * S3_BUFFER_MEMORY, so the bound is that budget + 200 MiB, whatever the number of uploads.
  */
 async function concurrentMemory() {
-  const budget = 128 * MiB;
+  const budget = Number(process.env.BENCH_BUFFER_MEMORY ?? 128 * MiB);
   const bound = (budget + 200 * MiB) / MiB;
   const count = quick ? 16 : 64;
   const loads = [
