@@ -7,14 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { request } from 'node:http';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, spawnServer, type ServerProcess } from '../support/process.ts';
+import { s3RedisVars, serverFleet, type ServerProcess } from '../support/process.ts';
 import { seededBytes, seededRng } from '../support/rng.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { sha256, TUS } from '../support/server.ts';
-import { REDIS_URL } from '../support/state-stores.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
@@ -114,50 +112,16 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('SIGKILL at 60 % of one large PATCH', () => {
-  const running: ServerProcess[] = [];
-  const dirs: string[] = [];
-  afterAll(async () => {
-    await Promise.all(running.map((s) => (s.proc.exitCode === null ? s.kill('SIGKILL') : undefined)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
+  const fleet = serverFleet();
+  afterAll(() => fleet.cleanup());
   const bytes = seededBytes(seededRng(60), SIZE);
 
   const s3Env = async () => {
     const bucket = await s3.newBucket();
-    const dataDir = await mkdtemp(join(tmpdir(), 'tusflow-midpatch-'));
-    dirs.push(dataDir);
-    const env = {
-      PORT: String(await freePort()),
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: bucket,
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
-      REDIS_URL,
-      STATE_KEY_PREFIX: `midpatch:${crypto.randomUUID().slice(0, 8)}:`,
-      LOCK_LEASE_MS: '1000',
-      DATA_DIR: dataDir,
-      LOG: 'false',
-    };
-    const start = async () => {
-      const server = await spawnServer(env);
-      running.push(server);
-      return server;
-    };
+    const { start } = await fleet.server('midpatch', { ...s3RedisVars(s3, bucket, 'midpatch'), LOG: 'false' });
     return { bucket, start };
   };
-
-  const fileEnv = async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'tusflow-midpatch-files-'));
-    dirs.push(dataDir);
-    const env = { PORT: String(await freePort()), DATA_DIR: dataDir, LOG: 'false' };
-    const start = async () => {
-      const server = await spawnServer(env);
-      running.push(server);
-      return server;
-    };
-    return { dataDir, start };
-  };
+  const fileEnv = () => fleet.server('midpatch-files', { LOG: 'false' });
 
   test('S3 + Redis: HEAD keeps the whole parts S3 held, the upload resumes and ends byte-identical', async () => {
     const { bucket, start } = await s3Env();

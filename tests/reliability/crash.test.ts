@@ -6,15 +6,13 @@
  * Replay a run with CRASH_SEED=<n> (the seed is printed on failure).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, spawnServer, type ServerProcess } from '../support/process.ts';
+import { s3RedisVars, serverFleet, type ServerProcess } from '../support/process.ts';
 import { resumableUpload, UploadFailed, type ResumableResult } from '../support/resumable-client.ts';
 import { seedFromEnv, seededBytes, seededRng, type Rng } from '../support/rng.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { sha256 } from '../support/server.ts';
-import { REDIS_URL } from '../support/state-stores.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -117,36 +115,13 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('SIGKILL at random moments', () => {
-  const running: ServerProcess[] = [];
-  const dirs: string[] = [];
-  afterAll(async () => {
-    await Promise.all(running.map((s) => (s.proc.exitCode === null ? s.kill('SIGKILL') : undefined)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
+  const fleet = serverFleet();
+  afterAll(() => fleet.cleanup());
 
   test('S3 + Redis: 20 uploads, every acknowledged byte kept, every object byte-identical', async () => {
     const rng = seededRng(SEED);
     const bucket = await s3.newBucket();
-    const dataDir = await mkdtemp(join(tmpdir(), 'tusflow-crash-'));
-    dirs.push(dataDir);
-    const port = String(await freePort());
-    const env = {
-      PORT: port,
-      S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: bucket,
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      S3_FORCE_PATH_STYLE: 'true',
-      REDIS_URL,
-      STATE_KEY_PREFIX: `crash:${crypto.randomUUID().slice(0, 8)}:`,
-      LOCK_LEASE_MS: '1000',
-      DATA_DIR: dataDir,
-    };
-    const start = async () => {
-      const server = await spawnServer(env);
-      running.push(server);
-      return server;
-    };
+    const { start } = await fleet.server('crash', s3RedisVars(s3, bucket, 'crash'));
     const list = jobs(rng, SIZES);
     const first = await start();
     const started = Date.now();
@@ -180,14 +155,7 @@ describe('SIGKILL at random moments', () => {
 
   test('embedded file store: 8 uploads, every acknowledged byte kept, every file byte-identical', async () => {
     const rng = seededRng(SEED + 1);
-    const dataDir = await mkdtemp(join(tmpdir(), 'tusflow-crash-files-'));
-    dirs.push(dataDir);
-    const env = { PORT: String(await freePort()), DATA_DIR: dataDir };
-    const start = async () => {
-      const server = await spawnServer(env);
-      running.push(server);
-      return server;
-    };
+    const { dataDir, start } = await fleet.server('crash-files');
     const list = jobs(rng, [100 * KiB, 5 * MiB - 1, 5 * MiB + 1, 12 * MiB, 3 * MiB, 8 * MiB + 3, 12 * MiB - 1, 9 * MiB]).map((job) => ({
       ...job,
       // fsync per PATCH: small chunks keep the uploads running while the kills happen, even where

@@ -1,4 +1,9 @@
 import type { Subprocess } from 'bun';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3Env } from './s3.ts';
+import { REDIS_URL } from './state-stores.ts';
 
 export interface ServerProcess {
   endpoint: string;
@@ -51,4 +56,45 @@ export async function freePort(): Promise<number> {
   const port = probe.port;
   probe.stop(true);
   return port;
+}
+
+/**
+ * Server processes a crash test starts, kills and restarts: each `server(...)` gets its own data
+ * directory and port and restarts with the same environment; `cleanup` kills what still runs and
+ * removes the directories.
+ */
+export function serverFleet() {
+  const running: ServerProcess[] = [];
+  const dirs: string[] = [];
+  return {
+    async server(name: string, vars: Record<string, string> = {}) {
+      const dataDir = await mkdtemp(join(tmpdir(), `tusflow-${name}-`));
+      dirs.push(dataDir);
+      const env = { PORT: String(await freePort()), DATA_DIR: dataDir, ...vars };
+      const start = async () => {
+        const server = await spawnServer(env);
+        running.push(server);
+        return server;
+      };
+      return { dataDir, start };
+    },
+    async cleanup() {
+      await Promise.all(running.map((s) => (s.proc.exitCode === null ? s.kill('SIGKILL') : undefined)));
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    },
+  };
+}
+
+/** The environment of a server storing into `bucket` of the test radosgw, with records in Redis. */
+export function s3RedisVars(s3: S3Env, bucket: string, keyPrefix: string): Record<string, string> {
+  return {
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: bucket,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+    REDIS_URL,
+    STATE_KEY_PREFIX: `${keyPrefix}:${crypto.randomUUID().slice(0, 8)}:`,
+    LOCK_LEASE_MS: '1000',
+  };
 }
