@@ -1,4 +1,5 @@
 import { TusError } from '../model/errors.ts';
+import { withTimeout } from '../model/async.ts';
 import type { Checksum } from '../model/checksum.ts';
 import type { Metadata } from '../model/upload.ts';
 import type { DataStore } from '../storage/types.ts';
@@ -473,9 +474,7 @@ export class UploadEngine {
   async shutdown(timeoutMs = 10_000): Promise<void> {
     this.#stopping = true;
     for (const controller of this.#active) controller.abort(new Error('server is shutting down'));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.allSettled([...this.#inflight, this.#hooks.settled()]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await withTimeout(timeoutMs, () => Promise.allSettled([...this.#inflight, this.#hooks.settled()])).catch(() => {});
   }
 
   /**

@@ -1,4 +1,5 @@
 import { TusError } from '../model/errors.ts';
+import { withTimeout } from '../model/async.ts';
 import type { Lease, Locker } from './types.ts';
 
 interface Holder {
@@ -20,14 +21,12 @@ export class MemoryLocker implements Locker {
     const deadline = Date.now() + this.timeoutMs;
     for (let holder = this.#held.get(id); holder; holder = this.#held.get(id)) {
       holder.controller.abort(new Error('another request took over the upload'));
-      const remaining = deadline - Date.now();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const released = await Promise.race([
-        holder.released.then(() => true),
-        new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.max(0, remaining), false))),
-      ]);
-      clearTimeout(timer);
-      if (!released) throw new TusError('LOCKED');
+      const released = holder.released;
+      await withTimeout(
+        Math.max(0, deadline - Date.now()),
+        () => released,
+        () => new TusError('LOCKED'),
+      );
     }
     const controller = new AbortController();
     let release!: () => void;

@@ -6,3 +6,12 @@ export function joinBytes(views: readonly Uint8Array[]): Uint8Array<ArrayBuffer>
   views.reduce((at, view) => (out.set(view, at), at + view.byteLength), 0);
   return out;
 }
+
+/**
+ * Frees a chunk's memory now rather than when the garbage collector runs: transferring its buffer
+ * detaches it (only a chunk that is its whole buffer, and nobody else's).
+ */
+export function freeChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength) buffer.transfer(0);
+}

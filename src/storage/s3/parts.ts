@@ -1,6 +1,6 @@
 import { TusError } from '../../model/errors.ts';
 import { type HeldBytes, PartBuffers, SLAB_SIZE } from './buffers.ts';
-import { joinBytes } from './bytes.ts';
+import { freeChunk, joinBytes } from './bytes.ts';
 
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -204,7 +204,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
         at += n;
         if (filled === o.partSize) await flush();
       }
-      if (o.release) release(chunk);
+      if (o.release) freeChunk(chunk);
     }
   } catch (error) {
     thrown = { error };
@@ -227,10 +227,4 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     throw error.error;
   }
   return { received, nextPart: partNumber, tail, held };
-}
-
-/** Frees a chunk's memory now: transferring its buffer detaches it (only a chunk that is its whole buffer). */
-function release(chunk: Uint8Array): void {
-  const buffer = chunk.buffer;
-  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength) buffer.transfer(0);
 }

@@ -10,6 +10,7 @@ import { type HeldBytes, heldViews, PartBuffers } from './buffers.ts';
 import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
 import { planSegments, segmentPrefix, segmentStart } from './segments.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
+import { freeChunk } from './bytes.ts';
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -231,7 +232,11 @@ export class S3DataStore implements DataStore {
     });
     if (plan.last && tailLength > 0) {
       const sent = await this.#orCompleted(upload, () => this.#s3.uploadPart(at.key, at.uploadId, nextPart, tail));
-      if (sent === COMPLETED) return COMPLETED;
+      // An earlier request completed it: nothing of this write is kept, its memory included.
+      if (sent === COMPLETED) {
+        result.held?.memory.release();
+        return COMPLETED;
+      }
     }
     if (plan.segment) await this.#s3.putObject(plan.segment.key, viewsFrom(tail, plan.segment.from));
     if (plan.last) result.held?.memory.release();
@@ -417,7 +422,7 @@ export class S3DataStore implements DataStore {
     } catch (error) {
       // An earlier attempt completed it (and its answer, or the record of it, was lost).
       if (!(error instanceof S3Error && error.notFound && (await this.#completed(upload)))) throw error;
-      listed = [];
+      return this.#dropSegments(upload.id);
     }
     if (listed.length === 0 && (await this.#completed(upload))) return this.#dropSegments(upload.id);
     // Parts past the last one can exist (a PATCH whose checksum failed after sending them): leave them out.
@@ -532,12 +537,6 @@ export class S3DataStore implements DataStore {
     }
     return upload;
   }
-}
-
-/** Frees a chunk of an answer now rather than when the garbage collector runs (see sendParts' `release`). */
-function freeChunk(chunk: Uint8Array): void {
-  const buffer = chunk.buffer;
-  if (buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength) buffer.transfer(0);
 }
 
 /** The views' bytes from `from` on (still views). */
