@@ -1,15 +1,14 @@
-import { Hono, type MiddlewareHandler } from 'hono';
-import { authenticator } from './auth/authenticate.ts';
-import { bearerToken, sameSecret } from './auth/credentials.ts';
+import { Hono, type Handler as HonoHandler, type MiddlewareHandler } from 'hono';
+import { authenticator, staticToken } from './auth/authenticate.ts';
 import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { UploadEngine } from '../engine/engine.ts';
 import { cors } from './cors.ts';
 import type { HookRequest } from '../hooks/types.ts';
 import type { RateLimiter } from '../state/types.ts';
-import { jsonLogger, requestId, type Logger } from '../observability/log.ts';
+import { requestId, type Logger } from '../observability/log.ts';
 import type { MetricsRegistry } from '../observability/metrics.ts';
-import { TUS_VERSION } from '../protocol/constants.ts';
+import { METHODS, TUS_VERSION } from '../protocol/constants.ts';
 import { TusError } from '../model/errors.ts';
 import { requireTusResumable } from '../protocol/headers.ts';
 import { INTEROP_VERSIONS, interopVersion, type InteropVersion } from '../protocol/ietf.ts';
@@ -39,6 +38,7 @@ const uploadProgress: Routes = { GET: progress };
 const ietf = new Map(INTEROP_VERSIONS.map((v) => [v, ietfRoutes(v, { options, get })]));
 /** Methods that are not tus requests and so need no Tus-Resumable. */
 const plainHttp = new Set(['OPTIONS', 'GET']);
+const KNOWN_METHODS = new Set(METHODS);
 /** Headers hooks never see. */
 const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization']);
 
@@ -48,11 +48,15 @@ const SECRET_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'
  * Hono's router, so that X-HTTP-Method-Override (which the spec says MUST be honoured) applies to
  * every route the same way, also when the app is mounted inside another Hono app.
  */
-export function buildApp(engine: UploadEngine, opts: ResolvedOptions, metrics: MetricsRegistry, rateLimiter?: RateLimiter): Hono<Env> {
+export function buildApp(
+  engine: UploadEngine,
+  opts: ResolvedOptions,
+  { metrics, rateLimiter, log }: { metrics: MetricsRegistry; rateLimiter?: RateLimiter; log?: Logger },
+): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('*', requestLog(metrics, opts.log === true ? jsonLogger : opts.log || undefined));
+  app.use('*', requestLog(metrics, log));
   // Before CORS: metrics are for scrapers, not for pages in browsers.
-  if (opts.metrics) app.get('/metrics', (c) => metricsEndpoint(c.req.raw, metrics, opts.metricsToken));
+  if (opts.metrics) app.get('/metrics', metricsRoute(metrics, opts, rateLimiter));
   app.use('*', cors(opts.corsOrigins));
   if (opts.health) app.get('/health', () => health(engine));
   if (opts.webPage) app.get('/', pageRoute(opts));
@@ -69,7 +73,9 @@ function requestLog(metrics: MetricsRegistry, log: Logger | undefined): Middlewa
     const id = requestId(c.req.header('X-Request-Id') ?? null);
     await next();
     c.res.headers.set('X-Request-Id', id);
-    metrics.inc('tusflow_requests_total', { method: c.req.method, status: String(c.res.status) });
+    // Only methods the server knows label a series: any other token would add one for good.
+    const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
+    metrics.inc('tusflow_requests_total', { method, status: String(c.res.status) });
     log?.({
       level: c.res.status >= 500 ? 'error' : 'info',
       requestId: id,
@@ -146,16 +152,22 @@ function withTusResumable(response: Response): Response {
   return response;
 }
 
-/** `GET /metrics`, behind a bearer token when one is set. */
-async function metricsEndpoint(request: Request, metrics: MetricsRegistry, token: string | undefined): Promise<Response> {
-  if (token !== undefined) {
+/**
+ * `GET /metrics`, through the same guard as tus requests: its bearer token when one is set, and the
+ * rate limit (a guessed token costs like any other).
+ */
+function metricsRoute(metrics: MetricsRegistry, opts: ResolvedOptions, rateLimiter: RateLimiter | undefined): HonoHandler<Env> {
+  const authenticate = opts.metricsToken === undefined ? undefined : staticToken(opts.metricsToken);
+  const guard = requestGuard({ authenticate, rateLimiter, trustProxy: opts.trustProxy });
+  return async (c) => {
     try {
-      if (!(await sameSecret(bearerToken(request.headers.get('Authorization')), token))) throw new TusError('UNAUTHORIZED', 'wrong token');
+      const admitted = await guard(c.req.raw, c.env);
+      if (admitted instanceof Response) return admitted;
     } catch (error) {
       return errorResponse(error);
     }
-  }
-  return new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } });
+    return new Response(metrics.render(), { headers: { 'Content-Type': 'text/plain; version=0.0.4' } });
+  };
 }
 
 function hookRequest(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): HookRequest {

@@ -13,7 +13,7 @@ import { serve } from './serve.ts';
  * streams it is off, and the engine cuts a body that brings no byte for BODY_IDLE_TIMEOUT_SECONDS,
  * counted from the last byte. Once the answer is ready the connection's bound is back.
  */
-export function bunServeOptions(tusflow: Tusflow, env: ServerEnv) {
+function bunServeOptions(tusflow: Tusflow, env: ServerEnv) {
   const idleSeconds = env.CONNECTION_IDLE_TIMEOUT_SECONDS;
   return {
     port: env.PORT,

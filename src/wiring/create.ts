@@ -51,7 +51,7 @@ export function createTusflow(input: TusflowOptions = {}): Tusflow {
     bodyIdleTimeoutMs: options.bodyIdleTimeoutSeconds * 1000,
   });
   const rateLimiter = options.rateLimiter ?? (options.rateLimit ? new MemoryRateLimiter(options.rateLimit) : undefined);
-  const app = buildApp(engine, options, registry, rateLimiter);
+  const app = buildApp(engine, options, { metrics: registry, rateLimiter, log });
   return {
     app,
     fetch: async (request, connection = {}) => app.fetch(request, connection),

@@ -5,7 +5,6 @@
  */
 import type { Metrics } from '../model/metrics.ts';
 import { contentHeaders } from '../protocol/download.ts';
-import { MemoryRateLimiter } from '../state/memory-rate-limit.ts';
 import type { ScriptRunner } from '../state/redis/client.ts';
 import { RedisLocker } from '../state/redis/locker.ts';
 import { RedisRateLimiter } from '../state/redis/rate-limit.ts';
@@ -81,6 +80,3 @@ export function upstashStateFromEnv(env: ServerEnv): SharedState | undefined {
   const limiter = env.RATE_LIMIT ? upstashRateLimiter(redis, env.STATE_KEY_PREFIX, env.RATE_LIMIT) : undefined;
   return sharedState(env, upstashRunner(redis), limiter);
 }
-
-/** Without a shared store, the rate limit is per process. */
-export const localRateLimiter = (env: ServerEnv): RateLimiter | undefined => (env.RATE_LIMIT ? new MemoryRateLimiter(env.RATE_LIMIT) : undefined);

@@ -4,7 +4,7 @@ import type { UploadEngine } from '../engine/engine.ts';
 import { fromEnv, parseEnv, type ServerEnv, type TusflowOptions } from './config.ts';
 import { FileDataStore } from '../storage/file/store.ts';
 import { FileStateStore } from '../state/file.ts';
-import { localRateLimiter, s3StoreFromEnv, sharedState, upstashStateFromEnv, type S3Features } from './env-stores.ts';
+import { s3StoreFromEnv, sharedState, upstashStateFromEnv, type S3Features } from './env-stores.ts';
 import { MetricsRegistry } from '../observability/metrics.ts';
 import type { ScriptRunner } from '../state/redis/client.ts';
 import { errorText } from '../observability/redact.ts';
@@ -36,7 +36,8 @@ export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {
   const shared = upstash ?? redis;
   // Fail at start, not at the first upload, when the Redis cannot be reached.
   await shared?.state?.get('0'.repeat(32));
-  const state = shared ?? { state: new FileStateStore(dir), rateLimiter: localRateLimiter(env) };
+  // Without a shared store the rate limit is per process: createTusflow makes one from RATE_LIMIT.
+  const state = shared ?? { state: new FileStateStore(dir) };
   const stateName = upstash ? 'Upstash' : redis ? 'Redis' : `files in ${dir}`;
 
   if (env.S3_BUCKET) {

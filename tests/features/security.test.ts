@@ -194,6 +194,40 @@ describe('rate-limit keys: one short key per client, whatever its header says', 
   });
 });
 
+test('behind a trusted proxy the client is the last X-Forwarded-For entry: the ones before it cannot buy fresh budgets', async () => {
+  const limiter = new RecordingLimiter();
+  const server = await startServer({ trustProxy: true, rateLimiter: limiter });
+  try {
+    for (let i = 0; i < 5; i++) {
+      await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'X-Forwarded-For': `10.0.0.${i}, 192.0.2.7` } });
+    }
+    expect([...limiter.hits.values()]).toEqual([5]);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('/metrics goes through the rate limit, and unknown methods share one series', async () => {
+  const limiter = new RecordingLimiter(2);
+  const server = await startServer({ metricsToken: 'scrape-me', rateLimiter: limiter });
+  try {
+    const guesses = [];
+    for (let i = 0; i < 3; i++) guesses.push((await fetch(`${server.origin}/metrics`, { headers: { Authorization: `Bearer guess${i}` } })).status);
+    expect(guesses).toEqual([401, 401, 429]);
+  } finally {
+    await server.stop();
+  }
+  const open = await startServer();
+  try {
+    for (const method of ['PROPFIND', 'MKCOL']) await fetch(open.endpoint, { method });
+    const text = await (await fetch(`${open.origin}/metrics`)).text();
+    expect(text).not.toContain('PROPFIND');
+    expect(text).toContain('method="OTHER"');
+  } finally {
+    await open.stop();
+  }
+});
+
 describe('JWT claims: exp required, aud and iss when configured', () => {
   let server: TestServer;
   beforeAll(async () => {

@@ -35,7 +35,8 @@ export function authenticator(o: AuthOptions): Authenticate | undefined {
   };
 }
 
-function staticToken(expected: string): Authenticate {
+/** A static bearer token every request must carry (compared in constant time). */
+export function staticToken(expected: string): Authenticate {
   return async (request) => {
     const token = bearerToken(request.headers.get('Authorization'));
     if (!(await sameSecret(token, expected))) throw new TusError('UNAUTHORIZED', 'wrong token');

@@ -11,11 +11,11 @@ export interface ConnectionInfo {
 }
 
 /** A request let through: the method it runs as, and who sent it. */
-export interface Admitted extends Identity {
+interface Admitted extends Identity {
   method: string;
 }
 
-export interface GuardOptions {
+interface GuardOptions {
   authenticate?: Authenticate;
   rateLimiter?: RateLimiter;
   trustProxy: boolean;
@@ -26,8 +26,9 @@ export interface GuardOptions {
  * be honoured), else the request's own. Decided once, before any guard, so that every guard sees
  * the method that is actually executed: an OPTIONS carrying `override: GET` is a GET.
  */
-export function effectiveMethod(request: Request): string {
-  return (request.headers.get('X-HTTP-Method-Override') ?? request.method).trim().toUpperCase();
+function effectiveMethod(request: Request): string {
+  // An empty override is none, as the CORS preflight check sees it.
+  return (request.headers.get('X-HTTP-Method-Override')?.trim() || request.method).toUpperCase();
 }
 
 /**
@@ -69,10 +70,13 @@ async function rateLimitKey(owner: string | undefined, address: string | undefin
   return owner !== undefined ? `u:${await shortHash(owner)}` : `a:${await shortHash(address ?? 'unknown')}`;
 }
 
-/** The client's address: the connection's, or behind a trusted proxy the first X-Forwarded-For. */
+/**
+ * The client's address: the connection's, or behind a trusted proxy the last X-Forwarded-For entry —
+ * the one that proxy added. Entries before it come from the client and can say anything.
+ */
 export function clientAddress(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): string | undefined {
   if (trustProxy) {
-    const forwarded = request.headers.get('X-Forwarded-For')?.split(',')[0]?.trim();
+    const forwarded = request.headers.get('X-Forwarded-For')?.split(',').at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   return connection?.remoteAddress;
