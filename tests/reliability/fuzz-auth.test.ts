@@ -130,6 +130,10 @@ test(`fuzz: ${RUNS} method-override and credential shapes — nothing of alice's
     statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
     if (outcome.status >= 500) throw new Error(`a ${outcome.status}: ${what()}`);
     if (new TextDecoder().decode(outcome.body).includes(MARK)) throw new Error(`alice's bytes in the answer: ${what()}`);
+    // Without alice's credential, nothing but discovery may succeed on her uploads: a 2xx HEAD or
+    // progress answer would tell her offset and length even without her bytes.
+    const runsAs = (r.override?.trim() || r.carrier).toUpperCase();
+    if (!('collection' in r.target) && runsAs !== 'OPTIONS' && outcome.status < 400) throw new Error(`alice's upload answered ${outcome.status}: ${what()}`);
     if (outcome.status === 201 && r.credential !== 'bob') throw new Error(`created without a valid credential: ${what()}`);
     if (outcome.status === 201 && r.concat) {
       // Bob may create uploads of his own, but never one made of alice's partial.
