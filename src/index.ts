@@ -12,6 +12,8 @@ export type { DataStore, WriteOptions } from './storage/types.ts';
 export type { ByteRange } from './model/upload.ts';
 export type { StateStore, Locker, Lease } from './state/types.ts';
 export type { ConnectionInfo, TusflowEnv } from './http/app.ts';
+export { bunServeOptions, nodeServeOptions, nodeServerOptions } from './wiring/server-options.ts';
+export type { ConnectionFetch, ServerTimeoutOptions, BunServeOptions, NodeServeOptions, NodeServerTimeouts } from './wiring/server-options.ts';
 export type { Hooks, HookEvent, HookType, HookDecision, HookRequest } from './hooks/types.ts';
 export { webhooks, signature as webhookSignature } from './hooks/webhooks.ts';
 export type { RateLimiter } from './state/types.ts';

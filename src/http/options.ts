@@ -25,8 +25,11 @@ export const optionsSchema = z
     corsOrigins: z.array(z.string().min(1)).min(1).default(['*']),
     /** Trust X-Forwarded-Host / X-Forwarded-Proto when building upload URLs (behind a proxy). */
     trustProxy: z.boolean().default(false),
-    /** Serve the upload page at `/`. */
-    webPage: z.boolean().default(true),
+    /**
+     * Serve the upload page at `/`. Off by default, like `health` and `metrics`: mounted in an app,
+     * tusflow adds only its tus routes; the server entries turn all three on.
+     */
+    webPage: z.boolean().default(false),
     /** How long a request waits for a busy upload's current writer to let go. */
     lockTimeoutMs: z.number().int().positive().default(10_000),
     /**
@@ -62,9 +65,9 @@ export const optionsSchema = z
     /** MIME types (`image/*` allowed) and file extensions accepted, from the metadata; empty: all. */
     allowedTypes: z.array(z.string().min(1)).default([]),
     allowedExtensions: z.array(z.string().min(1)).default([]),
-    /** `GET /health` and `GET /metrics`. */
-    health: z.boolean().default(true),
-    metrics: z.boolean().default(true),
+    /** `GET /health` and `GET /metrics` (open unless `metricsToken` is set); off by default, see `webPage`. */
+    health: z.boolean().default(false),
+    metrics: z.boolean().default(false),
     /** Where this server's metrics go (default: a registry of its own); pass one to share it with stores. */
     registry: z.instanceof(MetricsRegistry).optional(),
     /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */

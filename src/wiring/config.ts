@@ -141,5 +141,9 @@ export function fromEnv(env: Record<string, string | undefined>): TusflowOptions
     hooksUrl: e.HOOKS_URL,
     hooksSecret: e.HOOKS_SECRET,
     log: e.LOG,
+    // A server of its own: the upload page, /health and /metrics, which embedders opt into.
+    webPage: true,
+    health: true,
+    metrics: true,
   };
 }

@@ -23,6 +23,10 @@ export async function startServer(options: TusflowOptions = {}): Promise<TestSer
   const tusflow = createTusflow({
     store: new FileDataStore(dataDir),
     state: new FileStateStore(dataDir),
+    // A server of its own, as the entries run it: the page, /health and /metrics.
+    webPage: true,
+    health: true,
+    metrics: true,
     ...options,
   });
   const server = Bun.serve({
