@@ -1,0 +1,22 @@
+import type { TusflowOptions } from './config.ts';
+import { createTusflow, type Tusflow } from './create.ts';
+import { type RuntimeFeatures, scheduleCleanup, serverConfig } from './server.ts';
+
+/**
+ * The server `npm start` runs, for an app that embeds it: the options and stores the environment
+ * describes (S3 or DATA_DIR for bytes; Upstash, Redis or DATA_DIR for records and locks), `options`
+ * on top of them, and expired uploads removed every CLEANUP_INTERVAL_SECONDS until `shutdown`.
+ * Rejects with a ConfigError naming the variable when the environment is wrong. Server-only.
+ */
+export async function tusflowFromEnv(vars: Record<string, string | undefined>, options: TusflowOptions = {}, features: RuntimeFeatures = {}): Promise<Tusflow> {
+  const { env, options: fromVars } = await serverConfig(vars, features);
+  const tusflow = createTusflow({ ...fromVars, ...options });
+  const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
+  return {
+    ...tusflow,
+    shutdown: async (timeoutMs) => {
+      stopCleanup();
+      await tusflow.shutdown(timeoutMs);
+    },
+  };
+}
