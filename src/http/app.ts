@@ -4,6 +4,7 @@ import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.t
 import type { ResolvedOptions } from './options.ts';
 import type { UploadEngine } from '../engine/engine.ts';
 import { cors } from './cors.ts';
+import { publicOrigin } from './forwarded.ts';
 import type { HookRequest } from '../hooks/types.ts';
 import type { RateLimiter } from '../state/types.ts';
 import { requestId, type Logger } from '../observability/log.ts';
@@ -57,7 +58,7 @@ export function buildApp(
   app.use('*', requestLog(metrics, log));
   // Before CORS: metrics are for scrapers, not for pages in browsers.
   if (opts.metrics) app.get('/metrics', metricsRoute(metrics, opts, rateLimiter));
-  app.use('*', cors(opts.corsOrigins));
+  app.use('*', cors(opts.corsOrigins, opts.corsCredentials));
   if (opts.health) app.get('/health', () => health(engine));
   if (opts.webPage) app.get('/', pageRoute(opts));
   tusRoutes(app, opts.path, dispatcher(engine, opts, rateLimiter));
@@ -87,14 +88,25 @@ function requestLog(metrics: MetricsRegistry, log: Logger | undefined): Middlewa
   };
 }
 
-/** `GET /`: the upload page, told the endpoint this app serves and whether that needs a token. */
-function pageRoute(opts: ResolvedOptions): () => Response {
+/**
+ * `GET /`: the upload page, told the endpoint this app serves (behind a trusted proxy, under the
+ * path prefix it reports) and whether that needs a token.
+ */
+function pageRoute(opts: ResolvedOptions): HonoHandler<Env> {
   const auth = opts.authToken || opts.jwtSecret || opts.authorize ? 'bearer' : '';
-  const page = PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${opts.path}/"`).replace(
-    'name="tus-auth" content=""',
-    `name="tus-auth" content="${auth}"`,
-  );
-  return () => new Response(page, { headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' } });
+  const page = (endpoint: string) =>
+    PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${endpoint}"`).replace(
+      'name="tus-auth" content=""',
+      `name="tus-auth" content="${auth}"`,
+    );
+  const direct = page(`${opts.path}/`);
+  return (c) => {
+    // The prefix is checked to be plain path segments, so it is safe inside the attribute.
+    const prefix = opts.trustProxy ? publicOrigin(c.req.raw.headers).prefix : undefined;
+    return new Response(prefix ? page(`${prefix}${opts.path}/`) : direct, {
+      headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' },
+    });
+  };
 }
 
 /** Serves a tus or IETF request for one kind of route; `id` is empty for the collection. */

@@ -6,8 +6,10 @@ import { EXPOSED_HEADERS, METHODS, REQUEST_HEADERS } from '../protocol/constants
  * answers every OPTIONS itself, and tus discovery (an OPTIONS without a preflight's
  * Access-Control-Request-Method) must reach the tus handler.
  */
-export function cors(origins: string[]): MiddlewareHandler {
+export function cors(origins: string[], credentials = false): MiddlewareHandler {
   const any = origins.includes('*');
+  // Options refuse credentials with `*`; a browser would refuse them too.
+  const withCredentials: Record<string, string> = credentials && !any ? { 'Access-Control-Allow-Credentials': 'true' } : {};
   return async (c, next) => {
     const origin = c.req.header('Origin');
     const allowed = origin !== undefined && (any || origins.includes(origin));
@@ -22,6 +24,7 @@ export function cors(origins: string[]): MiddlewareHandler {
           'Access-Control-Allow-Methods': METHODS.join(', '),
           'Access-Control-Allow-Headers': c.req.header('Access-Control-Request-Headers') ?? REQUEST_HEADERS.join(', '),
           'Access-Control-Max-Age': '86400',
+          ...withCredentials,
           Vary: 'Origin, Access-Control-Request-Headers',
         },
       });
@@ -32,5 +35,6 @@ export function cors(origins: string[]): MiddlewareHandler {
     if (!allowed) return;
     c.res.headers.set('Access-Control-Allow-Origin', any ? '*' : origin);
     c.res.headers.set('Access-Control-Expose-Headers', EXPOSED_HEADERS.join(', '));
+    for (const [name, value] of Object.entries(withCredentials)) c.res.headers.set(name, value);
   };
 }

@@ -23,8 +23,21 @@ export const optionsSchema = z
     uploadTtlSeconds: z.number().int().positive().default(86_400),
     /** Origins allowed to call from a browser; `*` allows any. */
     corsOrigins: z.array(z.string().min(1)).min(1).default(['*']),
-    /** Trust X-Forwarded-Host / X-Forwarded-Proto when building upload URLs (behind a proxy). */
+    /**
+     * Answer cross-origin requests with credentials (cookies, HTTP auth) allowed. Only with
+     * `corsOrigins` listing origins: a browser refuses credentials with `*`.
+     */
+    corsCredentials: z.boolean().default(false),
+    /**
+     * Behind a proxy: build upload URLs from `Forwarded` / X-Forwarded-Host, -Proto, -Port and
+     * -Prefix, and take the client's address from the last X-Forwarded-For entry.
+     */
     trustProxy: z.boolean().default(false),
+    /**
+     * Upload URLs (Location, Upload-Concat) as paths without scheme and host, which clients resolve
+     * against the URL they used: for proxies that rewrite the Host header.
+     */
+    relativeLocation: z.boolean().default(false),
     /**
      * Serve the upload page at `/`. Off by default, like `health` and `metrics`: mounted in an app,
      * tusflow adds only its tus routes; the server entries turn all three on.
@@ -77,6 +90,10 @@ export const optionsSchema = z
     store: z.custom<DataStore>(hasMethods('create', 'write', 'finish', 'read', 'remove'), 'a DataStore').optional(),
     state: z.custom<StateStore>(hasMethods('get', 'put', 'update', 'delete', 'expired', 'claimKey', 'releaseKey'), 'a StateStore').optional(),
     locker: z.custom<Locker>(hasMethods('acquire'), 'a Locker').optional(),
+  })
+  .refine((o) => !o.corsCredentials || !o.corsOrigins.includes('*'), {
+    message: 'corsCredentials needs corsOrigins to list the allowed origins (not *)',
+    path: ['corsCredentials'],
   })
   .refine((o) => !(o.authToken && o.jwtSecret), {
     // Two credentials for one header: every request would fail one of them.

@@ -36,5 +36,8 @@ export const EXPOSED_HEADERS = [
   'Upload-Complete',
   'Upload-Limit',
   'Upload-Draft-Interop-Version',
+  // When to retry after a 429 or 503, and the id to quote when reporting a failed request.
+  'Retry-After',
+  'X-Request-Id',
 ];
 export const METHODS = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS', 'GET'];

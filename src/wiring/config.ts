@@ -27,7 +27,11 @@ export const envSchema = z.object({
    */
   CONNECTION_IDLE_TIMEOUT_SECONDS: integer(1, 14_280).default(120),
   CORS_ORIGINS: list.default(['*']),
+  /** Allow credentials (cookies, HTTP auth) on cross-origin requests: only with CORS_ORIGINS listing origins. */
+  CORS_CREDENTIALS: flag.default(false),
   TRUST_PROXY: flag.default(false),
+  /** Upload URLs as paths (`/files/<id>`), for proxies that rewrite the Host header. */
+  RELATIVE_LOCATION: flag.default(false),
   /** How often the server removes expired uploads. */
   CLEANUP_INTERVAL_SECONDS: integer(1).default(300),
   TUS_PATH: pathSchema.default('/files'),
@@ -106,6 +110,10 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
     if (e.AUTH_TOKEN && e.JWT_SECRET) {
       throw new ConfigError('invalid configuration:\n  AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
     }
+    if (e.CORS_CREDENTIALS && e.CORS_ORIGINS.includes('*')) {
+      // Browsers refuse credentials from a server that allows any origin.
+      throw new ConfigError('invalid configuration:\n  CORS_CREDENTIALS=true needs CORS_ORIGINS to list the allowed origins (not *)');
+    }
     if (!e.UPSTASH_REDIS_REST_URL !== !e.UPSTASH_REDIS_REST_TOKEN) {
       throw new ConfigError('invalid configuration:\n  UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');
     }
@@ -128,7 +136,9 @@ export function fromEnv(env: Record<string, string | undefined>): TusflowOptions
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     bodyIdleTimeoutSeconds: e.BODY_IDLE_TIMEOUT_SECONDS,
     corsOrigins: e.CORS_ORIGINS,
+    corsCredentials: e.CORS_CREDENTIALS,
     trustProxy: e.TRUST_PROXY,
+    relativeLocation: e.RELATIVE_LOCATION,
     authToken: e.AUTH_TOKEN,
     jwtSecret: e.JWT_SECRET,
     jwtAudience: e.JWT_AUDIENCE,

@@ -5,6 +5,7 @@ import type { HookRequest } from '../../hooks/types.ts';
 import { httpDate } from '../../protocol/headers.ts';
 import { TusError } from '../../model/errors.ts';
 import { isUploadId } from '../../model/id.ts';
+import { publicUrl } from '../forwarded.ts';
 
 /** What every handler gets: the parsed request's parts, the engine and the options. */
 export interface HandlerContext {
@@ -27,34 +28,37 @@ export function expiryHeader(upload: Upload): Record<string, string> {
 }
 
 /**
- * The upload's absolute URL: the collection URL the client used, plus the id. (For requests on an
- * upload's own URL, the collection is its parent.)
+ * The upload's absolute URL: the collection URL the client used (behind a trusted proxy, the public
+ * one), plus the id. (For requests on an upload's own URL, the collection is its parent.)
  */
-export function uploadUrl(ctx: HandlerContext, id: string): string {
-  const url = new URL(ctx.request.url);
+function absoluteUploadUrl(ctx: HandlerContext, id: string): URL {
+  const url = publicUrl(ctx.request, ctx.options.trustProxy);
   if (ctx.id) url.pathname = url.pathname.replace(/\/[^/]*\/?$/, '');
-  if (ctx.options.trustProxy) {
-    const host = ctx.request.headers.get('X-Forwarded-Host')?.split(',')[0]?.trim();
-    const proto = ctx.request.headers.get('X-Forwarded-Proto')?.split(',')[0]?.trim();
-    if (host) url.host = host;
-    if (proto === 'http' || proto === 'https') url.protocol = `${proto}:`;
-  }
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/${id}`;
   url.search = '';
-  return url.href;
+  return url;
+}
+
+/** The upload's URL as the server states it: absolute, or with `relativeLocation` only its path. */
+export function uploadUrl(ctx: HandlerContext, id: string): string {
+  const url = absoluteUploadUrl(ctx, id);
+  return ctx.options.relativeLocation ? url.pathname : url.href;
 }
 
 /** The id of an upload URL (relative or absolute) if it names an upload of this server. */
 export function idFromUrl(ctx: HandlerContext, reference: string): string {
   const id = reference.replace(/\/+$/, '').split('/').pop() ?? '';
-  const own = uploadUrl(ctx, id);
+  const own = absoluteUploadUrl(ctx, id).href;
   let resolved: string;
   try {
     resolved = new URL(reference, own).href;
   } catch {
     throw new TusError('FOREIGN_UPLOAD', reference.slice(0, 100));
   }
-  if (!isUploadId(id) || resolved.replace(/\/+$/, '') !== own) throw new TusError('FOREIGN_UPLOAD', reference.slice(0, 100));
+  // With relative URLs the server may not know the origin clients see (the proxy rewrites Host):
+  // then the path alone names the upload.
+  const same = ctx.options.relativeLocation ? new URL(resolved).pathname.replace(/\/+$/, '') === new URL(own).pathname : resolved.replace(/\/+$/, '') === own;
+  if (!isUploadId(id) || !same) throw new TusError('FOREIGN_UPLOAD', reference.slice(0, 100));
   return id;
 }
 

@@ -1,0 +1,212 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { parseEnv, ConfigError } from '../../src/wiring/config.ts';
+import { createTusflow } from '../../src/index.ts';
+import { randomBytes, sha256, startServer, TUS, type TestServer } from '../support/server.ts';
+import { spawnServer } from '../support/process.ts';
+
+// Raw requests straight to a server, carrying the headers a reverse proxy would add (or a client
+// pretending to be one): what the server makes of them shows in Location and the other URLs it emits.
+let trusting: TestServer;
+let relative: TestServer;
+let plain: TestServer;
+let credentialed: TestServer;
+const PAGE_ORIGIN = 'http://127.0.0.1:9';
+beforeAll(async () => {
+  [trusting, relative, plain, credentialed] = await Promise.all([
+    startServer({ trustProxy: true }),
+    startServer({ trustProxy: true, relativeLocation: true }),
+    startServer(),
+    startServer({ corsOrigins: [PAGE_ORIGIN], corsCredentials: true, rateLimit: 1 }),
+  ]);
+});
+afterAll(() => Promise.all([trusting, relative, plain, credentialed].map((s) => s.stop())));
+
+const create = (server: TestServer, headers: Record<string, string>, length = 5) =>
+  fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), ...headers } });
+const location = async (server: TestServer, headers: Record<string, string>) => {
+  const res = await create(server, headers);
+  expect(res.status).toBe(201);
+  return res.headers.get('Location')!;
+};
+/** The upload's URL on the server itself, for a Location that names the public side. */
+const direct = (server: TestServer, url: string) => `${server.origin}${new URL(url, 'http://x').pathname.replace(/^\/uploads/, '')}`;
+const ID = '[0-9a-zA-Z_-]+';
+
+describe('forwarded headers, with TRUST_PROXY', () => {
+  test('X-Forwarded-Host without a port: the public default port, not the server’s', async () => {
+    const url = await location(trusting, { 'X-Forwarded-Host': 'up.example.org', 'X-Forwarded-Proto': 'https' });
+    expect(url).toMatch(new RegExp(`^https://up\\.example\\.org/files/${ID}$`));
+  });
+
+  test('X-Forwarded-Port and -Prefix: public port and path; the bytes go where Location says', async () => {
+    const headers = { 'X-Forwarded-Host': 'up.example.org', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Port': '8443', 'X-Forwarded-Prefix': '/uploads/' };
+    const bytes = randomBytes(64 * 1024);
+    const res = await create(trusting, headers, bytes.length);
+    const url = res.headers.get('Location')!;
+    expect(url).toMatch(new RegExp(`^https://up\\.example\\.org:8443/uploads/files/${ID}$`));
+    // What the proxy would forward: the path without its prefix.
+    const patch = await fetch(direct(trusting, url), {
+      method: 'PATCH',
+      headers: { ...TUS, ...headers, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: bytes,
+    });
+    expect(patch.status).toBe(204);
+    expect(sha256(new Uint8Array(await (await fetch(direct(trusting, url))).arrayBuffer()))).toBe(sha256(bytes));
+  });
+
+  test('a host with its port; X-Forwarded-Port wins over it; several entries: the last (nearest proxy) counts', async () => {
+    expect(await location(trusting, { 'X-Forwarded-Host': 'up.example.org:8080' })).toMatch(new RegExp(`^http://up\\.example\\.org:8080/files/${ID}$`));
+    expect(await location(trusting, { 'X-Forwarded-Host': 'up.example.org:8080', 'X-Forwarded-Port': '9090' })).toStartWith('http://up.example.org:9090/files/');
+    expect(
+      await location(trusting, { 'X-Forwarded-Host': 'spoofed.example, up.example.org', 'X-Forwarded-Proto': 'http, https', 'X-Forwarded-Prefix': '/a, /b' }),
+    ).toStartWith('https://up.example.org/b/files/');
+    expect(await location(trusting, { 'X-Forwarded-Host': '[::1]:8443', 'X-Forwarded-Proto': 'https' })).toStartWith('https://[::1]:8443/files/');
+  });
+
+  test('RFC 7239 Forwarded: the last element, quoted values, before X-Forwarded-*', async () => {
+    const forwarded = 'for=192.0.2.1;host=spoofed.example;proto=http, for="[2001:db8::1]";host="up.example.org:8443";proto=https';
+    expect(await location(trusting, { Forwarded: forwarded, 'X-Forwarded-Host': 'other.example' })).toMatch(new RegExp(`^https://up\\.example\\.org:8443/files/${ID}$`));
+    // A comma inside a quoted value does not start an element; parameter names are case-insensitive.
+    expect(await location(trusting, { Forwarded: 'for="a,b";Host="up.example.org";PROTO=https' })).toStartWith('https://up.example.org/files/');
+    // Forwarded has no prefix: X-Forwarded-Prefix still applies.
+    expect(await location(trusting, { Forwarded: 'host=up.example.org', 'X-Forwarded-Prefix': '/uploads' })).toStartWith('http://up.example.org/uploads/files/');
+  });
+
+  test('malformed values are ignored, never a 500', async () => {
+    const own = `${trusting.origin}/files/`;
+    const bad: Record<string, string>[] = [
+      { 'X-Forwarded-Host': 'evil.example/path' },
+      { 'X-Forwarded-Host': 'user@evil.example' },
+      { 'X-Forwarded-Host': 'evil.example:notaport' },
+      { 'X-Forwarded-Proto': 'javascript' },
+      { 'X-Forwarded-Port': '99999' },
+      { 'X-Forwarded-Port': '-1' },
+      { 'X-Forwarded-Prefix': '/../admin' },
+      { 'X-Forwarded-Prefix': '/x"><script>' },
+      { 'X-Forwarded-Prefix': 'no-leading-slash' },
+      { Forwarded: ';;==,,"' },
+      { Forwarded: 'host="unterminated' },
+      { Forwarded: 'host=evil.example/x;proto=ftp' },
+    ];
+    for (const headers of bad) {
+      const res = await create(trusting, headers);
+      expect([JSON.stringify(headers), res.status]).toEqual([JSON.stringify(headers), 201]);
+      expect(res.headers.get('Location')).toStartWith(own);
+    }
+  });
+
+  test('the prefix reaches every URL: Upload-Concat final URLs, the IETF Location, the page’s endpoint', async () => {
+    const headers = { 'X-Forwarded-Host': 'up.example.org', 'X-Forwarded-Prefix': '/uploads' };
+    const partials: string[] = [];
+    for (const text of ['ab', 'cd']) {
+      const res = await create(trusting, { ...headers, 'Upload-Concat': 'partial', 'Content-Type': 'application/offset+octet-stream' }, 2);
+      const url = res.headers.get('Location')!;
+      await fetch(direct(trusting, url), { method: 'PATCH', headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: text });
+      partials.push(url);
+    }
+    expect(partials[0]).toStartWith('http://up.example.org/uploads/files/');
+    const final = await fetch(trusting.endpoint, { method: 'POST', headers: { ...TUS, ...headers, 'Upload-Concat': `final;${partials.join(' ')}` } });
+    expect(final.status).toBe(201);
+    const finalUrl = final.headers.get('Location')!;
+    expect(finalUrl).toStartWith('http://up.example.org/uploads/files/');
+    const head = await fetch(direct(trusting, finalUrl), { method: 'HEAD', headers: { ...TUS, ...headers } });
+    expect(head.headers.get('Upload-Concat')).toBe(`final;${partials.join(' ')}`);
+    expect(await (await fetch(direct(trusting, finalUrl))).text()).toBe('abcd');
+
+    const ietf = await fetch(trusting.endpoint, { method: 'POST', headers: { ...headers, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1' }, body: 'whole' });
+    expect(ietf.status).toBe(201);
+    expect(ietf.headers.get('Location')).toStartWith('http://up.example.org/uploads/files/');
+
+    const page = await (await fetch(`${trusting.origin}/`, { headers })).text();
+    expect(page).toContain('name="tus-endpoint" content="/uploads/files/"');
+    expect(await (await fetch(`${plain.origin}/`, { headers })).text()).toContain('name="tus-endpoint" content="/files/"');
+  });
+});
+
+describe('without TRUST_PROXY nothing forwarded is honoured (a client can send these headers itself)', () => {
+  test('spoofed X-Forwarded-*, Forwarded and the page’s prefix are ignored', async () => {
+    const spoof = {
+      'X-Forwarded-Host': 'evil.example',
+      'X-Forwarded-Proto': 'https',
+      'X-Forwarded-Port': '444',
+      'X-Forwarded-Prefix': '/evil',
+      Forwarded: 'host=evil.example;proto=https',
+    };
+    expect(await location(plain, spoof)).toMatch(new RegExp(`^${plain.origin}/files/${ID}$`));
+    expect(await (await fetch(`${plain.origin}/`, { headers: spoof })).text()).not.toContain('/evil');
+  });
+});
+
+describe('RELATIVE_LOCATION', () => {
+  test('Location is a path (with the prefix), resolvable against the URL the client used; concatenation takes it back', async () => {
+    const url = await location(relative, { 'X-Forwarded-Prefix': '/uploads', 'X-Forwarded-Host': 'ignored.example' });
+    expect(url).toMatch(new RegExp(`^/uploads/files/${ID}$`));
+    expect(await location(relative, {})).toMatch(new RegExp(`^/files/${ID}$`));
+    const partial = (await create(relative, { 'Upload-Concat': 'partial' }, 3)).headers.get('Location')!;
+    expect(partial).toStartWith('/files/');
+    const patch = await fetch(`${relative.origin}${partial}`, {
+      method: 'PATCH',
+      headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      body: 'xyz',
+    });
+    expect(patch.status).toBe(204);
+    // A client behind a Host-rewriting proxy knows only the public origin: the path names the upload.
+    const final = await fetch(relative.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;https://public.example${partial}` } });
+    expect(final.status).toBe(201);
+    const finalUrl = final.headers.get('Location')!;
+    expect(finalUrl).toStartWith('/files/');
+    expect((await fetch(`${relative.origin}${finalUrl}`, { method: 'HEAD', headers: TUS })).headers.get('Upload-Concat')).toBe(`final;${partial}`);
+    expect(await (await fetch(`${relative.origin}${finalUrl}`)).text()).toBe('xyz');
+  });
+});
+
+describe('CORS with credentials', () => {
+  test('preflight and answer: the exact origin, Allow-Credentials, Vary: Origin; Retry-After and X-Request-Id exposed', async () => {
+    const preflight = await fetch(credentialed.endpoint, {
+      method: 'OPTIONS',
+      headers: { Origin: PAGE_ORIGIN, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'tus-resumable, upload-length' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('Access-Control-Allow-Origin')).toBe(PAGE_ORIGIN);
+    expect(preflight.headers.get('Access-Control-Allow-Credentials')).toBe('true');
+    expect(preflight.headers.get('Vary')).toContain('Origin');
+
+    const created = await create(credentialed, { Origin: PAGE_ORIGIN });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('Access-Control-Allow-Origin')).toBe(PAGE_ORIGIN);
+    expect(created.headers.get('Access-Control-Allow-Credentials')).toBe('true');
+    expect(created.headers.get('Vary')).toContain('Origin');
+    const exposed = created.headers.get('Access-Control-Expose-Headers')!.split(', ');
+    expect(exposed).toContain('Retry-After');
+    expect(exposed).toContain('X-Request-Id');
+    expect(exposed).toContain('Location');
+
+    // The rate limit (1 a minute) answers 429 with a Retry-After a page may now read.
+    const limited = await create(credentialed, { Origin: PAGE_ORIGIN });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(limited.headers.get('Access-Control-Allow-Credentials')).toBe('true');
+    expect(limited.headers.get('X-Request-Id')).toBeTruthy();
+  });
+
+  test('an origin not listed gets no CORS headers at all', async () => {
+    const res = await fetch(credentialed.endpoint, { method: 'OPTIONS', headers: { Origin: 'http://127.0.0.1:10', 'Access-Control-Request-Method': 'POST' } });
+    expect(res.headers.get('Access-Control-Allow-Origin')).toBeNull();
+    expect(res.headers.get('Access-Control-Allow-Credentials')).toBeNull();
+  });
+
+  test('without CORS_CREDENTIALS no Allow-Credentials', async () => {
+    const res = await create(plain, { Origin: PAGE_ORIGIN });
+    expect(res.headers.get('Access-Control-Allow-Origin')).toBe('*');
+    expect(res.headers.get('Access-Control-Allow-Credentials')).toBeNull();
+  });
+
+  test('credentials with any origin are refused at start-up: env, options, and the server process', async () => {
+    expect(() => parseEnv({ CORS_CREDENTIALS: 'true' })).toThrow(ConfigError);
+    expect(() => parseEnv({ CORS_CREDENTIALS: 'true', CORS_ORIGINS: 'https://a.example,*' })).toThrow(/CORS_CREDENTIALS=true needs CORS_ORIGINS/);
+    expect(parseEnv({ CORS_CREDENTIALS: 'true', CORS_ORIGINS: 'https://a.example' }).CORS_CREDENTIALS).toBe(true);
+    expect(() => createTusflow({ corsCredentials: true })).toThrow(/corsCredentials/);
+    const started = spawnServer({ CORS_CREDENTIALS: 'true' });
+    await expect(started).rejects.toThrow(/CORS_CREDENTIALS=true needs CORS_ORIGINS/);
+  });
+});
