@@ -2,14 +2,16 @@
  * The upload page's script (bundled into page.generated.ts by `npm run build:web`): uploads files with
  * tus-js-client, shows each one's progress, pauses and resumes, resumes after a reload (tus-js-client
  * keeps upload URLs in localStorage, keyed by a fingerprint of the file), and shows what the server
- * has received through its Server-Sent Events progress stream.
+ * has received through its Server-Sent Events progress stream. A refusal shows the server's own
+ * reason; a lost connection is retried until the server is back.
  */
-import { Upload, defaultOptions } from 'tus-js-client';
+import { type DetailedError, Upload, defaultOptions } from 'tus-js-client';
 import { authHeaders, authRequired, saveToken } from './auth.ts';
 import { $, announce } from './dom.ts';
 import { formatBytes, formatDuration, percent } from './format.ts';
 import { RowView, type State } from './row-view.ts';
-import { ServerView, serverProgress } from './server-view.ts';
+import { serverMaxSize } from './server-limits.ts';
+import { ServerView, serverOffset } from './server-view.ts';
 import { SpeedMeter } from './speed.ts';
 
 type PreviousUpload = Awaited<ReturnType<Upload['findPreviousUploads']>>[number];
@@ -18,6 +20,17 @@ const endpoint = new URL(document.querySelector<HTMLMetaElement>('meta[name="tus
 const storage = defaultOptions.urlStorage;
 /** Browsers open at most 6 HTTP/1.1 connections per server: each running upload takes two (PATCH + events). */
 const MAX_RUNNING = 2;
+/**
+ * While the server cannot be reached, tus-js-client tries again after each of these delays (ms):
+ * soon at first, then every 5 s for about an hour. Progress starts the count again.
+ */
+const RETRY_DELAYS = [0, 1000, 2000, 4000, ...Array<number>(720).fill(5000)];
+/** Answers that may pass (5xx, 409, 423) are retried this many times in a row, not for an hour. */
+const MAX_SERVER_RETRIES = 5;
+/** Client errors that another try cannot change; 401 and 403 can, once a token is given. */
+const isPermanent = (status: number) => status >= 400 && status < 500 && ![401, 403, 408, 409, 423, 429].includes(status);
+/** The largest upload the server takes, asked once on load: larger files are refused before any request. */
+const maxSize = serverMaxSize(endpoint);
 
 const input = $<HTMLInputElement>('#files');
 const drop = $<HTMLElement>('#drop');
@@ -42,11 +55,15 @@ class Row {
   readonly #server: ServerView;
   readonly #speed = new SpeedMeter();
   #sent = 0;
+  /** Retries in a row after answers that may pass (see MAX_SERVER_RETRIES). */
+  #serverRetries = 0;
+  #removed = false;
 
   constructor(readonly file: File) {
     this.#view = new RowView(file, {
       toggle: () => this.toggle(),
       startOver: () => this.startOver(),
+      remove: () => this.remove(),
       // A plain link cannot carry the token: fetch the file and save it from memory instead.
       download: authRequired ? () => void saveWithToken(this.upload.url!, file.name) : undefined,
     });
@@ -56,7 +73,11 @@ class Row {
       endpoint,
       metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
       removeFingerprintOnSuccess: true,
-      retryDelays: [0, 1000, 3000, 5000, 10000],
+      retryDelays: RETRY_DELAYS,
+      onShouldRetry: (error) => this.#shouldRetry(error),
+      onAfterResponse: () => {
+        if (this.state === 'reconnecting') this.#set('uploading', 'Reconnected: going on…');
+      },
       // Read at each request, so a token entered after a refusal is used by the retry.
       onBeforeRequest: (request) => {
         for (const [name, value] of Object.entries(authHeaders())) request.setHeader(name, value);
@@ -76,24 +97,30 @@ class Row {
   async findPrevious(): Promise<boolean> {
     const found = (await this.upload.findPreviousUploads()).sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime));
     for (const previous of found) {
-      const progress = await serverProgress(previous.uploadUrl);
-      if (progress === 'gone' || progress?.state === 'finished') await storage.removeUpload(previous.urlStorageKey);
-      if (progress === 'gone' || !progress || progress.state === 'finished') continue;
+      // Where the server stands now, not what this browser last saw.
+      const at = await serverOffset(previous.uploadUrl);
+      if (at === 'gone' || at?.finished) await storage.removeUpload(previous.urlStorageKey);
+      if (at === 'gone' || !at || at.finished) continue;
       this.previous = previous;
       claimed.add(previous.urlStorageKey);
       forgetEarlier(previous.urlStorageKey);
-      this.#sent = progress.offset;
-      const shown = this.#view.bar(percent(progress.offset, this.file.size));
-      this.#set('choice', `An earlier upload stopped at ${formatBytes(progress.offset)} (${shown}%)`);
-      this.#server.show(progress);
+      this.#sent = at.offset;
+      const shown = this.#view.bar(percent(at.offset, this.file.size));
+      this.#set('choice', `An earlier upload stopped at ${formatBytes(at.offset)} (${shown}%)`);
+      this.#server.showOffset(at);
       return true;
     }
     return false;
   }
 
+  /** Refuses the file before anything is sent (it is larger than the server takes). */
+  refuse(reason: string): void {
+    this.#set('refused', `Refused: ${reason}`);
+  }
+
   toggle(): void {
-    if (this.state === 'queued' || this.state === 'uploading') this.pause();
-    else if (this.state !== 'finished') this.resume();
+    if (this.state === 'queued' || this.state === 'uploading' || this.state === 'reconnecting') this.pause();
+    else if (this.state !== 'finished' && this.state !== 'refused') this.resume();
   }
 
   resume(): void {
@@ -130,6 +157,30 @@ class Row {
     this.resume();
   }
 
+  /**
+   * Takes the row off the page; an unfinished upload is stopped and removed from the server
+   * (`DELETE`) and from what tus-js-client keeps for resuming. A finished one stays on the server.
+   */
+  remove(): void {
+    this.#removed = true;
+    const index = queue.indexOf(this);
+    if (index >= 0) queue.splice(index, 1);
+    running.delete(this);
+    this.#server.stop();
+    const cancel = this.state !== 'finished' && this.state !== 'refused';
+    if (cancel && this.upload.url) void this.upload.abort(true).catch(() => {});
+    else void this.upload.abort();
+    if (cancel && !this.upload.url && this.previous) {
+      void storage.removeUpload(this.previous.urlStorageKey);
+      if (this.previous.uploadUrl) Upload.terminate(this.previous.uploadUrl, { headers: authHeaders() }).catch(() => {});
+    }
+    rows.splice(rows.indexOf(this), 1);
+    this.el.remove();
+    $<HTMLElement>('#empty').hidden = rows.length > 0;
+    announce(`${this.file.name}: ${cancel ? 'cancelled' : 'removed from the list'}`);
+    pump();
+  }
+
   /** Called by pump() when a connection is free. */
   run(): void {
     running.add(this);
@@ -149,6 +200,7 @@ class Row {
   #progress(sent: number, total: number): void {
     if (this.state !== 'uploading') return;
     this.#sent = sent;
+    this.#serverRetries = 0;
     const estimate = this.#speed.sample(performance.now(), sent, total);
     const parts = [`${formatBytes(sent)} of ${formatBytes(total)}`, `${this.#view.bar(percent(sent, total))}%`];
     if (estimate) parts.push(`${formatBytes(estimate.bytesPerSecond)}/s`, `${formatDuration(estimate.secondsLeft)} left`);
@@ -163,14 +215,37 @@ class Row {
     pump();
   }
 
+  /**
+   * Whether tus-js-client tries again. No answer at all: the server is unreachable (restarting, or
+   * the network is down), so the row says so and waits for it; answers that may pass, a few times.
+   */
+  #shouldRetry(error: DetailedError): boolean {
+    const status = error.originalResponse?.getStatus();
+    if (status === undefined && !this.#removed) {
+      if (this.state === 'uploading') this.#set('reconnecting', 'Reconnecting… the server cannot be reached');
+      return true;
+    }
+    const passing = status === undefined || status >= 500 || status === 409 || status === 423;
+    return passing && ++this.#serverRetries <= MAX_SERVER_RETRIES;
+  }
+
   #failed(error: Error): void {
     running.delete(this);
     this.#server.stop();
-    const status = (error as { originalResponse?: { getStatus(): number } | null }).originalResponse?.getStatus();
-    if (status === 401 || status === 403) {
-      this.#set('failed', status === 401 ? 'Failed: the server wants an access token' : 'Failed: this token may not upload here');
-      showAuth(true);
-    } else this.#set('failed', `Failed: ${error.message.replace(/^tus: /, '').split(', originated from')[0]}`);
+    const response = (error as DetailedError).originalResponse;
+    const status = response?.getStatus();
+    // The server's own words (its refusals are short plain text), else what went wrong.
+    const said = response?.getBody()?.trim().slice(0, 300);
+    const reason =
+      said ||
+      (status !== undefined
+        ? `the server answered ${status}`
+        : (error as DetailedError).originalRequest
+          ? 'the server cannot be reached'
+          : error.message.replace(/^tus: /, '').split(', originated from')[0]);
+    if (status !== undefined && isPermanent(status)) this.#set('refused', `Refused: ${reason}`);
+    else this.#set('failed', `Failed: ${reason}`);
+    if (status === 401 || status === 403) showAuth(true);
     pump();
   }
 
@@ -220,12 +295,14 @@ authForm.addEventListener('submit', (event) => {
 });
 
 async function addFiles(files: Iterable<File>): Promise<void> {
+  const limit = await maxSize;
   for (const file of files) {
     const row = new Row(file);
     rows.push(row);
     list.append(row.el);
     $<HTMLElement>('#empty').hidden = true;
-    if (!(await row.findPrevious())) row.resume();
+    if (limit !== undefined && file.size > limit) row.refuse(`larger than the server accepts (${formatBytes(limit)} at most)`);
+    else if (!(await row.findPrevious())) row.resume();
   }
 }
 
@@ -237,10 +314,10 @@ async function listEarlier(): Promise<void> {
   const run = ++listing; // a newer listing (after a token is given) replaces this one
   earlier.replaceChildren();
   for (const previous of await storage.findAllUploads()) {
-    const progress = await serverProgress(previous.uploadUrl);
+    const at = await serverOffset(previous.uploadUrl);
     if (run !== listing) return;
-    if (progress === 'gone' || progress?.state === 'finished') await storage.removeUpload(previous.urlStorageKey);
-    if (progress === 'gone' || !progress || progress.state === 'finished' || claimed.has(previous.urlStorageKey)) continue;
+    if (at === 'gone' || at?.finished) await storage.removeUpload(previous.urlStorageKey);
+    if (at === 'gone' || !at || at.finished || claimed.has(previous.urlStorageKey)) continue;
     const item = document.createElement('li');
     item.dataset.key = previous.urlStorageKey;
     const text = document.createElement('div');
@@ -249,8 +326,8 @@ async function listEarlier(): Promise<void> {
     name.textContent = previous.metadata.filename ?? 'unnamed file';
     const status = document.createElement('span');
     status.className = 'status';
-    const length = progress.length ?? previous.size ?? 0;
-    status.textContent = `${formatBytes(progress.offset)} of ${formatBytes(length)} (${percent(progress.offset, length)}%) on the server`;
+    const length = at.length ?? previous.size ?? 0;
+    status.textContent = `${formatBytes(at.offset)} of ${formatBytes(length)} (${percent(at.offset, length)}%) on the server`;
     text.append(name, status);
     const forget = document.createElement('button');
     forget.type = 'button';

@@ -2,12 +2,19 @@
 import { $ } from './dom.ts';
 import { formatBytes } from './format.ts';
 
-export type State = 'queued' | 'uploading' | 'paused' | 'choice' | 'finished' | 'failed';
+/**
+ * `reconnecting`: the server cannot be reached and the upload goes on by itself once it can;
+ * `failed`: it stopped, and may go on when retried; `refused`: the server will not take it (too
+ * large, a type it does not accept…), so there is nothing to retry.
+ */
+export type State = 'queued' | 'uploading' | 'reconnecting' | 'paused' | 'choice' | 'finished' | 'failed' | 'refused';
 
 /** What the buttons of a row do. */
 export interface RowActions {
   toggle(): void;
   startOver(): void;
+  /** Takes the file off the list (and an unfinished upload off the server). */
+  remove(): void;
   /** Replaces the download link's own navigation, when there is one. */
   download?: (() => void) | undefined;
 }
@@ -23,6 +30,7 @@ export class RowView {
   readonly #status: HTMLElement;
   readonly #toggle: HTMLButtonElement;
   readonly #restart: HTMLButtonElement;
+  readonly #remove: HTMLButtonElement;
   readonly #download: HTMLAnchorElement;
 
   constructor(file: File, actions: RowActions) {
@@ -37,10 +45,12 @@ export class RowView {
     this.server = $('.server', this.el);
     this.#toggle = $('.toggle', this.el);
     this.#restart = $('.restart', this.el);
+    this.#remove = $('.remove', this.el);
     this.#download = $('.download', this.el);
-    for (const button of [this.#toggle, this.#restart]) button.setAttribute('aria-describedby', nameId);
+    for (const button of [this.#toggle, this.#restart, this.#remove]) button.setAttribute('aria-describedby', nameId);
     this.#toggle.addEventListener('click', () => actions.toggle());
     this.#restart.addEventListener('click', () => actions.startOver());
+    this.#remove.addEventListener('click', () => actions.remove());
     const download = actions.download;
     if (download) {
       this.#download.addEventListener('click', (event) => {
@@ -65,8 +75,10 @@ export class RowView {
     this.el.dataset.state = state;
     this.#status.textContent = status;
     this.#toggle.textContent = state === 'failed' ? 'Retry' : state === 'paused' || state === 'choice' ? 'Resume' : 'Pause';
-    this.#toggle.hidden = state === 'finished';
+    this.#toggle.hidden = state === 'finished' || state === 'refused';
     this.#restart.hidden = state !== 'choice';
+    // Nothing of a finished or refused file is left to cancel on the server: it only leaves the list.
+    this.#remove.textContent = state === 'finished' || state === 'refused' ? 'Remove' : 'Cancel';
   }
 
   /** Offers the finished upload for download. */

@@ -1,19 +1,33 @@
 /**
- * The server's own view of an upload, from `GET <upload>/progress`: once as JSON, or live as
- * Server-Sent Events. It comes from the shared state store, so it also moves when the bytes go to
- * another instance.
+ * The server's own view of an upload: live from the Server-Sent Events of `GET <upload>/progress`
+ * (from the shared state store, so it also moves when the bytes go to another instance), and its
+ * offset from a `HEAD` when the page needs to know where to resume.
  */
 import type { Progress } from '../model/progress.ts';
 import { authHeaders } from './auth.ts';
 import { formatBytes } from './format.ts';
 
-/** The server's view of an upload; 'gone' if it has none (expired or removed), undefined if it could not tell. */
-export async function serverProgress(uploadUrl: string | null): Promise<Progress | 'gone' | undefined> {
+/** Where an upload stands on the server, from its `HEAD`: what tus itself resumes from. */
+export interface ServerOffset {
+  offset: number;
+  length: number | undefined;
+  finished: boolean;
+}
+
+/**
+ * Asks the server where an upload stands (`HEAD`, never cached): 'gone' if it has no such upload
+ * (expired or removed), undefined if it could not tell (unreachable, or refused without a token).
+ */
+export async function serverOffset(uploadUrl: string | null): Promise<ServerOffset | 'gone' | undefined> {
   if (!uploadUrl) return 'gone';
   try {
-    const res = await fetch(`${uploadUrl}/progress`, { cache: 'no-store', headers: authHeaders() });
+    const res = await fetch(uploadUrl, { method: 'HEAD', cache: 'no-store', headers: { ...authHeaders(), 'Tus-Resumable': '1.0.0' } });
     if (res.status === 404 || res.status === 410) return 'gone';
-    return res.ok ? ((await res.json()) as Progress) : undefined;
+    const offset = Number(res.headers.get('Upload-Offset'));
+    if (!res.ok || !Number.isSafeInteger(offset)) return undefined;
+    const header = res.headers.get('Upload-Length');
+    const length = header === null ? undefined : Number(header);
+    return { offset, length, finished: length === offset };
   } catch {
     return undefined;
   }
@@ -52,6 +66,11 @@ export class ServerView {
   stop(): void {
     this.#unwatch?.();
     this.#unwatch = undefined;
+  }
+
+  /** Shows an offset read with `HEAD` while no event has come. */
+  showOffset({ offset, length }: ServerOffset): void {
+    this.show({ id: '', offset, received: offset, length: length ?? null, bytesPerSecond: 0, state: 'paused' });
   }
 
   show(p: Progress): void {

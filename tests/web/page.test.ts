@@ -6,97 +6,38 @@
 // Screenshots go to tests/web/artifacts/. TUSFLOW_README_SCREENSHOT=1 also writes docs/page.png,
 // the README's picture.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { randomBytes, sha256, startServer, type TestServer } from '../support/server.ts';
+import { sha256, startServer, type TestServer } from '../support/server.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
+import {
+  ARTIFACTS,
+  buttonsOf,
+  type Driver,
+  downloaded,
+  MiB,
+  openPage as open,
+  progressReaches,
+  row,
+  sampleFile as sample,
+  serverProgress,
+  startDriver,
+  stateOf,
+  waitForState,
+} from './page-driver.ts';
 
-const MiB = 1024 * 1024;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(import.meta.dir, 'artifacts');
 const README_SCREENSHOT = join(import.meta.dir, '../../docs/page.png');
 
-let browser: Browser;
+let driver: Driver;
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tusflow-web-'));
-  await mkdir(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  driver = await startDriver();
+  dir = driver.dir;
 }, 30_000);
-afterAll(async () => {
-  await browser?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => driver?.close());
 
-/** A file of random bytes on disk, for the file input. */
-async function sampleFile(name: string, size: number): Promise<{ path: string; sha: string; size: number }> {
-  const bytes = randomBytes(size);
-  const path = join(dir, name);
-  await writeFile(path, bytes);
-  return { path, sha: sha256(bytes), size };
-}
-
-/** A fresh browser profile (so its own localStorage) whose uploads Chromium sends at `bytesPerSecond`. */
-async function openPage(server: TestServer, bytesPerSecond: number): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 860, height: 640 }, deviceScaleFactor: 1 });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(String(error)));
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
-  await page.goto(`${server.origin}/`);
-  expect(await page.title()).toContain('Tusflow');
-  return { context, page, errors };
-}
-
-const row = (page: Page, name: string) => page.locator('.upload', { has: page.locator('.name', { hasText: name }) });
-
-/** Waits until the named file's progress bar shows at least `percent`. */
-async function progressReaches(page: Page, name: string, percent: number, timeout = 30_000): Promise<void> {
-  await row(page, name).locator('progress').waitFor();
-  await page.waitForFunction(
-    ([n, p]) => {
-      const item = [...document.querySelectorAll('.upload')].find((li) => li.querySelector('.name')?.textContent === n);
-      return (item?.querySelector('progress')?.value ?? 0) >= (p as number);
-    },
-    [name, percent] as const,
-    { timeout, polling: 50 },
-  );
-}
-
-const stateOf = (page: Page, name: string) => row(page, name).getAttribute('data-state');
-async function waitForState(page: Page, name: string, state: string, timeout = 30_000): Promise<void> {
-  await row(page, name)
-    .and(page.locator(`[data-state="${state}"]`))
-    .waitFor({ timeout });
-}
-
-async function serverProgress(uploadUrl: string): Promise<{ offset: number; received: number; state: string }> {
-  const res = await fetch(`${uploadUrl}/progress`);
-  expect(res.status).toBe(200);
-  return res.json();
-}
-
-async function downloaded(url: string): Promise<string> {
-  const res = await fetch(url);
-  expect(res.status).toBe(200);
-  return sha256(await res.arrayBuffer());
-}
+const sampleFile = (name: string, size: number) => sample(driver, name, size);
+const openPage = (server: TestServer, bytesPerSecond: number) => open(driver, server.origin, bytesPerSecond);
 
 /**
  * Chooses a 20 MiB file, pauses it on the way, reloads the page, chooses the file again, resumes
@@ -105,9 +46,7 @@ async function downloaded(url: string): Promise<string> {
 async function pauseReloadResume(server: TestServer, label: string): Promise<string> {
   const file = await sampleFile(`${label}-20MiB.bin`, 20 * MiB);
   const name = `${label}-20MiB.bin`;
-  const { context, page, errors } = await openPage(server, 5 * MiB);
-  const requests: { method: string; url: string; offset: string | null }[] = [];
-  page.on('request', (r) => requests.push({ method: r.method(), url: r.url(), offset: r.headers()['upload-offset'] ?? null }));
+  const { context, page, errors, requests } = await openPage(server, 5 * MiB);
 
   await page.locator('#files').setInputFiles(file.path);
   await progressReaches(page, name, 15);
@@ -263,10 +202,12 @@ describe('the upload page, with AUTH_TOKEN', () => {
     const sentAuth = new Set<string>();
     page.on('request', (r) => r.url().startsWith(server.endpoint) && sentAuth.add(`${r.method()} ${r.headers().authorization ?? '-'}`));
 
-    // Without the token the server refuses, and the page says what it wants.
+    // Without the token the server refuses: the page shows its words, and a token can still help,
+    // so the upload may be retried.
     await page.locator('#files').setInputFiles(file.path);
     await waitForState(page, 'secret.bin', 'failed');
-    expect(await row(page, 'secret.bin').locator('.status').textContent()).toBe('Failed: the server wants an access token');
+    expect(await row(page, 'secret.bin').locator('.status').textContent()).toBe('Failed: missing or invalid credentials: send "Authorization: Bearer <token>"');
+    expect(await buttonsOf(page, 'secret.bin')).toEqual(['Retry', 'Cancel']);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
 
     // Given the token, the failed upload goes on by itself.
