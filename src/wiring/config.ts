@@ -22,7 +22,7 @@ export const envSchema = z.object({
   UPLOAD_TTL_SECONDS: integer(1).default(86_400),
   BODY_IDLE_TIMEOUT_SECONDS: integer(1).default(60),
   /**
-   * Bun: a connection that sends nothing for this long while no body streams (unfinished headers,
+   * Bun, Node: a connection that sends nothing for this long while no body streams (unfinished headers,
    * keep-alive between requests) is closed. A body's idle time is BODY_IDLE_TIMEOUT_SECONDS.
    */
   CONNECTION_IDLE_TIMEOUT_SECONDS: integer(1, 14_280).default(120),

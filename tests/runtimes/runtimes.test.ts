@@ -1,7 +1,8 @@
 /**
  * The same protocol checks and tus-js-client uploads against a live server on each runtime —
- * Bun.serve, Deno.serve and workerd (Miniflare) — all in the serverless configuration: bytes in S3
- * (radosgw), records and locks in Upstash (the REST bridge over the local Redis).
+ * Bun.serve, Deno.serve, Node (node:http through @hono/node-server, from dist/) and workerd
+ * (Miniflare) — all in the serverless configuration: bytes in S3 (radosgw), records and locks in
+ * Upstash (the REST bridge over the local Redis).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { randomBytes, sha256, TUS } from '../support/server.ts';
@@ -10,6 +11,7 @@ import { startS3, type S3Env } from '../support/s3.ts';
 import { upstashBridge } from '../support/state-stores.ts';
 import { forward, operationOf } from '../support/fault-proxy.ts';
 import { tusUpload } from '../support/tus-client.ts';
+import { ensureBuilt } from '../support/build.ts';
 
 const MiB = 1024 * 1024;
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -18,6 +20,7 @@ const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
 const RUNTIMES: Record<string, string[]> = {
   bun: [process.execPath, 'src/runtime/bun.ts'],
   deno: [`${ROOT}node_modules/.bin/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', '--allow-sys', 'src/runtime/deno.ts'],
+  node: [Bun.which('node') ?? 'node', 'dist/runtime/node.js'],
   workerd: [process.execPath, 'scripts/worker.ts'],
 };
 
@@ -43,6 +46,7 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
     let proxy: ReturnType<typeof Bun.serve>;
 
     beforeAll(async () => {
+      if (runtime === 'node') await ensureBuilt();
       bucket = await s3.newBucket();
       const bridge = await upstashBridge();
       const upstream = new URL(s3.endpoint);
