@@ -1,7 +1,7 @@
 /**
- * The `tusflow` command (bin/tusflow.js runs this file with Bun):
+ * The `tusflow` command, on the runtime that launched it (bin/tusflow.js: Node or Bun):
  *
- *   tusflow [serve] [--flags]    the server, exactly as `npm start` (src/runtime/bun.ts)
+ *   tusflow [serve] [--flags]    the server: the Bun entry on Bun (as `npm start`), the Node entry on Node
  *   tusflow cleanup [--flags]    removes expired uploads once and prints how many
  *
  * Every environment variable of envSchema is also a flag: `--data-dir x` sets DATA_DIR, flags win
@@ -23,7 +23,7 @@ export const DESCRIPTIONS = {
   MAX_SIZE: 'largest upload in bytes, advertised as Tus-Max-Size (unset: unlimited)',
   UPLOAD_TTL_SECONDS: 'an unfinished upload expires this long after its last write',
   BODY_IDLE_TIMEOUT_SECONDS: 'a PATCH whose body brings no byte for this long ends there, keeping what arrived',
-  CONNECTION_IDLE_TIMEOUT_SECONDS: 'Bun: a connection silent this long outside a body (headers, keep-alive) is closed',
+  CONNECTION_IDLE_TIMEOUT_SECONDS: 'Bun, Node: a connection silent this long outside a body (headers, keep-alive) is closed',
   CORS_ORIGINS: 'comma-separated origins allowed from browsers',
   CORS_CREDENTIALS: 'allow cookies and HTTP auth from the CORS_ORIGINS (which must list origins)',
   TRUST_PROXY: 'build upload URLs from Forwarded / X-Forwarded-Host, -Proto, -Port, -Prefix; client address from X-Forwarded-For',
@@ -189,6 +189,8 @@ function distance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+const onBun = typeof process.versions.bun === 'string';
+
 /** Runs the command line; `serve` returns once the server listens (it keeps the process alive). */
 export async function main(args: string[]): Promise<void> {
   let invocation: Invocation;
@@ -211,15 +213,17 @@ export async function main(args: string[]): Promise<void> {
   // Flags win over the environment (hooks and children see them too).
   Object.assign(process.env, env);
   if (command === 'serve') {
-    await (await import('./bun.ts')).serveOnBun(process.env);
+    // Each entry is loaded only on its runtime: the Bun entry needs Bun's globals.
+    if (onBun) await (await import('./bun.ts')).serveOnBun(process.env);
+    else await (await import('./node.ts')).serveOnNode(process.env);
     return;
   }
-  const [{ createTusflow }, { exitOnConfigError, serverConfig }, { bunFeatures }] = await Promise.all([
+  const [{ createTusflow }, { exitOnConfigError, serverConfig }, features] = await Promise.all([
     import('../index.ts'),
     import('../wiring/server.ts'),
-    import('./bun-features.ts'),
+    onBun ? import('./bun-features.ts').then((m) => m.bunFeatures) : {},
   ]);
-  const { options, description } = await serverConfig(process.env, bunFeatures).catch(exitOnConfigError(process.exit));
+  const { options, description } = await serverConfig(process.env, features).catch(exitOnConfigError(process.exit));
   try {
     const removed = await createTusflow(options).engine.cleanup();
     console.log(`removed ${removed} expired upload${removed === 1 ? '' : 's'} (storage: ${description})`);

@@ -1,14 +1,15 @@
 /**
- * The `tusflow` command as users run it: real processes, through the Node launcher (bin/tusflow.js
- * under node, the npx path) and under Bun, on loopback.
+ * The `tusflow` command as users run it: real processes, bin/tusflow.js under node (the npx path:
+ * the built CLI on Node, no Bun needed) and under Bun (the sources on Bun), on loopback.
  */
-import { afterAll, expect, setDefaultTimeout, test } from 'bun:test';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import { envSchema } from '../../src/wiring/config.ts';
 import { DESCRIPTIONS, flagName, parseArgs, UsageError, variables } from '../../src/runtime/cli.ts';
+import { ensureBuilt } from '../support/build.ts';
 import { freePort } from '../support/process.ts';
 import { TUS } from '../support/server.ts';
 
@@ -17,10 +18,27 @@ setDefaultTimeout(20_000);
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const KEYS = Object.keys(envSchema.shape);
-const NODE = [Bun.which('node') ?? 'node', 'bin/tusflow.js'];
+const NODE_BIN = Bun.which('node') ?? 'node';
+const NODE = [NODE_BIN, 'bin/tusflow.js'];
 const BUN = [process.execPath, 'bin/tusflow.js'];
-// The environment of a user who set nothing (the test runner's own variables aside).
-const CLEAN = Object.fromEntries(Object.entries(process.env).filter(([name]) => !KEYS.includes(name))) as Record<string, string>;
+// The environment of a user who set nothing (the test runner's own variables aside), and no Bun on
+// the PATH: under node, tusflow must not need it.
+const CLEAN = {
+  ...(Object.fromEntries(Object.entries(process.env).filter(([name]) => !KEYS.includes(name))) as Record<string, string>),
+  PATH: (process.env.PATH ?? '')
+    .split(':')
+    .filter((dir) => !existsSync(join(dir, 'bun')))
+    .join(':'),
+};
+
+// Under node, bin/tusflow.js runs the built CLI (dist/runtime/cli.js).
+beforeAll(() => ensureBuilt(), 60_000);
+
+/** The program a process runs, and how many children it started: the server is the process itself. */
+function processOf(pid: number): { exe: string; children: number } {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return { exe: realpathSync(readlinkSync(`/proc/${pid}/exe`)), children: children ? children.split(' ').length : 0 };
+}
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -105,17 +123,20 @@ test('--help (through node) lists every variable with its flag and default', asy
   expect(stdout).toMatch(/--upload-ttl-seconds +UPLOAD_TTL_SECONDS +86400 /);
 });
 
-test('--version prints the package version', async () => {
+test('--version prints the package version, on Node and on Bun', async () => {
   const { version } = (await Bun.file(join(ROOT, 'package.json')).json()) as { version: string };
-  const { code, stdout } = await run(BUN, ['--version']);
-  expect(code).toBe(0);
-  expect(stdout.trim()).toBe(version);
+  for (const command of [NODE, BUN]) {
+    const { code, stdout } = await run(command, ['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(version);
+  }
 });
 
-test('tusflow --port --data-dir (through node) serves, and SIGTERM stops it with exit 0', async () => {
+test('tusflow --port --data-dir (through node) serves on Node itself, and SIGTERM stops it with exit 0', async () => {
   const dir = tempDir();
   // PORT in the environment is wrong on purpose: the flag wins.
   const server = await serve(NODE, ['--data-dir', dir], { PORT: 'not-a-port' });
+  expect(processOf(server.proc.pid)).toEqual({ exe: realpathSync(NODE_BIN), children: 0 });
   expect(server.output()).toContain(`storage: files in ${dir}`);
   const created = await fetch(`${server.base}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
   expect(created.status).toBe(201);
@@ -126,8 +147,9 @@ test('tusflow --port --data-dir (through node) serves, and SIGTERM stops it with
   expect(server.output()).toContain('SIGTERM: finishing in-flight uploads');
 });
 
-test('a flag sets its variable and overrides the environment: --max-size 10 → Tus-Max-Size: 10', async () => {
+test('a flag sets its variable and overrides the environment: --max-size 10 → Tus-Max-Size: 10 (on Bun itself)', async () => {
   const server = await serve(BUN, ['--max-size', '10', '--tus-path=/up', '--data-dir', tempDir()], { MAX_SIZE: '99' });
+  expect(processOf(server.proc.pid)).toEqual({ exe: realpathSync(process.execPath), children: 0 });
   const options = await fetch(`${server.base}/up/`, { method: 'OPTIONS' });
   expect(options.headers.get('Tus-Max-Size')).toBe('10');
   server.proc.kill('SIGTERM');
@@ -142,13 +164,15 @@ test('an unknown flag is named, with exit code 2', async () => {
   expect((await run(BUN, ['cleanup', '--nope'])).code).toBe(2);
 });
 
-test("a bad value stops it with the server's message naming the variable, exit 1", async () => {
-  const { code, stderr } = await run(BUN, ['--port', 'eighty']);
-  expect(code).toBe(1);
-  expect(stderr).toContain('PORT="eighty"');
-  const cleanup = await run(BUN, ['cleanup', '--upload-ttl-seconds', '0']);
-  expect(cleanup.code).toBe(1);
-  expect(cleanup.stderr).toContain('UPLOAD_TTL_SECONDS');
+test("a bad value stops it with the server's message naming the variable, exit 1, on Node and on Bun", async () => {
+  for (const command of [NODE, BUN]) {
+    const { code, stderr } = await run(command, ['--port', 'eighty']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('PORT="eighty"');
+    const cleanup = await run(command, ['cleanup', '--upload-ttl-seconds', '0']);
+    expect(cleanup.code).toBe(1);
+    expect(cleanup.stderr).toContain('UPLOAD_TTL_SECONDS');
+  }
 });
 
 test('tusflow cleanup removes an expired upload from DATA_DIR and says so', async () => {
