@@ -10,7 +10,8 @@ import { type RuntimeFeatures, scheduleCleanup, serverConfig } from './server.ts
  */
 export async function tusflowFromEnv(vars: Record<string, string | undefined>, options: TusflowOptions = {}, features: RuntimeFeatures = {}): Promise<Tusflow> {
   const { env, options: fromVars } = await serverConfig(vars, features);
-  const tusflow = createTusflow({ ...fromVars, ...options });
+  // Mounted in an app it adds only its tus routes: the page, /health and /metrics are opt-in here too.
+  const tusflow = createTusflow({ ...fromVars, webPage: false, health: false, metrics: false, ...options });
   const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
   return {
     ...tusflow,
