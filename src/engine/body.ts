@@ -12,6 +12,8 @@ export interface MeteredBody {
   verify(): void;
   /** True when the client went away or the request was cut before the body ended. */
   readonly interrupted: boolean;
+  /** Bytes read from the client so far. */
+  readonly received: number;
   /**
    * Aborts when the body is cut: `signal` aborted, the client went away (noticed even while nothing
    * reads, as when the store waits for memory), or it sent nothing for the idle time.
@@ -43,7 +45,19 @@ export interface MeterOptions {
 export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOptions): MeteredBody {
   const { limit, overflow, checksum, signal, clientSignal, idleTimeoutMs } = options;
   const hasher = checksum && createHasher(checksum.algorithm);
-  const reader = source.getReader();
+  // With a client signal to notice a client that goes away, the reader is taken at the first read,
+  // not before: once a body has a reader the runtime reads it ahead into memory (Bun: about 2 MiB
+  // per request), while a store that waits for memory first leaves it in the socket, so TCP slows
+  // the client instead. Without one, only the reader notices, so it is taken at once.
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const attach = () => {
+    if (reader) return reader;
+    reader = source.getReader();
+    // The runtime errors the request body when the client goes away (if no bytes are still queued).
+    reader.closed.catch((error: unknown) => cut(error));
+    return reader;
+  };
+  const stop = (reason?: unknown) => (reader ? reader.cancel(reason) : source.cancel(reason));
   let received = 0;
   let interrupted = false;
   let cutReason: unknown;
@@ -55,7 +69,7 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
     interrupted = true;
     cutReason = reason;
     cutting.abort(reason);
-    reader.cancel(reason).catch(() => {});
+    stop(reason).catch(() => {});
   };
   const signals = clientSignal ? [signal, clientSignal] : [signal];
   const onAbort = (event: Event) => cut((event.target as AbortSignal).reason);
@@ -66,8 +80,7 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
     if (s.aborted) cut(s.reason);
     else s.addEventListener('abort', onAbort, { once: true });
   }
-  // The runtime errors the request body when the client goes away (if no bytes are still queued).
-  reader.closed.catch((error: unknown) => cut(error));
+  if (!clientSignal) attach();
 
   // Idle time counts only while a read waits for the client (not while the store is busy and reads
   // nothing); one timer per idle period, not one per chunk.
@@ -91,11 +104,11 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        let result: Awaited<ReturnType<typeof reader.read>>;
+        let result: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
         readingSince = performance.now();
         if (idleTimeoutMs !== undefined) idleTimer ??= setTimeout(watchIdle, idleTimeoutMs);
         try {
-          result = await reader.read();
+          result = await attach().read();
         } catch (error) {
           cut(error); // the client went away
           return end(controller, error);
@@ -107,7 +120,7 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
         if (received + chunk.byteLength > limit) {
           unwatch();
           clearTimeout(idleTimer);
-          reader.cancel().catch(() => {});
+          stop().catch(() => {});
           return controller.error(new TusError(overflow));
         }
         received += chunk.byteLength;
@@ -117,7 +130,7 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
       cancel(reason) {
         unwatch();
         clearTimeout(idleTimer);
-        return reader.cancel(reason);
+        return stop(reason);
       },
     },
     { highWaterMark: 0 },
@@ -127,6 +140,9 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
     stream,
     get interrupted() {
       return interrupted;
+    },
+    get received() {
+      return received;
     },
     signal: cutting.signal,
     verify() {

@@ -395,6 +395,31 @@ describe('part memory: slabs taken from a shared budget as bytes arrive', () => 
     expect(streamed).toEqual([[9], [0, 1, 2], [3, 4, 5], [6]]);
   });
 
+  test('a PATCH waiting for memory has not read its body: the first byte is read once a slab is granted', async () => {
+    const pool = new PartBuffers(2, { slabSize: 1 });
+    const other = pool.part(2);
+    other.tryTake();
+    other.tryTake(); // the whole budget
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          pulls++;
+          c.enqueue(new Uint8Array([7]));
+          c.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const sent: number[][] = [];
+    const sending = sendParts(body, { partSize: 1, firstPart: 1, parallel: 1, buffers: pool, send: async (_n, views) => void sent.push(flat(views)) });
+    await Bun.sleep(10);
+    expect([body.locked, pulls]).toEqual([false, 0]);
+    other.release();
+    await sending;
+    expect([pulls, sent]).toEqual([1, [[7]]]);
+  });
+
   test('a new part starts only when the memory free, less what active parts still need, holds all of it; parts idle for `activeMs` stop counting', async () => {
     const pool = new PartBuffers(8, { slabSize: 1, activeMs: 50 }); // eight slabs; parts of four
     const [a, b, c] = [pool.part(4), pool.part(4), pool.part(4)];

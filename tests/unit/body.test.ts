@@ -128,3 +128,17 @@ test('the signal of a body that ends normally, or goes past its limit, never abo
   await Bun.sleep(0);
   expect([whole.signal.aborted, over.signal.aborted]).toEqual([false, false]);
 });
+
+test('with a client signal, the body is not asked for a byte before the store reads, and a client that goes away cancels it unread', async () => {
+  let pulls = 0;
+  let cancelled: unknown;
+  const source = new ReadableStream<Uint8Array>({ pull: () => void pulls++, cancel: (reason) => void (cancelled = reason) }, { highWaterMark: 0 });
+  const client = new AbortController();
+  const m = meterBody(source, { limit: 100, overflow: 'EXCEEDS_LENGTH', signal: never, clientSignal: client.signal });
+  await Bun.sleep(5);
+  // Unlocked and never pulled: a runtime reads ahead into memory only a body that has a reader.
+  expect([source.locked, pulls]).toEqual([false, 0]);
+  client.abort(new Error('client gone'));
+  await Bun.sleep(0);
+  expect([m.signal.aborted, m.interrupted, String(cancelled)]).toEqual([true, true, 'Error: client gone']);
+});

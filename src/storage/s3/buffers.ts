@@ -32,10 +32,10 @@ interface Waiter {
 
 /**
  * Memory for the parts of every upload of a store, within a byte budget. A part is filled slab by
- * slab as its body's bytes arrive: a connection holds only memory it has been sent bytes for (its
- * full slabs and one it is filling), so clients that open PATCHes and stall hold next to nothing.
- * Past the budget a PATCH waits for a slab — its request body is not read meanwhile, so the client
- * is slowed by TCP instead of the server growing with the number of uploads. Slabs are reused, so
+ * slab as its body's bytes arrive: a connection holds its full slabs and the one it is filling (the
+ * first taken before its body is read), so clients that open PATCHes and stall hold one slab each.
+ * Past the budget a PATCH waits for a slab — its request body is not read meanwhile, not even
+ * started, so the client is slowed by TCP instead of the server growing with the number of uploads. Slabs are reused, so
  * a stream of PATCHes allocates nothing once warm.
  *
  * Two rules decide who gets a slab:

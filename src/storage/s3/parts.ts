@@ -114,7 +114,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   const contents = (): Uint8Array[] => {
     const views = head.byteLength > 0 ? [head] : [];
     const last = memory.slabs.length - 1;
-    for (const [i, s] of memory.slabs.entries()) views.push(i < last ? s : s.subarray(0, inSlab));
+    for (const [i, s] of memory.slabs.entries()) if (i < last || inSlab > 0) views.push(i < last ? s : s.subarray(0, inSlab));
     return views;
   };
 
@@ -186,8 +186,14 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   };
 
   try {
-    startStream();
-    reading: for await (const chunk of body) {
+    // Memory first, then the body: a body not yet read stays in its socket while this waits (TCP
+    // slows the client), whereas one that is read is buffered by the runtime meanwhile.
+    if (!slab && o.expected !== 0) {
+      slab = memory.tryTake() ?? (await memory.take(o.signal).catch(cut));
+      inSlab = 0;
+    }
+    if (slab || o.expected === 0) startStream();
+    reading: for await (const chunk of slab || o.expected === 0 ? body : []) {
       for (let at = 0; at < chunk.byteLength; ) {
         if (!slab || inSlab === slab.byteLength) {
           slab = memory.tryTake() ?? (await memory.take(o.signal).catch(cut));
