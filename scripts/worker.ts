@@ -3,6 +3,8 @@
  * variables as bindings: `npm run start:worker`. The same variables as `npm start`, PORT included.
  */
 import { Miniflare } from 'miniflare';
+import { workerEnv } from '../src/runtime/worker.ts';
+import { failAtStart } from '../src/wiring/server.ts';
 
 export async function bundleWorker(): Promise<string> {
   const result = await Bun.build({ entrypoints: [new URL('../src/runtime/worker.ts', import.meta.url).pathname], target: 'browser', format: 'esm' });
@@ -25,6 +27,12 @@ export async function startWorker(env: Record<string, string | undefined>, port:
 }
 
 if (import.meta.main) {
+  // Refused here, with one line, rather than served as a Worker that answers every request 503.
+  try {
+    workerEnv(Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => typeof e[1] === 'string')));
+  } catch (error) {
+    await failAtStart(error, process.exit);
+  }
   const port = Number(process.env.PORT ?? 1080);
   const { url, mf } = await startWorker(process.env, port);
   console.log(`tusflow listening on ${url.origin}${process.env.TUS_PATH ?? '/files'}/ (storage: Worker in workerd)`);

@@ -1,4 +1,4 @@
-import { TusError } from '../model/errors.ts';
+import { isPermanent, TusError } from '../model/errors.ts';
 import { withTimeout } from '../model/async.ts';
 import type { Checksum } from '../model/checksum.ts';
 import type { Metadata } from '../model/upload.ts';
@@ -104,6 +104,8 @@ export class UploadEngine {
    */
   readonly #active = new Set<AbortController>();
   #stopping = false;
+  /** Appends taking in bytes right now. */
+  #receiving = 0;
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #hooks: HookRunner;
   /** What the data store allows beyond what every store does (the extensions the server offers). */
@@ -336,7 +338,14 @@ export class UploadEngine {
           await drainEmpty(body.stream);
           return upload;
         }
-        const written = await this.#write(upload, body, signal);
+        // Counted while bytes are taken in: the active-uploads gauge.
+        this.#metrics.set('tusflow_active_uploads', {}, ++this.#receiving);
+        let written: Written;
+        try {
+          written = await this.#write(upload, body, signal);
+        } finally {
+          this.#metrics.set('tusflow_active_uploads', {}, --this.#receiving);
+        }
         await this.#record(upload, written, options);
         this.#metrics.inc('tusflow_bytes_received_total', {}, written.offset - offset);
         this.#hooks.emit('post-receive', upload, options.request);
@@ -390,7 +399,13 @@ export class UploadEngine {
         size: body.size,
         signal: metered.signal,
       }),
-    ).finally(progress.settled);
+    )
+      .catch((error: unknown) => {
+        // The log line of the failed request says how much of its body had arrived.
+        if (error instanceof TusError) error.received ??= metered.received;
+        throw error;
+      })
+      .finally(progress.settled);
     // `completed`: an earlier request completed the upload in storage and its answer was lost;
     // it is recorded as finished now, as that request would have.
     const completedBefore = 'completed' in written;
@@ -615,7 +630,8 @@ export class UploadEngine {
     } catch (error) {
       if (error instanceof TusError) throw error;
       // The reason reaches the client: a backend's error may quote a URL with its credentials.
-      throw new TusError(code, errorText(error));
+      // "Try again" only where trying again can help: not for a missing bucket or refused credentials.
+      throw new TusError(code === 'STORAGE_FAILED' && isPermanent(error) ? 'STORAGE_REFUSED' : code, errorText(error));
     }
   }
 

@@ -1,4 +1,4 @@
-import { Hono, type Handler as HonoHandler, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type Handler as HonoHandler, type MiddlewareHandler } from 'hono';
 import { authenticator, staticToken } from './auth/authenticate.ts';
 import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -8,6 +8,7 @@ import { publicOrigin } from './forwarded.ts';
 import type { HookRequest } from '../hooks/types.ts';
 import type { RateLimiter } from '../state/types.ts';
 import { requestId, type Logger } from '../observability/log.ts';
+import { errorText } from '../observability/redact.ts';
 import type { MetricsRegistry } from '../observability/metrics.ts';
 import { METHODS, TUS_VERSION } from '../protocol/constants.ts';
 import { TusError } from '../model/errors.ts';
@@ -55,20 +56,43 @@ export function buildApp(
   { metrics, rateLimiter, log }: { metrics: MetricsRegistry; rateLimiter?: RateLimiter; log?: Logger },
 ): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('*', requestLog(metrics, log));
+  const failures = new WeakMap<Request, Failure>();
+  app.use('*', requestLog(metrics, log, failures, opts.trustProxy));
   // Before CORS: metrics are for scrapers, not for pages in browsers.
   if (opts.metrics) app.get('/metrics', metricsRoute(metrics, opts, rateLimiter));
   app.use('*', cors(opts.corsOrigins, opts.corsCredentials));
   if (opts.health) app.get('/health', () => health(engine));
   if (opts.webPage) app.get('/', pageRoute(opts));
-  tusRoutes(app, opts.path, dispatcher(engine, opts, rateLimiter));
+  tusRoutes(app, opts.path, dispatcher(engine, opts, rateLimiter), (request, id, error) => failures.set(request, failureOf(error, id)));
   app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
   app.onError((error) => withTusResumable(errorResponse(error)));
   return app;
 }
 
-/** Counts every request and logs it (when a logger is given), with its X-Request-Id. */
-function requestLog(metrics: MetricsRegistry, log: Logger | undefined): MiddlewareHandler<Env> {
+/** What the log line of a failed request tells about it, noted where its error is answered. */
+interface Failure {
+  reason: string;
+  uploadId?: string;
+  /** Bytes of the body that had arrived (a PATCH). */
+  received?: number;
+}
+
+/** Notes why a request to an upload (`id`, empty for the collection) failed, for its log line. */
+type NoteFailure = (request: Request, id: string, error: unknown) => void;
+
+function failureOf(error: unknown, id: string): Failure {
+  return {
+    reason: errorText(error).slice(0, 300),
+    uploadId: id || undefined,
+    received: error instanceof TusError ? error.received : undefined,
+  };
+}
+
+/**
+ * Counts every request and logs it (when a logger is given), with its X-Request-Id and the client's
+ * address; a failed one with its reason, upload id and the bytes of its body that arrived.
+ */
+function requestLog(metrics: MetricsRegistry, log: Logger | undefined, failures: WeakMap<Request, Failure>, trustProxy: boolean): MiddlewareHandler<Env> {
   return async (c, next) => {
     const started = performance.now();
     const id = requestId(c.req.header('X-Request-Id') ?? null);
@@ -84,6 +108,8 @@ function requestLog(metrics: MetricsRegistry, log: Logger | undefined): Middlewa
       path: new URL(c.req.url).pathname,
       status: c.res.status,
       ms: Math.round(performance.now() - started),
+      client: clientAddress(c.req.raw, c.env, trustProxy),
+      ...failures.get(c.req.raw),
     });
   };
 }
@@ -136,23 +162,38 @@ function dispatcher(engine: UploadEngine, opts: ResolvedOptions, rateLimiter: Ra
 }
 
 /** The endpoint (`<base>` and `<base>/`), an upload (`<base>/:id`) and its progress view. */
-function tusRoutes(app: Hono<Env>, base: string, dispatch: DispatchFor): void {
+function tusRoutes(app: Hono<Env>, base: string, dispatch: DispatchFor, note: NoteFailure): void {
   const onCollection = dispatch(collection, (v) => ietf.get(v)!.collection);
   const onUpload = dispatch(upload, (v) => ietf.get(v)!.upload);
   const onProgress = dispatch(uploadProgress);
-  for (const path of [base || '/', `${base}/`]) {
-    app.all(path, (c) => respond(() => onCollection(c.req.raw, '', c.env), collection));
-  }
-  app.all(`${base}/:id`, (c) => respond(() => onUpload(c.req.raw, c.req.param('id'), c.env), upload));
-  app.all(`${base}/:id/progress`, (c) => respond(() => onProgress(c.req.raw, c.req.param('id'), c.env), uploadProgress));
+  const route = (routes: Routes, handle: Dispatch, id: (c: Context<Env>) => string) => (c: Context<Env>) =>
+    respond(
+      () => handle(c.req.raw, id(c), c.env),
+      routes,
+      (error) => note(c.req.raw, id(c), error),
+    );
+  for (const path of [base || '/', `${base}/`])
+    app.all(
+      path,
+      route(collection, onCollection, () => ''),
+    );
+  app.all(
+    `${base}/:id`,
+    route(upload, onUpload, (c) => c.req.param('id') ?? ''),
+  );
+  app.all(
+    `${base}/:id/progress`,
+    route(uploadProgress, onProgress, (c) => c.req.param('id') ?? ''),
+  );
 }
 
-/** A handler's response, or its error's; a 405 names the methods the route has. */
-async function respond(run: () => Promise<Response>, allow: Routes): Promise<Response> {
+/** A handler's response, or its error's (noted for the log line); a 405 names the methods the route has. */
+async function respond(run: () => Promise<Response>, allow: Routes, note: (error: unknown) => void): Promise<Response> {
   let response: Response;
   try {
     response = await run();
   } catch (error) {
+    note(error);
     const allowHeader: Record<string, string> = error instanceof TusError && error.code === 'METHOD_NOT_ALLOWED' ? { Allow: Object.keys(allow).join(', ') } : {};
     response = errorResponse(error, allowHeader);
   }

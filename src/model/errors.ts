@@ -45,6 +45,7 @@ const reasons = {
   METHOD_NOT_ALLOWED: 'method not allowed on this URL',
   UNSUPPORTED_EXTENSION: 'this server does not offer this, as its storage cannot do it',
   STORAGE_FAILED: 'the storage backend failed; try again',
+  STORAGE_REFUSED: "the storage backend failed, and will until the server's storage settings are fixed",
   BUSY: 'the server has no memory free for more uploads right now; try again shortly',
   STATE_FAILED: 'the state store failed; try again',
 } as const satisfies Record<string, string>;
@@ -54,6 +55,8 @@ export type ErrorCode = keyof typeof reasons;
 export class TusError extends Error {
   /** The upload's current offset, where the error is about it (an offset mismatch). */
   offset?: number;
+  /** Bytes of the request's body that had arrived when it failed (for the log line of a failed PATCH). */
+  received?: number;
   /** `status` replaces the usual one for a refusal whose status a hook chose. */
   constructor(
     readonly code: ErrorCode,
@@ -63,4 +66,12 @@ export class TusError extends Error {
     super(detail ? `${reasons[code]}: ${detail}` : reasons[code]);
     this.name = 'TusError';
   }
+}
+
+/**
+ * A backend error that says retrying cannot help (an S3 answer such as NoSuchBucket or AccessDenied
+ * has `transient: false`); an error that says nothing (a network failure) may pass.
+ */
+export function isPermanent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'transient' in error && error.transient === false;
 }

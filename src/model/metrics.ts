@@ -10,7 +10,8 @@ export type MetricName =
   | 'tusflow_lock_wait_seconds'
   | 'tusflow_hook_failures_total'
   | 'tusflow_part_buffer_bytes'
-  | 'tusflow_part_buffer_wait_seconds';
+  | 'tusflow_part_buffer_wait_seconds'
+  | 'tusflow_active_uploads';
 
 export type Labels = Record<string, string>;
 
@@ -22,7 +23,9 @@ export interface Metrics {
   inc(name: MetricName, labels?: Labels, by?: number): void;
   set(name: MetricName, labels: Labels, value: number): void;
   observe(name: MetricName, labels: Labels, seconds: number): void;
+  /** Makes a labelled series exist at 0 before anything is recorded, so a scraper sees it from the start. */
+  declare(name: MetricName, labels: Labels): void;
 }
 
 /** Records nothing: the default of a part that was given no registry. */
-export const NO_METRICS: Metrics = { inc() {}, set() {}, observe() {} };
+export const NO_METRICS: Metrics = { inc() {}, set() {}, observe() {}, declare() {} };

@@ -46,6 +46,8 @@ const statuses = {
   // Upload-Defer-Length it cannot take.
   UNSUPPORTED_EXTENSION: 400,
   STORAGE_FAILED: 503,
+  // The server's fault, not the request's: a 5xx, but no retry helps (its reason says so).
+  STORAGE_REFUSED: 503,
   BUSY: 503,
   STATE_FAILED: 503,
 } as const satisfies Record<ErrorCode, number>;

@@ -1,6 +1,6 @@
 import { createTusflow, type Tusflow } from '../wiring/create.ts';
 import type { ServerEnv } from '../wiring/config.ts';
-import { announce, exitOnConfigError, scheduleCleanup, serverConfig, type RuntimeFeatures } from '../wiring/server.ts';
+import { announce, failAtStart, listenError, scheduleCleanup, serverConfig, type RuntimeFeatures } from '../wiring/server.ts';
 
 /** A runtime's HTTP server, as the shared lifecycle drives it. */
 export interface Listening {
@@ -23,15 +23,23 @@ export interface ServeOptions {
 }
 
 /**
- * A server process, the same on every runtime: the environment read (a bad value exits 1 with its
- * reason), the server started and announced, expired uploads removed on a schedule; on SIGINT or
- * SIGTERM, in-flight PATCHes commit what arrived and answer (10 s at most), then it exits 0.
+ * A server process, the same on every runtime: the environment read and every store checked, the
+ * server started and announced, expired uploads removed on a schedule. Anything that stops it from
+ * starting (a bad value, a backend that refuses, a port in use) exits 1 with one line on stderr
+ * naming the setting. On SIGINT or SIGTERM, in-flight PATCHes commit what arrived and answer (10 s
+ * at most), then it exits 0.
  */
 export async function serve(o: ServeOptions): Promise<Tusflow> {
-  const { env, options, description } = await serverConfig(o.vars, o.features).catch(exitOnConfigError(o.exit));
+  const fail = (error: unknown) => failAtStart(error, o.exit);
+  const { env, options, stores } = await serverConfig(o.vars, o.features).catch(fail);
   const tusflow = createTusflow(options);
-  const server = await o.listen(tusflow, env);
-  announce(env, server.origin, description);
+  let server: Listening;
+  try {
+    server = await o.listen(tusflow, env);
+  } catch (error) {
+    return fail(listenError(error, env));
+  }
+  announce(env, { origin: server.origin, storage: stores.storage, state: stores.state }, options);
   const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);
 
   let stopping = false;

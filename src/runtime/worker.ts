@@ -4,7 +4,8 @@
  * needs S3 (S3_BUCKET, …) for bytes and Upstash (UPSTASH_REDIS_REST_URL/TOKEN) for records and locks.
  * `scheduled` (a cron trigger) runs the expiry cleanup.
  */
-import { ConfigError, createTusflow, fromEnv, parseEnv, type Tusflow } from '../index.ts';
+import { ConfigError, createTusflow, fromEnv, parseEnv, type ServerEnv, type Tusflow } from '../index.ts';
+import { errorText } from '../observability/redact.ts';
 import { MetricsRegistry } from '../observability/metrics.ts';
 import { s3StoreFromEnv, upstashStateFromEnv, type S3Features } from '../wiring/env-stores.ts';
 
@@ -34,14 +35,30 @@ interface ExecutionContext {
 // One server per isolate, built on first use from the bindings (they are fixed per deployment).
 let built: { bindings: Bindings; tusflow: Tusflow } | undefined;
 
+/** The bindings a Worker cannot run without: it has no disk for bytes and no shared memory for records. */
+const REQUIRED = ['S3_BUCKET', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN'] as const;
+
+/**
+ * A Worker's settings from its bindings (string ones only); a ConfigError naming what is missing or
+ * wrong. `npm run start:worker` calls it before starting, so it refuses there as a server would.
+ */
+export function workerEnv(vars: Record<string, string>): ServerEnv {
+  const env = parseEnv({ S3_BUFFER_MEMORY: WORKER_BUFFER_MEMORY, ...vars });
+  const missing: string[] = REQUIRED.filter((name) => !env[name]);
+  if (env.S3_BUCKET && !(env.S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID)) missing.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY');
+  if (missing.length) {
+    throw new ConfigError(`a Worker stores bytes in S3 and records in Upstash: set ${missing.join(', ')}`);
+  }
+  return env;
+}
+
+const stringsOf = (bindings: Bindings) => Object.fromEntries(Object.entries(bindings).filter((e): e is [string, string] => typeof e[1] === 'string'));
+
 function tusflowFor(bindings: Bindings): Tusflow {
   if (built?.bindings === bindings) return built.tusflow;
-  const vars = Object.fromEntries(Object.entries(bindings).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  const env = parseEnv({ S3_BUFFER_MEMORY: WORKER_BUFFER_MEMORY, ...vars });
-  const shared = upstashStateFromEnv(env);
-  if (!env.S3_BUCKET || !shared) {
-    throw new ConfigError('a Worker needs S3_BUCKET (with S3 credentials) and UPSTASH_REDIS_REST_URL/TOKEN');
-  }
+  const vars = stringsOf(bindings);
+  const env = workerEnv(vars);
+  const shared = upstashStateFromEnv(env)!;
   const registry = new MetricsRegistry();
   const store = s3StoreFromEnv(env, features, registry);
   const tusflow = createTusflow({ ...fromEnv(vars), store, ...shared, registry, log: false });
@@ -55,8 +72,8 @@ export default {
     try {
       tusflow = tusflowFor(bindings);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return new Response(`tusflow is misconfigured: ${message}\n`, { status: 500 });
+      // The deployment's fault, not the request's: unavailable until its bindings are fixed.
+      return new Response(`tusflow is misconfigured: ${errorText(error)}\n`, { status: 503, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
     }
     // Cloudflare sets CF-Connecting-IP to the client's address.
     const response = await tusflow.fetch(request, { remoteAddress: request.headers.get('CF-Connecting-IP') ?? undefined });

@@ -8,10 +8,21 @@ import { scriptRunner, type ScriptRunner } from './redis/client.ts';
 export function tcpRedisRunner(url: string): ScriptRunner {
   // RESP2, so replies have the same flat shapes as Upstash's.
   const redis = new Redis(url, { protocol: 2, maxRetriesPerRequest: 2 });
+  // A lost connection fails the commands waiting on it, which say so; the connection's own error
+  // events would otherwise be printed as unhandled, a stack trace per reconnect attempt. The last
+  // one names the cause ("connect ECONNREFUSED 127.0.0.1:6379") that ioredis's command error lacks.
+  let lastError: Error | undefined;
+  redis.on('error', (error: Error) => void (lastError = error));
+  const explained = (error: unknown): never => {
+    if (lastError && error instanceof Error && /max retries/i.test(error.message)) {
+      throw new Error(`Redis is not reachable: ${lastError.message}`, { cause: error });
+    }
+    throw error;
+  };
   return scriptRunner(
     {
-      evalsha: (sha, keys, args) => redis.evalsha(sha, keys.length, ...keys, ...args),
-      eval: (source, keys, args) => redis.eval(source, keys.length, ...keys, ...args),
+      evalsha: (sha, keys, args) => redis.evalsha(sha, keys.length, ...keys, ...args).catch(explained),
+      eval: (source, keys, args) => redis.eval(source, keys.length, ...keys, ...args).catch(explained),
     },
     async () => void (await redis.quit().catch(() => redis.disconnect())),
   );

@@ -5,6 +5,22 @@ import { redactVariable } from '../observability/redact.ts';
 export { optionsSchema, type ResolvedOptions, type TusflowOptions } from '../http/options.ts';
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().min(min).max(max));
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+/** A size in bytes: plain bytes, or a number with KB/MB/GB/TB (1000s) or KiB/MiB/GiB/TiB (1024s), any case. */
+const size = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+      const unit = match && UNITS[match[2]!.toLowerCase()];
+      const bytes = match && unit ? Number(match[1]) * unit : Number.NaN;
+      if (!Number.isSafeInteger(bytes)) {
+        ctx.addIssue({ code: 'custom', message: 'expected a size in bytes, e.g. 5242880, 500MB or 5MiB (KB, MB, GB: 1000s; KiB, MiB, GiB: 1024s)' });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .pipe(z.number().min(min).max(max));
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const list = z.string().transform((v) =>
   v
@@ -18,7 +34,7 @@ export const envSchema = z.object({
   PORT: integer(0, 65_535).default(1080),
   HOST: z.string().default('0.0.0.0'),
   DATA_DIR: z.string().default('./data'),
-  MAX_SIZE: integer(1).optional(),
+  MAX_SIZE: size(1).optional(),
   UPLOAD_TTL_SECONDS: integer(1).default(86_400),
   BODY_IDLE_TIMEOUT_SECONDS: integer(1).default(60),
   /**
@@ -46,14 +62,15 @@ export const envSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   S3_SESSION_TOKEN: z.string().optional(),
-  S3_FORCE_PATH_STYLE: flag.default(false),
+  /** Unset: path style for IP-literal and localhost endpoints (which have no bucket subdomains), else virtual-host style. */
+  S3_FORCE_PATH_STYLE: flag.optional(),
   S3_KEY_PREFIX: z
     .string()
     .regex(/^[^\\/][\w!\-.*'()/]*$|^$/, 'a key prefix such as uploads/')
     .default(''),
-  S3_PART_SIZE: integer(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
+  S3_PART_SIZE: size(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
-  S3_BUFFER_MEMORY: integer(5 * 1024 * 1024).default(128 * 1024 * 1024),
+  S3_BUFFER_MEMORY: size(5 * 1024 * 1024).default(128 * 1024 * 1024),
 
   // Shared state and locks, so that several instances can serve the same uploads.
   /** Upstash's REST API (the names Upstash's own fromEnv reads). */
@@ -99,32 +116,44 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
   if (result.success) {
     const e = result.data;
     if (e.S3_BUCKET && !(e.S3_ACCESS_KEY_ID ?? e.AWS_ACCESS_KEY_ID) !== !(e.S3_SECRET_ACCESS_KEY ?? e.AWS_SECRET_ACCESS_KEY)) {
-      throw new ConfigError('invalid configuration:\n  S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
+      throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither');
     }
     if (e.S3_BUCKET && e.S3_BUFFER_MEMORY < e.S3_PART_SIZE * e.S3_PARALLEL_PARTS) {
       // Not enough buffers for the parts in flight: uploads would silently send fewer at once.
       throw new ConfigError(
-        `invalid configuration:\n  S3_BUFFER_MEMORY=${e.S3_BUFFER_MEMORY}: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = ${e.S3_PART_SIZE * e.S3_PARALLEL_PARTS} bytes; raise it or lower those`,
+        `invalid configuration: S3_BUFFER_MEMORY=${e.S3_BUFFER_MEMORY}: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = ${e.S3_PART_SIZE * e.S3_PARALLEL_PARTS} bytes; raise it or lower those`,
       );
     }
     if (e.AUTH_TOKEN && e.JWT_SECRET) {
-      throw new ConfigError('invalid configuration:\n  AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
+      throw new ConfigError('invalid configuration: AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
     }
     if (e.CORS_CREDENTIALS && e.CORS_ORIGINS.includes('*')) {
       // Browsers refuse credentials from a server that allows any origin.
       throw new ConfigError('invalid configuration:\n  CORS_CREDENTIALS=true needs CORS_ORIGINS to list the allowed origins (not *)');
     }
     if (!e.UPSTASH_REDIS_REST_URL !== !e.UPSTASH_REDIS_REST_TOKEN) {
-      throw new ConfigError('invalid configuration:\n  UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');
+      throw new ConfigError('invalid configuration: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');
     }
     return e;
   }
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0]);
     // The refused value is quoted to help, but never a secret: it may be a token or hold a password.
-    return `  ${name}=${JSON.stringify(redactVariable(name, env[name] ?? ''))}: ${issue.message}`;
+    return `${name}=${JSON.stringify(redactVariable(name, env[name] ?? ''))}: ${issue.message}`;
   });
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  // One line, so that a log collector keeps the whole reason together.
+  throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+}
+
+/** Settings that are valid but have no effect as combined: worth a warning at start, not a refusal. */
+export function configWarnings(env: ServerEnv): string[] {
+  const warnings: string[] = [];
+  if (!env.S3_BUCKET) {
+    const ignored = (['S3_ENDPOINT', 'S3_KEY_PREFIX', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const).filter((name) => env[name]);
+    if (ignored.length) warnings.push(`${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} ignored without S3_BUCKET: uploads are stored under DATA_DIR`);
+  }
+  if (env.UPSTASH_REDIS_REST_URL && env.REDIS_URL) warnings.push('REDIS_URL is ignored: UPSTASH_REDIS_REST_URL is set too, and records and locks go to Upstash');
+  return warnings;
 }
 
 /** The createTusflow options the environment describes (stores are chosen by the runtime entry). */

@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { buildApp, type ConnectionInfo, type TusflowEnv } from '../http/app.ts';
-import { composeHooks } from '../hooks/types.ts';
+import { composeHooks, type HookType } from '../hooks/types.ts';
 import { webhooks } from '../hooks/webhooks.ts';
 import { fileTypeLimits } from '../hooks/file-types.ts';
 import { MemoryRateLimiter } from '../state/memory-rate-limit.ts';
@@ -61,11 +61,23 @@ export function createTusflow(input: TusflowOptions = {}): Tusflow {
   };
 }
 
+/** Every hook, so that each one's failure count is there at 0 from the start. */
+const HOOK_TYPES = {
+  'pre-create': true,
+  'post-create': true,
+  'post-receive': true,
+  'pre-finish': true,
+  'post-finish': true,
+  'pre-terminate': true,
+  'post-terminate': true,
+} as const satisfies Record<HookType, true>;
+
 /**
  * Every failed hook, background or pre-: counted, and logged with a short reason. The reason is the
  * webhook's own summary ("receiver answered 502"), or an in-process hook's error message, redacted.
  */
 function hookFailureReporter(log: Logger | undefined, metrics: Metrics): NonNullable<EngineOptions['onHookError']> {
+  for (const hook of Object.keys(HOOK_TYPES)) metrics.declare('tusflow_hook_failures_total', { hook });
   return (type, error, uploadId) => {
     metrics.inc('tusflow_hook_failures_total', { hook: type });
     const reason = errorText(error).slice(0, 200);

@@ -13,6 +13,8 @@ import type { RateLimiter } from '../state/types.ts';
 import { upstashClient, upstashRateLimiter, upstashRunner } from '../state/upstash.ts';
 import { S3Client, type S3ClientConfig } from '../storage/s3/client.ts';
 import { S3DataStore } from '../storage/s3/store.ts';
+import { S3Error } from '../storage/s3/errors.ts';
+import { errorText, redact } from '../observability/redact.ts';
 import { ConfigError, type ServerEnv, type TusflowOptions } from './config.ts';
 
 /** What the runtime's fetch and HTTP server allow the S3 store to do (see S3StoreOptions). */
@@ -22,15 +24,24 @@ export interface S3Features {
   fixedLength?: S3ClientConfig['fixedLength'];
 }
 
+/** The client, its refusal of the addressing style as one line naming the settings. */
+function newClient(config: S3ClientConfig): S3Client {
+  try {
+    return new S3Client(config);
+  } catch (error) {
+    throw new ConfigError(`${errorText(error)} (check S3_FORCE_PATH_STYLE and S3_ENDPOINT)`);
+  }
+}
+
 /** The S3 store the environment describes (S3_BUCKET set), recording into `metrics`. */
 export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Metrics): S3DataStore {
   const accessKeyId = env.S3_ACCESS_KEY_ID ?? env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.S3_SECRET_ACCESS_KEY ?? env.AWS_SECRET_ACCESS_KEY;
   if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is not set');
   if (!accessKeyId || !secretAccessKey) {
-    throw new ConfigError('invalid configuration:\n  S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY (or AWS_*): required with S3_BUCKET');
+    throw new ConfigError('invalid configuration: S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY (or AWS_*): required with S3_BUCKET');
   }
-  const client = new S3Client({
+  const client = newClient({
     endpoint: env.S3_ENDPOINT,
     bucket: env.S3_BUCKET,
     region: env.S3_REGION,
@@ -54,6 +65,28 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     // The finished object is stored with the type and disposition a download is served with.
     objectHeaders: (upload) => contentHeaders(upload.metadata),
   });
+}
+
+/**
+ * Reaches the bucket before the server starts; a failure is one line naming the settings to fix:
+ * S3_BUCKET (no such bucket), S3_REGION (the bucket is elsewhere), the credentials (403), or
+ * S3_ENDPOINT (no answer: DNS, a refused connection).
+ */
+export async function checkS3(store: S3DataStore, env: ServerEnv): Promise<void> {
+  try {
+    await store.check();
+  } catch (error) {
+    const s3 = error instanceof S3Error ? error : error instanceof Error && error.cause instanceof S3Error ? error.cause : undefined;
+    const endpoint = env.S3_ENDPOINT ? `S3_ENDPOINT=${redact(env.S3_ENDPOINT)}` : `S3_ENDPOINT unset: AWS in S3_REGION=${env.S3_REGION}`;
+    const reason = errorText(error);
+    // Deno's fetch says only "fetch failed"; the cause names DNS or the refused connection.
+    const cause = error instanceof Error && error.cause !== undefined ? `: ${errorText(error.cause)}` : '';
+    if (!s3) throw new ConfigError(`S3 cannot be reached: ${reason}${cause} (check ${endpoint})`);
+    if (s3.status === 404 || s3.code === 'NoSuchBucket') throw new ConfigError(`${reason} (check S3_BUCKET=${env.S3_BUCKET}, ${endpoint})`);
+    if (s3.status === 403) throw new ConfigError(`${reason} (check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or AWS_*)`);
+    if (reason.includes('not in region')) throw new ConfigError(`${reason} (check S3_REGION=${env.S3_REGION})`);
+    throw new ConfigError(`S3 refused the start-up check: ${reason} (check ${endpoint} and S3_BUCKET=${env.S3_BUCKET})`);
+  }
 }
 
 export type SharedState = Pick<TusflowOptions, 'state' | 'locker' | 'rateLimiter'>;

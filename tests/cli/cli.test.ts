@@ -137,7 +137,7 @@ test('tusflow --port --data-dir (through node) serves on Node itself, and SIGTER
   // PORT in the environment is wrong on purpose: the flag wins.
   const server = await serve(NODE, ['--data-dir', dir], { PORT: 'not-a-port' });
   expect(processOf(server.proc.pid)).toEqual({ exe: realpathSync(NODE_BIN), children: 0 });
-  expect(server.output()).toContain(`storage: files in ${dir}`);
+  expect(server.output()).toContain(`"storage":"files in ${dir}"`);
   const created = await fetch(`${server.base}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
   expect(created.status).toBe(201);
   const id = created.headers.get('Location')!.split('/').pop()!;

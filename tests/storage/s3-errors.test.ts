@@ -1,39 +1,90 @@
 import { expect, test } from 'bun:test';
+import { AwsClient } from 'aws4fetch';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startS3 } from '../support/s3.ts';
 import { spawnServer, freePort } from '../support/process.ts';
 import { startS3Server } from '../support/s3-server.ts';
 import { TUS } from '../support/server.ts';
+import { refusal, runUntilExit, type Entry } from '../support/startup.ts';
 
-async function s3Env(overrides: Record<string, string>) {
+/** A server on a new bucket of the test radosgw; no S3_FORCE_PATH_STYLE: an IP endpoint gets path style. */
+async function s3Env(overrides: Record<string, string> = {}) {
   const s3 = await startS3();
   return {
     S3_ENDPOINT: s3.endpoint,
     S3_BUCKET: await s3.newBucket(),
     S3_ACCESS_KEY_ID: s3.accessKeyId,
     S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
+    DATA_DIR: await mkdtemp(join(tmpdir(), 'tusflow-s3-errors-')),
     ...overrides,
   };
 }
 
-test('bad S3 credentials stop the server at start with a clear reason', async () => {
-  const env = await s3Env({ S3_SECRET_ACCESS_KEY: 'wrong' });
-  await expect(spawnServer(env)).rejects.toThrow(/S3 refused the credentials for bucket/);
+test.each(['bun', 'deno'] as Entry[])(
+  '%s: each wrong S3 setting stops the server at start with one line naming it',
+  async (entry) => {
+    const s3 = await startS3();
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const [credentials, bucket, refused, unresolved, virtualHost] = await Promise.all([
+      runUntilExit(entry, await s3Env({ S3_SECRET_ACCESS_KEY: 'wrong' })),
+      runUntilExit(entry, await s3Env({ S3_BUCKET: 'no-such-bucket-here' })),
+      runUntilExit(entry, await s3Env({ S3_ENDPOINT: closed })),
+      runUntilExit(entry, await s3Env({ S3_ENDPOINT: 'http://no-such-host.invalid:7480' })),
+      // Path style turned off on an IP endpoint: there is no bucket.127.0.0.1.
+      runUntilExit(entry, await s3Env({ S3_FORCE_PATH_STYLE: 'false' })),
+    ]);
+    expect(refusal(credentials)).toMatch(/^tusflow: S3 refused the credentials for bucket "[\w-]+" \(403 \w+\) \(check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY/);
+    expect(refusal(bucket)).toMatch(
+      new RegExp(
+        `^tusflow: S3 bucket "no-such-bucket-here" does not exist \\(404 NoSuchBucket\\) \\(check S3_BUCKET=no-such-bucket-here, S3_ENDPOINT=${s3.endpoint}\\)$`,
+      ),
+    );
+    expect(refusal(refused)).toMatch(new RegExp(`^tusflow: S3 cannot be reached: .+ \\(check S3_ENDPOINT=${closed}\\)$`));
+    expect(refusal(unresolved)).toMatch(/^tusflow: S3 cannot be reached: .*(ENOTFOUND|dns error|lookup).* \(check S3_ENDPOINT=http:\/\/no-such-host\.invalid:7480\)$/);
+    expect(refusal(virtualHost)).toMatch(/^tusflow: virtual-host addressing .* IP address \(127\.0\.0\.1\) .* \(check S3_FORCE_PATH_STYLE and S3_ENDPOINT\)$/);
+  },
+  60_000,
+);
+
+test('IP and localhost endpoints get path style without S3_FORCE_PATH_STYLE, and uploads land in the bucket', async () => {
+  const s3 = await startS3();
+  const ip = await s3Env();
+  const localhost = await s3Env({ S3_ENDPOINT: s3.endpoint.replace('127.0.0.1', 'localhost') });
+  for (const env of [ip, localhost]) {
+    const server = await spawnServer(env);
+    try {
+      expect(server.output()).toContain(`"storage":"S3 bucket ${env.S3_BUCKET} at ${env.S3_ENDPOINT}"`);
+      const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
+      expect(res.status).toBe(201);
+      const url = new URL(res.headers.get('Location')!, server.endpoint).href;
+      const patch = await fetch(url, { method: 'PATCH', headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: 'hello' });
+      expect(patch.status).toBe(204);
+      expect(new TextDecoder().decode(await s3.object(env.S3_BUCKET, url.split('/').pop()!))).toBe('hello');
+    } finally {
+      await server.kill();
+      await rm(env.DATA_DIR, { recursive: true, force: true });
+    }
+  }
 }, 60_000);
 
-test('a missing bucket stops the server at start with a clear reason', async () => {
-  const env = await s3Env({ S3_BUCKET: 'no-such-bucket-here' });
-  await expect(spawnServer(env)).rejects.toThrow(/S3 bucket "no-such-bucket-here" does not exist/);
-}, 60_000);
-
-test('a good configuration starts and serves uploads into the bucket', async () => {
-  const server = await spawnServer(await s3Env({}));
+test('a bucket gone while the server runs: 503 whose reason names NoSuchBucket and does not say "try again"', async () => {
+  const s3 = await startS3();
+  const env = await s3Env();
+  const server = await spawnServer(env);
   try {
-    expect(server.output()).toContain('storage: S3 bucket');
-    const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3' } });
-    expect(res.status).toBe(201);
+    const aws = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3' });
+    expect((await aws.fetch(`${s3.endpoint}/${env.S3_BUCKET}`, { method: 'DELETE' })).status).toBe(204);
+    const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
+    expect(res.status).toBe(503);
+    const reason = await res.text();
+    expect(reason).toContain('NoSuchBucket');
+    expect(reason).toContain("will until the server's storage settings are fixed");
+    expect(reason).not.toContain('try again');
   } finally {
     await server.kill();
+    await rm(env.DATA_DIR, { recursive: true, force: true });
   }
 }, 60_000);
 
@@ -61,7 +112,8 @@ test('S3 unreachable: a 503 with a reason in bounded time, and the upload resume
       body: 'hello',
     });
     expect(patch.status).toBe(503);
-    expect(await patch.text()).toContain('storage backend failed');
+    // Trying again can help here (S3 is down, not misconfigured), and the reason says so.
+    expect(await patch.text()).toMatch(/storage backend failed; try again/);
     expect(Date.now() - started).toBeLessThan(25_000);
     expect(server.client.retries).toBeGreaterThan(0);
     down = false;

@@ -30,12 +30,13 @@ export async function spawnServer(env: Record<string, string>, command: string[]
     const decoder = new TextDecoder();
     for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
   };
-  void drain(proc.stdout);
-  void drain(proc.stderr);
+  const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
   const deadline = Date.now() + 20_000;
   while (!text.includes('listening on')) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
+      // What it printed before exiting may still be in the pipes: read them to their end.
+      await drained;
       throw new Error(`server did not start (exit ${proc.exitCode}):\n${text}`);
     }
     await Bun.sleep(20);

@@ -65,7 +65,7 @@ test('the server refuses to start on a bad variable and says which', async () =>
 test('the server refuses to start when its Redis cannot be reached, and says so at once', async () => {
   const started = performance.now();
   const failed = spawnServer({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
-  await expect(failed).rejects.toThrow(/tusflow: Redis is not reachable/);
+  await expect(failed).rejects.toThrow(/tusflow: Redis is not reachable.*\(check REDIS_URL=redis:\/\/127\.0\.0\.1:\d+\)\n$/);
   expect(performance.now() - started).toBeLessThan(10_000);
 });
 
@@ -118,15 +118,17 @@ test('the warning is printed once by a starting server, and not when it listens 
   const { log, warn } = console;
   console.log = console.warn = (line: string) => void printed.push(line);
   try {
-    announce(parseEnv({}), 'http://0.0.0.0:1080/', 'files in /tmp/x');
-    announce(parseEnv({ HOST: '127.0.0.1' }), 'http://127.0.0.1:1080/', 'files in /tmp/x');
+    const where = { storage: 'files in /tmp/x', state: 'files in /tmp/x' };
+    announce(parseEnv({ LOG: 'false' }), { origin: 'http://0.0.0.0:1080/', ...where });
+    announce(parseEnv({ LOG: 'false', HOST: '127.0.0.1' }), { origin: 'http://127.0.0.1:1080/', ...where });
   } finally {
     Object.assign(console, { log, warn });
   }
+  const rest = 'storage: files in /tmp/x, records: files in /tmp/x, auth: none, no size limit)';
   expect(printed).toEqual([
-    'tusflow listening on http://0.0.0.0:1080/files/ (storage: files in /tmp/x)',
+    `tusflow listening on http://0.0.0.0:1080/files/ (page: http://0.0.0.0:1080/, ${rest}`,
     exposureWarning(parseEnv({}))!,
-    'tusflow listening on http://127.0.0.1:1080/files/ (storage: files in /tmp/x)',
+    `tusflow listening on http://127.0.0.1:1080/files/ (page: http://127.0.0.1:1080/, ${rest}`,
   ]);
 });
 

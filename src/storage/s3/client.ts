@@ -20,8 +20,11 @@ export interface S3ClientConfig {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
-  /** `endpoint/bucket/key` instead of `bucket.endpoint/key` (MinIO, radosgw, most self-hosted stores). */
-  forcePathStyle: boolean;
+  /**
+   * `endpoint/bucket/key` instead of `bucket.endpoint/key` (MinIO, radosgw, most self-hosted stores).
+   * Unset: path style when the endpoint is an IP address or localhost, which has no bucket subdomains.
+   */
+  forcePathStyle?: boolean;
   /** Attempts per call (1 = no retry) and the time after which no new attempt starts. */
   attempts?: number;
   retryBudgetMs?: number;
@@ -95,6 +98,30 @@ function viewsOf(list: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   });
 }
 
+/** Every operation the client sends: the label values of its metrics, there at 0 from the start. */
+const OPERATIONS = [
+  'ListObjectsV2',
+  'CreateMultipartUpload',
+  'UploadPart',
+  'UploadPartCopy',
+  'ListParts',
+  'CompleteMultipartUpload',
+  'AbortMultipartUpload',
+  'PutObject',
+  'GetObject',
+  'HeadObject',
+  'DeleteObjects',
+  'ListMultipartUploads',
+] as const;
+type Operation = (typeof OPERATIONS)[number];
+
+/** An IP literal (v4, or v6 in brackets) or localhost: `bucket.<host>` would not resolve to it. */
+function hasNoSubdomains(hostname: string): boolean {
+  return isIpLiteral(hostname) || /^localhost$|\.localhost$/i.test(hostname);
+}
+
+const isIpLiteral = (hostname: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith('[');
+
 /** RFC 3986 encoding of each path segment, as SigV4 expects for S3 keys. */
 const encodeKey = (key: string) =>
   key
@@ -122,12 +149,21 @@ export class S3Client {
 
   constructor(readonly config: S3ClientConfig) {
     this.#base = new URL(config.endpoint ?? `https://s3.${config.region}.amazonaws.com`);
-    this.#pathStyle = config.forcePathStyle;
+    this.#pathStyle = config.forcePathStyle ?? hasNoSubdomains(this.#base.hostname);
+    // URL's hostname setter silently keeps an IP address (`bucket.127.0.0.1` is no valid host), so
+    // every request would go to the endpoint's root instead of the bucket.
+    if (!this.#pathStyle && isIpLiteral(this.#base.hostname)) {
+      throw new Error(`virtual-host addressing puts the bucket in the host name, which an IP address (${this.#base.hostname}) cannot take: use path style`);
+    }
     // Called through a closure: on workerd, a detached `fetch` called as a method throws.
     this.#fetch = config.fetch ?? ((input, init) => fetch(input, init));
     this.#attempts = config.attempts ?? 5;
     this.#budgetMs = config.retryBudgetMs ?? 20_000;
     this.#metrics = config.metrics ?? NO_METRICS;
+    for (const operation of OPERATIONS) {
+      this.#metrics.declare('tusflow_s3_request_duration_seconds', { operation });
+      this.#metrics.declare('tusflow_s3_retries_total', { operation });
+    }
   }
 
   #url(key = '', query: Query = {}): URL {
@@ -147,7 +183,7 @@ export class S3Client {
    * and deadlines, unless its body is a stream (sent once). Retries wait with full jitter, up to
    * 100 ms doubling to 2 s, within the attempts and the time budget.
    */
-  async #send(operation: string, method: string, call: Call = {}, stream = false): Promise<Answer> {
+  async #send(operation: Operation, method: string, call: Call = {}, stream = false): Promise<Answer> {
     const url = this.#url(call.key, call.query);
     const outgoing = this.#outgoing(call);
     return retry(() => this.#attempt(operation, method, url, outgoing, stream), {
@@ -187,7 +223,7 @@ export class S3Client {
    * failure too; with `stream`, the body is left to the caller and the deadline ends with the
    * headers. An error answer is thrown as an S3Error.
    */
-  async #attempt(operation: string, method: string, url: URL, outgoing: Outgoing, stream: boolean): Promise<Answer> {
+  async #attempt(operation: Operation, method: string, url: URL, outgoing: Outgoing, stream: boolean): Promise<Answer> {
     this.requests.set(operation, (this.requests.get(operation) ?? 0) + 1);
     const sent = performance.now();
     const deadlineMs = 10_000 + outgoing.size / 1024;
@@ -231,8 +267,13 @@ export class S3Client {
     }).sign();
   }
 
-  async headBucket(): Promise<void> {
-    await this.#send('HeadBucket', 'HEAD');
+  /**
+   * Lists nothing in the bucket (ListObjectsV2, max-keys=0): the cheapest call that reaches the
+   * bucket itself and, unlike HEAD, answers an error with its code (NoSuchBucket, AccessDenied,
+   * AuthorizationHeaderMalformed for a wrong region, …).
+   */
+  async probeBucket(): Promise<void> {
+    await this.#send('ListObjectsV2', 'GET', { query: { 'list-type': 2, 'max-keys': 0 } });
   }
 
   async createMultipartUpload(key: string, headers: Record<string, string> = {}): Promise<string> {

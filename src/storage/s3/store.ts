@@ -104,6 +104,9 @@ const isFinalConcat = (value: unknown): value is { final: string[] } => {
  * front of the next PATCH. So every part but the last has the same size, and the offset can be
  * proven from S3 alone: ListParts, the segments, and the info object (`<key>.info`).
  */
+/** What S3 answers a request signed for another region than the bucket's. */
+const REGION_CODES = new Set(['AuthorizationHeaderMalformed', 'PermanentRedirect', 'IllegalLocationConstraintException', 'IncorrectEndpoint']);
+
 export class S3DataStore implements DataStore {
   readonly #s3: S3Client;
   readonly #tails: TailCache;
@@ -132,15 +135,22 @@ export class S3DataStore implements DataStore {
     return { uploadId, partSize };
   }
 
-  /** Fails with a clear reason when the bucket is missing or the credentials are refused. */
+  /**
+   * Reaches the bucket itself and fails with a clear reason when it is missing, the credentials are
+   * refused or the region is wrong; the S3Error (or network error) is the thrown error's cause.
+   */
   async check(): Promise<void> {
     try {
-      await this.#s3.headBucket();
+      await this.#s3.probeBucket();
     } catch (error) {
       if (!(error instanceof S3Error)) throw error;
       const bucket = this.#s3.config.bucket;
-      if (error.status === 404) throw new Error(`S3 bucket "${bucket}" does not exist`);
-      if (error.status === 403) throw new Error(`S3 refused the credentials for bucket "${bucket}" (403)`);
+      const answer = `${error.status} ${error.code}`;
+      if (error.status === 404 || error.code === 'NoSuchBucket') throw new Error(`S3 bucket "${bucket}" does not exist (${answer})`, { cause: error });
+      if (REGION_CODES.has(error.code) || error.status === 301) {
+        throw new Error(`S3 bucket "${bucket}" is not in region ${this.#s3.config.region} (${answer})`, { cause: error });
+      }
+      if (error.status === 403) throw new Error(`S3 refused the credentials for bucket "${bucket}" (${answer})`, { cause: error });
       throw error;
     }
   }
