@@ -94,7 +94,7 @@ ${server}
 }
 `;
   await writeFile(join(dir, 'nginx.conf'), conf);
-  return run(['nginx', '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid; error_log stderr;`], dir, port);
+  return run(['nginx', '-e', 'stderr', '-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${dir}/nginx.pid; error_log stderr;`], dir, port);
 }
 
 /**
