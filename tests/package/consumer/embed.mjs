@@ -1,0 +1,20 @@
+// An app that embeds tusflow as its README shows, importing the installed package: file stores from
+// `tusflow/file`, mounted in the app's own Hono, served by @hono/node-server on Node and by
+// Bun.serve on Bun. Prints its origin once it listens.
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { createTusflow } from 'tusflow';
+import { FileDataStore, FileStateStore } from 'tusflow/file';
+
+const dir = process.argv[2];
+const uploads = createTusflow({ path: '/api/uploads', store: new FileDataStore(dir), state: new FileStateStore(dir) });
+const app = new Hono();
+app.get('/api/health', (c) => c.text('ok'));
+app.route('/', uploads.app);
+
+if (globalThis.Bun) {
+  const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: app.fetch });
+  console.log(`listening on http://127.0.0.1:${server.port}`);
+} else {
+  serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => console.log(`listening on http://127.0.0.1:${info.port}`));
+}
