@@ -28,7 +28,8 @@ const hostWithPort = z
   .transform((v) => {
     const at = v.lastIndexOf(':');
     return at > v.lastIndexOf(']') ? { hostname: v.slice(0, at), port: v.slice(at + 1) } : { hostname: v, port: undefined };
-  });
+  })
+  .refine((v) => v.port === undefined || port.safeParse(v.port).success);
 /**
  * Path segments of unreserved characters only, no `.` or `..`: the prefix ends up in Location
  * headers and in the page's HTML.

@@ -78,6 +78,7 @@ describe('forwarded headers, with TRUST_PROXY', () => {
       { 'X-Forwarded-Host': 'evil.example/path' },
       { 'X-Forwarded-Host': 'user@evil.example' },
       { 'X-Forwarded-Host': 'evil.example:notaport' },
+      { 'X-Forwarded-Host': 'evil.example:99999' },
       { 'X-Forwarded-Proto': 'javascript' },
       { 'X-Forwarded-Port': '99999' },
       { 'X-Forwarded-Port': '-1' },
