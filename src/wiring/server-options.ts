@@ -39,7 +39,7 @@ export interface BunServeOptions {
 }
 
 /**
- * `Bun.serve({ port, ...bunServeOptions(app.fetch) })`. No body-size cap (MAX_SIZE is the engine's).
+ * Bun's serve options, `{ port, ...bunServeOptions(app.fetch) }`. No body-size cap (MAX_SIZE is the engine's).
  * Bun's `idleTimeout` counts from the start of a request, not from its last byte, so it would cut a
  * slow but steady upload (1 KiB/s) every time it ran out, whatever arrived meanwhile. So it bounds
  * only connections that send nothing outside a body; while a request's body streams it is off, and
