@@ -4,7 +4,7 @@ import { clientAddress, requestGuard, type ConnectionInfo } from './auth/guard.t
 import type { ResolvedOptions } from './options.ts';
 import type { UploadEngine } from '../engine/engine.ts';
 import { cors } from './cors.ts';
-import { publicOrigin } from './forwarded.ts';
+import { publicOrigin, publicUrl } from './forwarded.ts';
 import type { HookRequest } from '../hooks/types.ts';
 import type { RateLimiter } from '../state/types.ts';
 import { requestId, type Logger } from '../observability/log.ts';
@@ -223,10 +223,11 @@ function metricsRoute(metrics: MetricsRegistry, opts: ResolvedOptions, rateLimit
   };
 }
 
+/** The request as hooks see it: behind a trusted proxy its URL is the public one, as the client sent it. */
 function hookRequest(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): HookRequest {
   const headers: Record<string, string> = {};
   request.headers.forEach((value, name) => {
     if (!SECRET_HEADERS.has(name)) headers[name] = value;
   });
-  return { method: request.method, url: request.url, headers, remoteAddress: clientAddress(request, connection, trustProxy) };
+  return { method: request.method, url: publicUrl(request, trustProxy).href, headers, remoteAddress: clientAddress(request, connection, trustProxy) };
 }

@@ -124,6 +124,33 @@ describe('forwarded headers, with TRUST_PROXY', () => {
   });
 });
 
+describe('hooks behind a trusted proxy', () => {
+  test('see the public URL of the request and the client from the last X-Forwarded-For entry', async () => {
+    const seen: { url: string; remoteAddress?: string }[] = [];
+    const server = await startServer({
+      trustProxy: true,
+      hooks: {
+        'pre-create': ({ request }) => {
+          if (request) seen.push({ url: request.url, remoteAddress: request.remoteAddress });
+          return {};
+        },
+      },
+    });
+    try {
+      const headers = {
+        'X-Forwarded-Host': 'up.example.org',
+        'X-Forwarded-Proto': 'https',
+        'X-Forwarded-Prefix': '/uploads',
+        'X-Forwarded-For': '192.0.2.1, 198.51.100.7',
+      };
+      expect((await create(server, headers)).status).toBe(201);
+      expect(seen).toEqual([{ url: 'https://up.example.org/uploads/files/', remoteAddress: '198.51.100.7' }]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('without TRUST_PROXY nothing forwarded is honoured (a client can send these headers itself)', () => {
   test('spoofed X-Forwarded-*, Forwarded and the page’s prefix are ignored', async () => {
     const spoof = {
