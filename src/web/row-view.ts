@@ -77,6 +77,8 @@ export class RowView {
     this.#toggle.textContent = state === 'failed' ? 'Retry' : state === 'paused' || state === 'choice' ? 'Resume' : 'Pause';
     this.#toggle.hidden = state === 'finished' || state === 'refused';
     this.#restart.hidden = state !== 'choice';
+    // The server has nothing of a refused file to show.
+    this.server.hidden = state === 'refused';
     // Nothing of a finished or refused file is left to cancel on the server: it only leaves the list.
     this.#remove.textContent = state === 'finished' || state === 'refused' ? 'Remove' : 'Cancel';
   }

@@ -51,6 +51,7 @@ export class ServerView {
     if (this.#unwatch) return;
     const unwatch = serverEvents(`${uploadUrl}/progress`, (event, data) => {
       if (event === 'gone') return close();
+      if (event === 'unreachable') return this.#unreachable();
       if (event !== 'progress') return;
       const progress = JSON.parse(data) as Progress;
       this.show(progress);
@@ -73,6 +74,14 @@ export class ServerView {
     this.show({ id: '', offset, received: offset, length: length ?? null, bytesPerSecond: 0, state: 'paused' });
   }
 
+  /** The last figures stay, marked as such: the server cannot say more until it is back. */
+  #unreachable(): void {
+    if (this.el.dataset.state === 'unreachable') return;
+    const received = Number(this.el.dataset.received ?? 0);
+    this.el.textContent = `Server: cannot be reached · ${formatBytes(received)} received when last seen`;
+    this.el.dataset.state = 'unreachable';
+  }
+
   show(p: Progress): void {
     const length = p.length ?? this.fileSize;
     const parts = [`Server: ${formatBytes(p.received)} of ${formatBytes(length)} received`, p.state];
@@ -85,7 +94,8 @@ export class ServerView {
 
 /**
  * Server-Sent Events read through fetch, which (unlike EventSource) can send the token; reopened a
- * second after it ends or fails, as EventSource does, until the returned function is called.
+ * second after it ends or fails, as EventSource does, until the returned function is called. A
+ * failed connection is told as an `unreachable` event.
  */
 function serverEvents(url: string, on: (event: string, data: string) => void): () => void {
   const stop = new AbortController();
@@ -112,6 +122,7 @@ function serverEvents(url: string, on: (event: string, data: string) => void): (
         }
       } catch {
         // reopened below, unless stopped
+        if (!stop.signal.aborted) on('unreachable', '');
       }
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }

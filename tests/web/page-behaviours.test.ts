@@ -78,6 +78,7 @@ describe('refusals', () => {
       await waitForState(page, file.name, 'refused');
       expect(await row(page, file.name).locator('.status').textContent()).toBe('Refused: the upload is larger than the server accepts');
       expect(await buttonsOf(page, file.name)).toEqual(['Remove']);
+      expect(await row(page, file.name).locator('.server').isVisible()).toBe(false);
       // One request, refused; not retried.
       await page.waitForTimeout(1200);
       expect(requests.filter((r) => r.method === 'POST').length).toBe(1);
@@ -171,6 +172,9 @@ test('the server killed mid-upload: "reconnecting…", then it goes on by itself
     await waitForState(page, file.name, 'reconnecting', 10_000);
     expect(await row(page, file.name).locator('.status').textContent()).toBe('Reconnecting… the server cannot be reached');
     expect(await buttonsOf(page, file.name)).toEqual(['Pause', 'Cancel']);
+    // The live line keeps its last figures, marked as such.
+    await row(page, file.name).locator('.server[data-state="unreachable"]').waitFor({ timeout: 10_000 });
+    expect(await row(page, file.name).locator('.server').textContent()).toMatch(/^Server: cannot be reached · [\d.]+ (KiB|MiB) received when last seen$/);
     await page.screenshot({ path: join(ARTIFACTS, 'reconnecting.png'), fullPage: true });
     // It keeps waiting while the server is away...
     await page.waitForTimeout(2_500);
