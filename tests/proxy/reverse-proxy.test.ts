@@ -77,3 +77,26 @@ for (const [name, start] of Object.entries(proxies)) {
     });
   });
 }
+
+describe('RELATIVE_LOCATION through nginx', () => {
+  let server: TestServer;
+  let proxy: ProxyProcess;
+  beforeAll(async () => {
+    server = await startServer({ trustProxy: true, relativeLocation: true });
+    proxy = await startNginx(Number(new URL(server.origin).port));
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await server?.stop();
+  });
+
+  test('Location is the public path; tus-js-client resolves it against its endpoint and the bytes arrive', async () => {
+    const endpoint = `${proxy.origin}/uploads/files/`;
+    const res = await fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
+    expect(res.headers.get('Location')).toMatch(/^\/uploads\/files\/[\w-]+$/);
+    const bytes = randomBytes(3 * MiB);
+    const { url } = await tusUpload(endpoint, bytes, { chunkSize: MiB });
+    expect(url).toStartWith(endpoint);
+    expect(sha256(await readFile(join(server.dataDir, url.split('/').pop()!)))).toBe(sha256(bytes));
+  });
+});
