@@ -66,6 +66,8 @@ interface Written {
   completedBefore: boolean;
   /** The body was cut (client gone, idle, shutdown) rather than ended by its client. */
   interrupted: boolean;
+  /** Bytes of the body read from the client. */
+  received: number;
 }
 
 export interface CreateInput {
@@ -346,7 +348,11 @@ export class UploadEngine {
         } finally {
           this.#metrics.set('tusflow_active_uploads', {}, --this.#receiving);
         }
-        await this.#record(upload, written, options);
+        await this.#record(upload, written, options).catch((error: unknown) => {
+          // A failure after the bytes were taken in (recording them): its log line says how many.
+          if (error instanceof TusError) error.received ??= written.received;
+          throw error;
+        });
         this.#metrics.inc('tusflow_bytes_received_total', {}, written.offset - offset);
         this.#hooks.emit('post-receive', upload, options.request);
         if (isFinished(upload)) this.#finished(upload, options.request);
@@ -411,7 +417,7 @@ export class UploadEngine {
     const completedBefore = 'completed' in written;
     const offset = completedBefore ? upload.length : written.offset;
     if (offset === undefined) throw new Error(`the store reported upload ${upload.id} complete, but its length is unknown`);
-    return { offset, completedBefore, interrupted: metered.interrupted };
+    return { offset, completedBefore, interrupted: metered.interrupted, received: metered.received };
   }
 
   /**

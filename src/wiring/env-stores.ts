@@ -80,7 +80,7 @@ export async function checkS3(store: S3DataStore, env: ServerEnv): Promise<void>
     const endpoint = env.S3_ENDPOINT ? `S3_ENDPOINT=${redact(env.S3_ENDPOINT)}` : `S3_ENDPOINT unset: AWS in S3_REGION=${env.S3_REGION}`;
     const reason = errorText(error);
     // Deno's fetch says only "fetch failed"; the cause names DNS or the refused connection.
-    const cause = error instanceof Error && error.cause !== undefined ? `: ${errorText(error.cause)}` : '';
+    const cause = error instanceof TypeError && error.cause !== undefined ? `: ${errorText(error.cause)}` : '';
     if (!s3) throw new ConfigError(`S3 cannot be reached: ${reason}${cause} (check ${endpoint})`);
     if (s3.status === 404 || s3.code === 'NoSuchBucket') throw new ConfigError(`${reason} (check S3_BUCKET=${env.S3_BUCKET}, ${endpoint})`);
     if (s3.status === 403) throw new ConfigError(`${reason} (check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or AWS_*)`);

@@ -35,13 +35,17 @@ const CHECK_MS = 10_000;
 
 /**
  * Runs a start-up check; its failure becomes a one-line ConfigError that names the settings to
- * look at (`check REDIS_URL=…`), within CHECK_MS.
+ * look at (`check REDIS_URL=…`), within CHECK_MS. `what` leads a reason that does not say which
+ * backend failed ("Unauthorized").
  */
-async function startupCheck(settings: string, check: () => Promise<unknown>): Promise<void> {
+async function startupCheck(what: string, settings: string, check: () => Promise<unknown>): Promise<void> {
   try {
     await withTimeout(CHECK_MS, check, () => new Error(`no answer within ${CHECK_MS / 1000} s`));
   } catch (error) {
-    throw new ConfigError(`${errorText(error)} (check ${settings})`);
+    // Upstash's errors quote the command sent; Deno's fetch says only "fetch failed", its cause why.
+    const reason = errorText(error).replace(/, command was: .*/, '');
+    const cause = error instanceof TypeError && error.cause !== undefined ? `: ${errorText(error.cause)}` : '';
+    throw new ConfigError(`${reason.startsWith(what) ? '' : `${what}: `}${reason}${cause} (check ${settings})`);
   }
 }
 
@@ -72,14 +76,14 @@ export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {
   const upstash = upstashStateFromEnv(env);
   if (upstash) {
     const url = redact(env.UPSTASH_REDIS_REST_URL ?? '');
-    await startupCheck(`UPSTASH_REDIS_REST_URL=${url} and UPSTASH_REDIS_REST_TOKEN`, () => upstash.state!.get('0'.repeat(32)));
+    await startupCheck('Upstash', `UPSTASH_REDIS_REST_URL=${url} and UPSTASH_REDIS_REST_TOKEN`, () => upstash.state!.get('0'.repeat(32)));
   }
   let redis: ReturnType<typeof sharedState> | undefined;
   if (!upstash && env.REDIS_URL) {
     // ioredis is loaded only when it is used: it costs ~20 MiB of memory.
     const connect = features.redis ?? (async (url: string) => (await import('../state/redis-tcp.ts')).tcpRedisRunner(url));
     const shared = sharedState(env, await connect(env.REDIS_URL));
-    await startupCheck(`REDIS_URL=${redact(env.REDIS_URL)}`, () => shared.state!.get('0'.repeat(32)));
+    await startupCheck('Redis', `REDIS_URL=${redact(env.REDIS_URL)}`, () => shared.state!.get('0'.repeat(32)));
     redis = shared;
   }
   // Without a shared store the rate limit is per process: createTusflow makes one from RATE_LIMIT.

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { S3Client } from '../../src/storage/s3/client.ts';
 import { S3DataStore } from '../../src/storage/s3/store.ts';
 import { FileDataStore } from '../../src/storage/file/store.ts';
+import { spawnServer } from '../support/process.ts';
 
 const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
 
@@ -148,3 +149,130 @@ test('/health answers 503 with the reason within 5 s when S3 accepts connections
     frozen.stop(true);
   }
 }, 30_000);
+
+test('every series is there from the start: counters and gauges at 0, histograms with empty buckets, S3 operations and hooks by name', async () => {
+  const s3 = await startS3Server();
+  try {
+    const text = await (await fetch(`${s3.origin}/metrics`)).text();
+    const samples = parsePrometheus(text);
+    for (const name of ['tusflow_bytes_received_total', 'tusflow_uploads_created_total', 'tusflow_active_uploads', 'tusflow_part_buffer_bytes']) {
+      expect(samples.get(name)).toBe(0);
+    }
+    expect(text).toContain('# TYPE tusflow_active_uploads gauge');
+    expect(text).toContain('# TYPE tusflow_lock_wait_seconds histogram');
+    expect(samples.get('tusflow_lock_wait_seconds_bucket{le="0.001"}')).toBe(0);
+    expect(samples.get('tusflow_lock_wait_seconds_bucket{le="+Inf"}')).toBe(0);
+    expect(samples.get('tusflow_lock_wait_seconds_count')).toBe(0);
+    for (const operation of ['CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload', 'ListObjectsV2']) {
+      expect(samples.get(`tusflow_s3_request_duration_seconds_count{operation="${operation}"}`)).toBe(0);
+      expect(samples.get(`tusflow_s3_request_duration_seconds_bucket{operation="${operation}",le="+Inf"}`)).toBe(0);
+      expect(samples.get(`tusflow_s3_retries_total{operation="${operation}"}`)).toBe(0);
+    }
+    for (const hook of ['pre-create', 'post-finish']) expect(samples.get(`tusflow_hook_failures_total{hook="${hook}"}`)).toBe(0);
+    // A server built in-process has no process memory to tell (that is the runtime entry's part).
+    expect(text).not.toContain('process_resident_memory_bytes');
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('histogram buckets are cumulative and their +Inf bucket is the count', async () => {
+  const server = await startServer();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const url = await createUpload(server.endpoint, { 'Upload-Length': '2' });
+      await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: 'ab' });
+    }
+    const text = await (await fetch(`${server.origin}/metrics`)).text();
+    const buckets = [...text.matchAll(/^tusflow_lock_wait_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])] as const);
+    expect(buckets.length).toBeGreaterThan(5);
+    expect(buckets.at(-1)![0]).toBe('+Inf');
+    const counts = buckets.map(([, n]) => n);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    const samples = parsePrometheus(text);
+    expect(counts.at(-1)).toBe(samples.get('tusflow_lock_wait_seconds_count')!);
+    expect(samples.get('tusflow_lock_wait_seconds_count')).toBeGreaterThanOrEqual(3);
+    expect(samples.get('tusflow_lock_wait_seconds_sum')).toBeGreaterThan(0);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('tusflow_active_uploads counts a PATCH while its body streams, and is 0 once it answered', async () => {
+  const server = await startServer();
+  try {
+    const url = await createUpload(server.endpoint, { 'Upload-Length': '6' });
+    let finish!: () => void;
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode('abc'));
+        await new Promise<void>((done) => (finish = done));
+        controller.enqueue(new TextEncoder().encode('def'));
+        controller.close();
+      },
+    });
+    const active = async () => parsePrometheus(await (await fetch(`${server.origin}/metrics`)).text()).get('tusflow_active_uploads');
+    const patch = fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body, duplex: 'half' } as RequestInit);
+    const deadline = Date.now() + 10_000;
+    while ((await active()) !== 1 && Date.now() < deadline) await Bun.sleep(20);
+    expect(await active()).toBe(1);
+    finish();
+    expect((await patch).status).toBe(204);
+    expect(await active()).toBe(0);
+    const head = await fetch(url, { method: 'HEAD', headers: TUS });
+    expect(head.headers.get('Upload-Offset')).toBe('6');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a server process reports its resident memory, as the kernel counts it', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tusflow-rss-'));
+  const server = await spawnServer({ DATA_DIR: dataDir });
+  try {
+    const text = await (await fetch(new URL('/metrics', server.endpoint))).text();
+    expect(text).toContain('# TYPE process_resident_memory_bytes gauge');
+    const reported = parsePrometheus(text).get('process_resident_memory_bytes')!;
+    const status = await Bun.file(`/proc/${server.proc.pid}/status`).text();
+    const kernel = Number(status.match(/^VmRSS:\s+(\d+) kB$/m)![1]) * 1024;
+    // Read a moment apart: within a quarter of each other.
+    expect(reported).toBeGreaterThan(kernel * 0.75);
+    expect(reported).toBeLessThan(kernel * 1.25);
+  } finally {
+    await server.kill();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a failed request's log line carries the reason, the upload id, the bytes received and the client's address", async () => {
+  const lines: LogEntry[] = [];
+  const server = await startServer({
+    log: (entry) => lines.push(entry),
+    hooks: { 'pre-create': (event) => (event.upload.metadata.refuse ? { reject: { status: 403, message: 'no uploads on Sundays' } } : undefined) },
+  });
+  try {
+    const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': 'refuse eWVz' } });
+    expect(refused.status).toBe(403);
+
+    const url = await createUpload(server.endpoint, { 'Upload-Length': '6' });
+    const id = url.split('/').pop()!;
+    const mismatch = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...PATCH, 'Upload-Offset': '0', 'Upload-Checksum': `sha1 ${Buffer.from('x'.repeat(20)).toString('base64')}` },
+      body: 'abc',
+    });
+    expect(mismatch.status).toBe(460);
+    expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: 'abcdef' })).status).toBe(204);
+
+    const failures = lines.filter((line) => line.status !== 201 && line.status !== 204);
+    expect(failures).toEqual([
+      expect.objectContaining({ method: 'POST', status: 403, client: '127.0.0.1', reason: expect.stringContaining('no uploads on Sundays') }),
+      expect.objectContaining({ method: 'PATCH', status: 460, uploadId: id, received: 3, client: '127.0.0.1', reason: expect.stringContaining('checksum') }),
+    ]);
+    // A request that succeeded has no reason, and still the client's address.
+    expect(lines.find((line) => line.status === 204)).toEqual(expect.not.objectContaining({ reason: expect.anything() }));
+    expect(lines.find((line) => line.status === 204)).toEqual(expect.objectContaining({ client: '127.0.0.1' }));
+  } finally {
+    await server.stop();
+  }
+});

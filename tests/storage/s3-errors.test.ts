@@ -82,6 +82,14 @@ test('a bucket gone while the server runs: 503 whose reason names NoSuchBucket a
     expect(reason).toContain('NoSuchBucket');
     expect(reason).toContain("will until the server's storage settings are fixed");
     expect(reason).not.toContain('try again');
+    // The server's log line for it: an error, with the reason and the client.
+    await Bun.sleep(100);
+    const logged = server
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"status":503'))
+      .map((line) => JSON.parse(line));
+    expect(logged).toEqual([expect.objectContaining({ level: 'error', method: 'POST', client: '127.0.0.1', reason: expect.stringContaining('NoSuchBucket') })]);
   } finally {
     await server.kill();
     await rm(env.DATA_DIR, { recursive: true, force: true });
