@@ -1,6 +1,6 @@
 // An app that embeds tusflow as its README shows, importing the installed package: file stores from
-// `tusflow/file`, mounted in the app's own Hono, served by @hono/node-server on Node and by
-// Bun.serve on Bun. Prints its origin once it listens.
+// `tusflow/file`, mounted in the app's own Hono, served by @hono/node-server on Node, by Bun.serve
+// on Bun and by Deno.serve on Deno. Prints its origin once it listens.
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createTusflow } from 'tusflow';
@@ -15,6 +15,8 @@ app.route('/', uploads.app);
 if (globalThis.Bun) {
   const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: app.fetch });
   console.log(`listening on http://127.0.0.1:${server.port}`);
+} else if (globalThis.Deno) {
+  Deno.serve({ hostname: '127.0.0.1', port: 0, onListen: ({ port }) => console.log(`listening on http://127.0.0.1:${port}`) }, app.fetch);
 } else {
   serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info) => console.log(`listening on http://127.0.0.1:${info.port}`));
 }
