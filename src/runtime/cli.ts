@@ -20,7 +20,7 @@ export const DESCRIPTIONS = {
   PORT: 'port to listen on',
   HOST: 'address to listen on',
   DATA_DIR: 'the embedded store: bytes (<id>) and records (<id>.json)',
-  MAX_SIZE: 'largest upload in bytes, advertised as Tus-Max-Size (unset: unlimited)',
+  MAX_SIZE: 'largest upload (1GiB, 500MB or bytes), advertised as Tus-Max-Size (unset: unlimited)',
   UPLOAD_TTL_SECONDS: 'an unfinished upload expires this long after its last write',
   BODY_IDLE_TIMEOUT_SECONDS: 'a PATCH whose body brings no byte for this long ends there, keeping what arrived',
   CONNECTION_IDLE_TIMEOUT_SECONDS: 'Bun, Node: a connection silent this long outside a body (headers, keep-alive) is closed',
@@ -38,11 +38,11 @@ export const DESCRIPTIONS = {
   AWS_ACCESS_KEY_ID: 'used when S3_ACCESS_KEY_ID is unset',
   AWS_SECRET_ACCESS_KEY: 'used when S3_SECRET_ACCESS_KEY is unset',
   S3_SESSION_TOKEN: 'for temporary credentials',
-  S3_FORCE_PATH_STYLE: 'endpoint/bucket/key addressing (MinIO, Ceph)',
+  S3_FORCE_PATH_STYLE: 'endpoint/bucket/key addressing (MinIO, Ceph); unset: on for IP and localhost endpoints',
   S3_KEY_PREFIX: 'the finished object is <prefix><id>',
-  S3_PART_SIZE: 'part size in bytes; grown per upload so it fits 10,000 parts',
+  S3_PART_SIZE: 'part size (8MiB or bytes); grown per upload so it fits 10,000 parts',
   S3_PARALLEL_PARTS: 'parts in flight per PATCH',
-  S3_BUFFER_MEMORY: 'bytes of part buffers for all uploads together; PATCHes wait past it',
+  S3_BUFFER_MEMORY: 'part buffers for all uploads together (256MiB or bytes); PATCHes wait past it',
   UPSTASH_REDIS_REST_URL: 'records and locks in Upstash (with UPSTASH_REDIS_REST_TOKEN)',
   UPSTASH_REDIS_REST_TOKEN: 'the Upstash REST token',
   REDIS_URL: 'records and locks in Redis over TCP, e.g. redis://127.0.0.1:6379/0',
@@ -85,7 +85,8 @@ export function variables(): Variable[] {
       name,
       flag: flagName(name),
       defaultText: text === '' ? '(empty)' : text,
-      boolean: typeof value === 'boolean',
+      // A true/false variable, also one unset by default (S3_FORCE_PATH_STYLE).
+      boolean: typeof value === 'boolean' || envSchema.shape[name].safeParse('true').data === true,
       description: (DESCRIPTIONS as Record<string, string | undefined>)[name] ?? '',
     };
   });

@@ -2,6 +2,8 @@ import { expect, test } from 'bun:test';
 import { ConfigError, createTusflow, fromEnv, parseEnv } from '../../src/index.ts';
 import { freePort, spawnServer } from '../support/process.ts';
 import { announce, exposureWarning } from '../../src/wiring/server.ts';
+import { configWarnings } from '../../src/wiring/config.ts';
+import { S3Client } from '../../src/storage/s3/client.ts';
 
 test('defaults match the documented contract', () => {
   expect(parseEnv({})).toMatchObject({
@@ -140,4 +142,68 @@ test('a server on loopback starts without the warning', async () => {
   } finally {
     await server.kill();
   }
+});
+
+test('sizes are bytes or a number with KB/MB/GB (1000s) or KiB/MiB/GiB (1024s), any case; anything else names its variable', () => {
+  const sizes: [string, number][] = [
+    ['1048576', 1048576],
+    ['1GiB', 1024 ** 3],
+    ['1gib', 1024 ** 3],
+    ['1.5 GiB', 1.5 * 1024 ** 3],
+    ['500MB', 500_000_000],
+    ['10kb', 10_000],
+    ['64KiB', 65_536],
+    ['2TB', 2e12],
+    ['7b', 7],
+  ];
+  for (const [text, bytes] of sizes) expect(parseEnv({ MAX_SIZE: text }).MAX_SIZE).toBe(bytes);
+  expect(parseEnv({ S3_BUCKET: 'uploads', S3_PART_SIZE: '8MiB', S3_BUFFER_MEMORY: '64MiB' })).toMatchObject({
+    S3_PART_SIZE: 8 * 1024 ** 2,
+    S3_BUFFER_MEMORY: 64 * 1024 ** 2,
+  });
+  for (const bad of ['lots', '1.5', '1e9', 'GiB', '5 MiBs', '-1KB', '0.1b', '0']) {
+    expect(() => parseEnv({ MAX_SIZE: bad })).toThrow(new RegExp(`^invalid configuration: MAX_SIZE=${JSON.stringify(bad).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+  }
+  // Below the minimum part size S3 takes, in whatever unit it is written.
+  expect(() => parseEnv({ S3_PART_SIZE: '5MB' })).toThrow(/S3_PART_SIZE="5MB"/);
+});
+
+test('a refusal with several bad variables is still one line', () => {
+  expect(() => parseEnv({ PORT: 'x', MAX_SIZE: 'y' })).toThrow(/^invalid configuration: PORT="x": .*; MAX_SIZE="y": [^\n]*$/);
+});
+
+test('settings ignored as combined are warned about', () => {
+  expect(configWarnings(parseEnv({}))).toEqual([]);
+  expect(configWarnings(parseEnv({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_KEY_PREFIX: 'up/' }))).toEqual([
+    'S3_ENDPOINT, S3_KEY_PREFIX are ignored without S3_BUCKET: uploads are stored under DATA_DIR',
+  ]);
+  expect(configWarnings(parseEnv({ S3_BUCKET: 'uploads', S3_ENDPOINT: 'http://127.0.0.1:9000' }))).toEqual([]);
+  expect(configWarnings(parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379', UPSTASH_REDIS_REST_URL: 'https://x.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' }))).toEqual([
+    'REDIS_URL is ignored: UPSTASH_REDIS_REST_URL is set too, and records and locks go to Upstash',
+  ]);
+});
+
+test('S3 path style: on by default for IP and localhost endpoints, off for names; false on an IP endpoint is refused', () => {
+  const client = (endpoint: string, forcePathStyle?: boolean) =>
+    new S3Client({ endpoint, bucket: 'uploads', region: 'us-east-1', accessKeyId: 'k', secretAccessKey: 's', forcePathStyle });
+  // Where a request goes, seen through the fetch it is handed to (nothing is sent).
+  const urlOf = async (c: (fetch: (input: string | URL | Request) => Promise<Response>) => S3Client) => {
+    let seen = '';
+    await c(async (input) => {
+      seen = String(input instanceof Request ? input.url : input);
+      return new Response('<ListBucketResult></ListBucketResult>');
+    }).probeBucket();
+    return seen;
+  };
+  const withFetch = (endpoint: string, forcePathStyle?: boolean) => (fetch: (input: string | URL | Request) => Promise<Response>) =>
+    new S3Client({ endpoint, bucket: 'uploads', region: 'us-east-1', accessKeyId: 'k', secretAccessKey: 's', forcePathStyle, fetch });
+  return Promise.all([
+    expect(urlOf(withFetch('http://127.0.0.1:9000'))).resolves.toStartWith('http://127.0.0.1:9000/uploads/?'),
+    expect(urlOf(withFetch('http://[::1]:9000'))).resolves.toStartWith('http://[::1]:9000/uploads/?'),
+    expect(urlOf(withFetch('http://localhost:9000'))).resolves.toStartWith('http://localhost:9000/uploads/?'),
+    expect(urlOf(withFetch('https://s3.example.com'))).resolves.toStartWith('https://uploads.s3.example.com/?'),
+    expect(urlOf(withFetch('https://s3.example.com', true))).resolves.toStartWith('https://s3.example.com/uploads/?'),
+    expect(urlOf(withFetch('http://localhost:9000', false))).resolves.toStartWith('http://uploads.localhost:9000/?'),
+    expect(() => client('http://127.0.0.1:9000', false)).toThrow(/IP address \(127\.0\.0\.1\) cannot take/),
+  ]);
 });
