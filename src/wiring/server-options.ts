@@ -26,6 +26,9 @@ function idleSeconds(options: ServerTimeoutOptions): number {
   return connectionIdleTimeoutSeconds ?? envSchema.shape.CONNECTION_IDLE_TIMEOUT_SECONDS.parse(undefined);
 }
 
+/** Bun refuses a larger `idleTimeout`; its per-request `timeout` takes up to 14,280 s. */
+const BUN_MAX_IDLE_TIMEOUT = 255;
+
 /** The members of Bun's `Server` the options use. */
 export interface BunServerLike {
   requestIP(request: Request): { address: string } | null;
@@ -45,6 +48,7 @@ export interface BunServeOptions {
  * only connections that send nothing outside a body; while a request's body streams it is off, and
  * the engine cuts a body that brings no byte for `bodyIdleTimeoutSeconds`, counted from the last
  * byte. Once the answer is ready the connection's bound is back. `fetch` gets the client's address.
+ * Bun takes at most 255 s as the server's bound: a longer one applies after requests with a body.
  */
 export function bunServeOptions(fetch: ConnectionFetch, options: ServerTimeoutOptions = {}): BunServeOptions {
   const seconds = idleSeconds(options);
@@ -60,7 +64,7 @@ export function bunServeOptions(fetch: ConnectionFetch, options: ServerTimeoutOp
       }
     },
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    idleTimeout: seconds,
+    idleTimeout: Math.min(seconds, BUN_MAX_IDLE_TIMEOUT),
   };
 }
 

@@ -94,6 +94,15 @@ test("bunServeOptions passes the client's address: the rate limit counts each ad
   }
 });
 
+test('bunServeOptions takes a connection bound above the 255 s Bun.serve accepts as its idleTimeout', async () => {
+  const server = Bun.serve({ hostname: '127.0.0.1', port: 0, ...bunServeOptions(userApp.fetch, { connectionIdleTimeoutSeconds: 300 }) });
+  try {
+    expect(await (await fetch(`http://127.0.0.1:${server.port}/api/health`)).text()).toBe('ok');
+  } finally {
+    server.stop(true);
+  }
+});
+
 test("nodeServeOptions on Node passes the client's address: the rate limit counts each address on its own", async () => {
   await ensureBuilt();
   const script = `
