@@ -12,6 +12,7 @@ import { refusal, runUntilExit, type Entry } from '../support/startup.ts';
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge.ts';
 import { startWorker } from '../../scripts/worker.ts';
 import { TUS } from '../support/server.ts';
+import { ensureBuilt } from '../support/build.ts';
 
 const SERVERS: Entry[] = ['bun', 'deno'];
 let dir: string;
@@ -26,9 +27,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test.each(SERVERS)(
+test.each([...SERVERS, 'node'] as Entry[])(
   '%s: a port held by another listener, a bad HOST, an unwritable DATA_DIR: one line each, exit 1',
   async (entry) => {
+    if (entry === 'node') await ensureBuilt();
     // A real listener holds the port for the whole test.
     const holder = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
     const aFile = join(dir, `${entry}-a-file`);

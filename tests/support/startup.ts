@@ -11,6 +11,8 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 export const ENTRIES = {
   bun: [process.execPath, 'src/runtime/bun.ts'],
   deno: [`${ROOT}node_modules/.bin/deno`, 'run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', '--allow-sys', 'src/runtime/deno.ts'],
+  /** From dist/: call ensureBuilt() (tests/support/build.ts) first. */
+  node: [Bun.which('node') ?? 'node', 'dist/runtime/node.js'],
   worker: [process.execPath, 'scripts/worker.ts'],
 } as const;
 export type Entry = keyof typeof ENTRIES;
