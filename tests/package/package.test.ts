@@ -138,12 +138,22 @@ test('the tarball holds the build, the sources, the command and the license, and
     expect([entry, packed.includes(types.slice(2)), packed.includes(bun.slice(2)), packed.includes(node.slice(2))]).toEqual([entry, true, true, true]);
   }
   expect(packed.filter((path) => /^(tests|bench|scripts|\.ci|node_modules|data|docs)\//.test(path))).toEqual([]);
+  // The test suite's build stamp (tests/support/build.ts) is not part of the build.
+  expect(packed).not.toContain('dist/.built');
   expect(packed.filter((path) => path.startsWith('src/web/') && path !== 'src/web/page.generated.ts').length).toBeLessThan(20);
   // What `npm install tusflow` brings: no runtime binary.
   expect(Object.keys(pkg.dependencies)).not.toContain('bun');
   expect(Object.keys(pkg.dependencies)).not.toContain('deno');
   expect(existsSync(join(nodeProject, 'node_modules/bun'))).toBe(false);
   expect(existsSync(join(nodeProject, 'node_modules/deno'))).toBe(false);
+});
+
+test('npm publish sends package.json as it is: nothing to auto-correct, no bin dropped', async () => {
+  // npm 11 drops a bin written "./bin/tusflow.js" from what it publishes, with only a warning.
+  const output = await mustRun(['npm', 'publish', '--dry-run', '--ignore-scripts'], ROOT);
+  expect(output).toContain('+ tusflow@');
+  const warnings = output.split('\n').filter((line) => line.startsWith('npm warn') && !line.includes('requires you to be logged in'));
+  expect(warnings).toEqual([]);
 });
 
 test('under plain Node, every entry loads from the installed package', async () => {
