@@ -48,7 +48,9 @@ async function mustRun(cmd: string[], cwd: string, env: Record<string, string> =
 
 /** Starts a server process and resolves with the URL it prints once it listens. */
 function startServer(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(cmd[0]!, cmd.slice(1), { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: npx and deno task start the server as their child, and a SIGTERM to them
+  // alone does not reach it (a terminal's Ctrl-C goes to the whole group).
+  const proc = spawn(cmd[0]!, cmd.slice(1), { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   running.push(proc);
   let output = '';
   return new Promise((resolve, reject) => {
@@ -70,11 +72,29 @@ function startServer(cmd: string[], cwd: string, env: Record<string, string> = {
   });
 }
 
-function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.kill('SIGTERM');
-  return exited;
+/** Whether any process of the group `pid` leads is still there. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SIGTERM to the server's process group; resolves once every process of it has gone: true when they
+ * went on SIGTERM, false when they needed the SIGKILL that follows 10 s later.
+ */
+async function stop(proc: ChildProcess): Promise<boolean> {
+  const pid = proc.pid!;
+  if (!groupAlive(pid)) return true;
+  process.kill(-pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (groupAlive(pid) && Date.now() < deadline) await Bun.sleep(50);
+  if (!groupAlive(pid)) return true;
+  process.kill(-pid, 'SIGKILL');
+  return false;
 }
 
 /** 300 KiB of non-repeating bytes, sent in 64 KiB PATCHes: five requests, resumed at each offset. */
@@ -180,7 +200,7 @@ test('under Node, an app that embeds tusflow (node:http via @hono/node-server) s
   const { sent, stored } = await uploadAndRead(`${url}/api/uploads/`, dataDir, 1);
   expect(stored.length).toBe(sent.length);
   expect(Buffer.compare(stored, sent)).toBe(0);
-  await stop(proc);
+  expect(await stop(proc)).toBe(true);
 });
 
 test('under Bun, the same app from a bun-installed package (the TypeScript sources) stores the uploaded bytes', async () => {
@@ -191,7 +211,7 @@ test('under Bun, the same app from a bun-installed package (the TypeScript sourc
   const { url, proc } = await startServer([process.execPath, 'embed.mjs', dataDir], bunProject);
   const { sent, stored } = await uploadAndRead(`${url}/api/uploads/`, dataDir, 2);
   expect(Buffer.compare(stored, sent)).toBe(0);
-  await stop(proc);
+  expect(await stop(proc)).toBe(true);
 });
 
 test('under Deno, the same app from the npm-installed package (the compiled JavaScript) stores the uploaded bytes', async () => {
@@ -203,7 +223,7 @@ test('under Deno, the same app from the npm-installed package (the compiled Java
   const { url, proc } = await startServer([...deno, 'embed.mjs', dataDir], nodeProject, { NO_COLOR: '1' });
   const { sent, stored } = await uploadAndRead(`${url}/api/uploads/`, dataDir, 5);
   expect(Buffer.compare(stored, sent)).toBe(0);
-  await stop(proc);
+  expect(await stop(proc)).toBe(true);
 });
 
 test('npx tusflow under Node serves uploads into --data-dir', async () => {
@@ -220,7 +240,7 @@ test('npx tusflow under Node serves uploads into --data-dir', async () => {
   expect(url).toBe(`http://127.0.0.1:${port}/files/`);
   const { sent, stored } = await uploadAndRead(url, dataDir, 3);
   expect(Buffer.compare(stored, sent)).toBe(0);
-  await stop(proc);
+  expect(await stop(proc)).toBe(true);
 });
 
 const EVERY_ENTRY = `
@@ -313,5 +333,5 @@ test('deno task start, in a checkout after npm install, serves uploads', async (
   expect(url).toBe(`http://127.0.0.1:${port}/files/`);
   const { sent, stored } = await uploadAndRead(url, dataDir, 4);
   expect(Buffer.compare(stored, sent)).toBe(0);
-  await stop(proc);
+  expect(await stop(proc)).toBe(true);
 });
