@@ -4,7 +4,8 @@
  * against one radosgw (started here, or TUSFLOW_TEST_S3_ENDPOINT). Prints the tables and writes
  * bench/results/latest.{json,md}. `--quick` uses smaller files; `--no-memory` skips the memory scan;
  * `--only=concurrent` runs only the peak RSS of many concurrent uploads on Bun (under a minute;
- * BENCH_BUFFER_MEMORY sets the server's S3_BUFFER_MEMORY there, default 128 MiB).
+ * BENCH_BUFFER_MEMORY sets the server's S3_BUFFER_MEMORY there, default 128 MiB); `--only=costs`
+ * only the S3 requests and billed Redis/Upstash commands per upload, the peer's included.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +14,7 @@ import { spawnServer, type ServerProcess } from '../tests/support/process.ts';
 import { S3Client } from '../src/storage/s3/client.ts';
 import { cpuSeconds, generatedBody, MiB, peakRssMiB, table } from './lib.ts';
 import { startS3Proxy } from './s3-proxy.ts';
+import { startUpstashBridge } from '../tests/support/upstash-bridge.ts';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -25,13 +27,7 @@ const TUS = { 'Tus-Resumable': '1.0.0' };
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const s3 = await startS3();
-if (only === 'concurrent') {
-  const rows = await concurrentMemory();
-  console.log(table(rows));
-  await s3.stop();
-  process.exit(0);
-} else if (only) throw new Error(`unknown --only=${only} (known: concurrent)`);
-if (!existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
+if (only !== 'concurrent' && !existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
   console.error('installing the peer (@tus/server + @tus/s3-store) into bench/peer …');
   const npm = Bun.spawnSync(['npm', 'install', '--no-audit', '--no-fund', '--prefix', `${ROOT}bench/peer`], { stdout: 'inherit', stderr: 'inherit' });
   if (npm.exitCode !== 0) throw new Error('could not install the peer');
@@ -48,6 +44,12 @@ const contenders: Contender[] = [
   { name: 'peer: @tus/server (Node)', command: ['node', 'bench/peer/server.mjs'] },
 ];
 
+if (only === 'concurrent' || only === 'costs') {
+  const rows = only === 'costs' ? await costs() : await concurrentMemory();
+  console.log(table(rows));
+  await s3.stop();
+  process.exit(0);
+} else if (only) throw new Error(`unknown --only=${only} (known: concurrent, costs)`);
 function serverEnv(bucket: string, endpoint = s3.endpoint): Record<string, string> {
   return {
     S3_ENDPOINT: endpoint,
@@ -219,25 +221,43 @@ for (const workload of workloads) {
 async function costs() {
   const rows: Record<string, string | number>[] = [];
   const size = 64 * MiB;
-  for (const contender of contenders.filter((c) => c.command && !c.name.includes('Deno'))) {
+  const bridge = await startUpstashBridge({ redisUrl: REDIS_URL });
+  const upstashScripts = () => (bridge.commands.get('EVALSHA') ?? 0) + (bridge.commands.get('EVAL') ?? 0);
+  const runs = [
+    ...contenders.filter((c) => c.command && !c.name.includes('Deno')).map((c) => ({ ...c, state: c.name.startsWith('tusflow') ? ('redis' as const) : undefined })),
+    { name: 'tusflow (Bun, Upstash)', command: contenders[1]!.command, state: 'upstash' as const },
+  ];
+  for (const contender of runs) {
     for (const chunk of [size, 5 * MiB]) {
       const bucket = await s3.newBucket();
       const proxy = startS3Proxy(s3.endpoint);
-      const server = await spawnServer(serverEnv(bucket, proxy.endpoint), contender.command);
+      const vars = serverEnv(bucket, proxy.endpoint);
+      if (contender.state === 'upstash') {
+        delete vars.REDIS_URL;
+        Object.assign(vars, { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token });
+      }
+      const server = await spawnServer(vars, contender.command);
+      // Commands a user is billed for (Upstash: each; a script is one), counted at Redis or at the
+      // REST endpoint; scripts are loaded by a first request, so the steady state is what is counted.
+      const billed = contender.state === 'upstash' ? async () => upstashScripts() : redisCalls;
       try {
-        const before = await redisCalls();
+        await tusUpload(server.endpoint, 1, 1);
+        proxy.counts.clear();
+        const before = await billed();
         const { patches } = await tusUpload(server.endpoint, size, chunk);
-        const redis = (await redisCalls()) - before;
+        const commands = (await billed()) - before;
         const s3Total = [...proxy.counts.values()].reduce((a, b) => a + b, 0);
+        const parts = proxy.counts.get('UploadPart') ?? 0;
         rows.push({
           contender: contender.name,
           upload: `64 MiB in ${patches} PATCH${patches > 1 ? 'es' : ''}`,
           'S3 requests': s3Total,
           'S3 per PATCH': (s3Total / patches).toFixed(1),
-          'of which parts': proxy.counts.get('UploadPart') ?? 0,
+          'of which parts': parts,
           'S3 by operation': [...proxy.counts].map(([op, n]) => `${op} ${n}`).join(', '),
-          'Redis commands': contender.name.startsWith('tusflow') ? redis : 'n/a (no Redis)',
-          'Redis per PATCH': contender.name.startsWith('tusflow') ? (redis / patches).toFixed(1) : '—',
+          'billed Redis commands (POST + PATCHes)': contender.state ? commands : 'n/a (no Redis)',
+          'per PATCH': contender.state ? (commands / patches).toFixed(2) : '—',
+          'budget: parts + 2 per PATCH + 4': contender.state ? `${parts + 2 * patches + 4} (${commands <= parts + 2 * patches + 4 ? 'within' : 'over'})` : '—',
         });
       } finally {
         await server.kill();
@@ -246,6 +266,7 @@ async function costs() {
       }
     }
   }
+  await bridge.stop();
   return rows;
 }
 
@@ -368,7 +389,7 @@ const report = [
   '',
   table(throughput),
   '',
-  '## Cost per upload (S3 requests at a counting proxy, Redis commands from INFO commandstats)',
+  '## Cost per upload (S3 requests at a counting proxy; billed Redis commands from INFO commandstats, Upstash ones at its REST endpoint)',
   '',
   table(costRows),
   '',

@@ -4,7 +4,7 @@ import type { Checksum } from '../model/checksum.ts';
 import type { Metadata } from '../model/upload.ts';
 import type { DataStore } from '../storage/types.ts';
 import type { ByteRange } from '../model/upload.ts';
-import type { Locker, StateStore } from '../state/types.ts';
+import type { Lease, LockOptions, Locker, RecordFields, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { NO_METRICS, type Metrics } from '../model/metrics.ts';
 import { errorText } from '../observability/redact.ts';
@@ -313,10 +313,14 @@ export class UploadEngine {
     return isFinal(upload) && upload.finishedAt === undefined ? this.#assemble(upload) : upload;
   }
 
-  /** The upload's record, checked like `get`, as it is (for code that holds its lock). */
-  async #load(id: string): Promise<Upload> {
+  /**
+   * The upload's record, checked like `get`, as it is (for code that holds its lock): the one read
+   * with the lock when the lease has it.
+   */
+  async #load(id: string, lease?: Lease): Promise<Upload> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
-    const upload = (await this.#stateCall(() => this.#o.state.get(id))) ?? (await this.#recover(id));
+    const record = lease?.record !== undefined ? lease.record : await this.#stateCall(() => this.#o.state.get(id));
+    const upload = record ?? (await this.#recover(id));
     if (!upload) throw new TusError('NOT_FOUND');
     if (upload.expiresAt !== undefined && upload.expiresAt <= this.#now()) throw new TusError('GONE');
     return upload;
@@ -328,36 +332,44 @@ export class UploadEngine {
    */
   append(id: string, offset: number, body: Body, options: AppendOptions = {}): Promise<Upload> {
     return this.#track(
-      this.#withLock(id, async (signal) => {
-        const upload = await this.#load(id);
-        if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
-        const wasFinished = isFinished(upload);
-        if (options.length !== undefined) await this.#declareLength(upload, options.length);
-        if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
-        expectOffset(upload, offset);
-        if (wasFinished) {
-          // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
-          await drainEmpty(body.stream);
+      this.#withLock(
+        id,
+        async (signal, lease) => {
+          const upload = await this.#load(id, lease);
+          if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
+          const wasFinished = isFinished(upload);
+          if (options.length !== undefined) await this.#declareLength(upload, options.length);
+          if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
+          expectOffset(upload, offset);
+          if (wasFinished) {
+            // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
+            await drainEmpty(body.stream);
+            return upload;
+          }
+          // Counted while bytes are taken in: the active-uploads gauge.
+          this.#metrics.set('tusflow_active_uploads', {}, ++this.#receiving);
+          let written: Written;
+          try {
+            written = await this.#write(upload, body, signal, lease);
+          } finally {
+            this.#metrics.set('tusflow_active_uploads', {}, --this.#receiving);
+          }
+          try {
+            await this.#save(upload.id, await this.#record(upload, written, options), lease);
+          } catch (error) {
+            // A failure after the bytes were taken in (recording them): its log line says how many.
+            if (error instanceof TusError) error.received ??= written.received;
+            throw error;
+          }
+          this.#metrics.inc('tusflow_bytes_received_total', {}, written.offset - offset);
+          this.#hooks.emit('post-receive', upload, options.request);
+          if (isFinished(upload)) this.#finished(upload, options.request);
           return upload;
-        }
-        // Counted while bytes are taken in: the active-uploads gauge.
-        this.#metrics.set('tusflow_active_uploads', {}, ++this.#receiving);
-        let written: Written;
-        try {
-          written = await this.#write(upload, body, signal);
-        } finally {
-          this.#metrics.set('tusflow_active_uploads', {}, --this.#receiving);
-        }
-        await this.#record(upload, written, options).catch((error: unknown) => {
-          // A failure after the bytes were taken in (recording them): its log line says how many.
-          if (error instanceof TusError) error.received ??= written.received;
-          throw error;
-        });
-        this.#metrics.inc('tusflow_bytes_received_total', {}, written.offset - offset);
-        this.#hooks.emit('post-receive', upload, options.request);
-        if (isFinished(upload)) this.#finished(upload, options.request);
-        return upload;
-      }),
+        },
+        // The record is read with the lock, the PATCH marked as running on it, and (below) the new
+        // offset saved with the release: two state calls in all, where the locker can.
+        { read: true, transfer: this.#now() },
+      ),
     );
   }
 
@@ -380,7 +392,7 @@ export class UploadEngine {
    * Streams an append's body into storage, metered: never past the length (for a deferred length,
    * past the size limit), checked against its checksum, its progress recorded as it arrives.
    */
-  async #write(upload: Upload, body: Body, signal: AbortSignal): Promise<Written> {
+  async #write(upload: Upload, body: Body, signal: AbortSignal, lease: Lease): Promise<Written> {
     const limit = (upload.length ?? this.#o.maxSize ?? Number.MAX_SAFE_INTEGER) - upload.offset;
     const overflow = upload.length === undefined ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
     if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
@@ -396,12 +408,13 @@ export class UploadEngine {
     // Bytes count before the body ends only without a checksum (which commits all or nothing), and
     // with a declared size (a body that passes the length is then refused unread: nothing stored).
     const early = body.checksum === undefined && body.size !== undefined;
-    const progress = await this.#progress(upload, signal);
+    const progress = await this.#progress(upload, signal, lease);
     const written = await this.#storage(() =>
       this.#o.store.write(upload, metered.stream, {
         verify: () => metered.verify(),
         onProgress: progress.report,
-        onDurable: early ? progress.durable : undefined,
+        // Once the whole body is durable, the record that ends the PATCH follows at once.
+        onDurable: early ? (bytes) => void (bytes < body.size! && progress.durable(bytes)) : undefined,
         size: body.size,
         signal: metered.signal,
       }),
@@ -422,9 +435,10 @@ export class UploadEngine {
 
   /**
    * Records how far an append got: the new offset and expiry, the length it declared or (IETF) its
-   * end fixed, and the finish when the last byte is in. Changes `upload` to match.
+   * end fixed, and the finish when the last byte is in. Changes `upload` to match, and returns the
+   * fields to save.
    */
-  async #record(upload: Upload, written: Written, options: AppendOptions): Promise<void> {
+  async #record(upload: Upload, written: Written, options: AppendOptions): Promise<RecordFields> {
     const changed: Partial<Upload> = { offset: written.offset, expiresAt: this.#now() + this.#o.ttlMs, transfer: undefined };
     if (options.length !== undefined) changed.length = options.length;
     // A body cut short did not reach the end its client meant, so it fixes no length.
@@ -438,7 +452,12 @@ export class UploadEngine {
       changed.finishedAt = upload.finishedAt;
       changed.expiresAt = upload.expiresAt;
     }
-    await this.#stateCall(() => this.#o.state.update(upload.id, changed));
+    return changed;
+  }
+
+  /** Saves fields of a record, with the lease's release where it can (it is released anyway). */
+  #save(id: string, fields: RecordFields, lease: Lease): Promise<void> {
+    return this.#stateCall(() => (lease.save ? lease.release(fields) : this.#o.state.update(id, fields)));
   }
 
   /** The bytes of a finished upload; finishing is retried here if it failed the first time. */
@@ -460,13 +479,17 @@ export class UploadEngine {
   }
 
   terminate(id: string, request?: HookRequest): Promise<void> {
-    return this.#withLock(id, async () => {
-      const upload = await this.#load(id);
-      await this.#hooks.decide('pre-terminate', upload, request);
-      await this.#remove(upload);
-      this.#metrics.inc('tusflow_uploads_terminated_total');
-      this.#hooks.emit('post-terminate', upload, request);
-    });
+    return this.#withLock(
+      id,
+      async (_signal, lease) => {
+        const upload = await this.#load(id, lease);
+        await this.#hooks.decide('pre-terminate', upload, request);
+        await this.#remove(upload);
+        this.#metrics.inc('tusflow_uploads_terminated_total');
+        this.#hooks.emit('post-terminate', upload, request);
+      },
+      { read: true },
+    );
   }
 
   /** Removes unfinished uploads whose expiry has passed; resolves with how many went. */
@@ -499,34 +522,28 @@ export class UploadEngine {
   }
 
   /**
-   * Marks a PATCH as running and returns the callbacks that record how far it got, at most once per
-   * interval: other instances serve the progress view from these records. Bytes the store reports
-   * durable become the upload's offset as soon as the record before has been written, so a crash
-   * mid-PATCH keeps them (the offset still only counts what storage holds). Nothing is recorded once
-   * the lock is lost.
+   * Marks a PATCH as running and returns the callbacks that record how far it got: other instances
+   * serve the progress view from these records. Bytes the store reports durable become the upload's
+   * offset as soon as the record before has been written (at most one record per part), so a crash
+   * mid-PATCH keeps them (the offset still only counts what storage holds). Progress alone is
+   * recorded once per interval — or, where the lease saves records, with its renewals, at no cost of
+   * its own (the lease marked the PATCH as running too). Nothing is recorded once the lock is lost.
    */
-  async #progress(upload: Upload, signal: AbortSignal): Promise<{ report(received: number): void; durable(bytes: number): void; settled(): Promise<void> }> {
+  async #progress(
+    upload: Upload,
+    signal: AbortSignal,
+    lease: Lease,
+  ): Promise<{ report(received: number): void; durable(bytes: number): void; settled(): Promise<void> }> {
     const transfer: Transfer = { startedAt: this.#now(), startOffset: upload.offset, received: 0, updatedAt: this.#now() };
-    await this.#stateCall(() => this.#o.state.update(upload.id, { transfer }));
+    const save = lease.save?.bind(lease);
+    if (!save) await this.#stateCall(() => this.#o.state.update(upload.id, { transfer }));
     const interval = this.#o.progressIntervalMs ?? 500;
     let writing: Promise<void> | undefined;
     let durable = 0;
     let committed = 0;
     let closed = false;
-    const record = (): void => {
-      const now = this.#now();
-      const due = now - transfer.updatedAt >= interval;
-      // Newly durable bytes are recorded at once (one record at a time); progress alone once per interval.
-      if (writing || closed || signal.aborted || (durable <= committed && !due)) return;
-      if (due) {
-        transfer.updatedAt = now;
-        this.#hooks.emit('post-receive', { ...upload, offset: upload.offset + transfer.received, transfer: { ...transfer } });
-      }
-      const changed: Partial<Upload> = { transfer: { ...transfer } };
-      const target = durable;
-      if (target > committed) changed.offset = upload.offset + target;
-      writing = this.#o.state
-        .update(upload.id, changed)
+    const write = (changed: RecordFields, target: number): void => {
+      writing = (save ? save(changed) : this.#o.state.update(upload.id, changed))
         // Progress is advisory, and a durable offset not recorded now is recorded when the PATCH ends.
         .then(() => void (committed = target))
         .then(
@@ -536,6 +553,22 @@ export class UploadEngine {
           },
           () => void (writing = undefined),
         );
+    };
+    const record = (): void => {
+      if (closed || signal.aborted) return;
+      const now = this.#now();
+      if (now - transfer.updatedAt >= interval && (save || !writing)) {
+        transfer.updatedAt = now;
+        this.#hooks.emit('post-receive', { ...upload, offset: upload.offset + transfer.received, transfer: { ...transfer } });
+        // Progress alone goes with the lease's next renewal where it saves records, else in a record of its own.
+        if (save) void save({ transfer: { ...transfer } }, { withRenewal: true }).catch(() => {});
+        else if (durable <= committed) {
+          write({ transfer: { ...transfer } }, committed);
+          return;
+        }
+      }
+      // Newly durable bytes are recorded at once, one record at a time.
+      if (!writing && durable > committed) write({ transfer: { ...transfer }, offset: upload.offset + durable }, durable);
     };
     return {
       report: (received) => {
@@ -595,10 +628,10 @@ export class UploadEngine {
     if (this.#o.maxSize !== undefined && length > this.#o.maxSize) throw new TusError('TOO_LARGE');
   }
 
-  async #withLock<T>(id: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async #withLock<T>(id: string, work: (signal: AbortSignal, lease: Lease) => Promise<T>, options?: LockOptions): Promise<T> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const waiting = performance.now();
-    const lease = await this.#stateCall(() => this.#o.locker.acquire(id));
+    const lease = await this.#stateCall(() => this.#o.locker.acquire(id, options));
     this.#metrics.observe('tusflow_lock_wait_seconds', {}, (performance.now() - waiting) / 1000);
     const controller = new AbortController();
     const onLease = () => controller.abort(lease.signal.reason);
@@ -607,7 +640,7 @@ export class UploadEngine {
     if (this.#stopping) controller.abort(new Error('server is shutting down'));
     this.#active.add(controller);
     try {
-      return await work(controller.signal);
+      return await work(controller.signal, lease);
     } finally {
       this.#active.delete(controller);
       lease.signal.removeEventListener('abort', onLease);

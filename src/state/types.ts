@@ -6,7 +6,7 @@ export interface StateStore {
   /** Creates or replaces the whole record. */
   put(upload: Upload): Promise<void>;
   /** Changes some fields of an existing record (the hot path); a field given as undefined is removed. */
-  update(id: string, fields: Partial<Omit<Upload, 'id'>>): Promise<void>;
+  update(id: string, fields: RecordFields): Promise<void>;
   delete(id: string): Promise<void>;
   /** Unfinished uploads whose expiry is at or before `now`. */
   expired(now: number): AsyncIterable<Upload>;
@@ -19,11 +19,40 @@ export interface StateStore {
   releaseKey(key: string, id: string): Promise<void>;
 }
 
+/** Fields of an upload's record, as a state store changes them. */
+export type RecordFields = Partial<Omit<Upload, 'id'>>;
+
+export interface LockOptions {
+  /** Read the upload's record with the lock (`Lease.record`), where the locker can do so in the same call. */
+  read?: boolean;
+  /**
+   * Marks a transfer (a PATCH) started at this time (ms) as running on the record, from the record's
+   * offset, for as long as the lock is held; where the locker saves records (`Lease.save`).
+   */
+  transfer?: number;
+}
+
 /** Held by the one request allowed to write an upload. */
 export interface Lease {
   /** Aborted when another request asks for the upload (or the server stops): finish up and release. */
   readonly signal: AbortSignal;
-  release(): Promise<void>;
+  /**
+   * With `read`: the record as it was when the lock was taken (null: there is none). Undefined when
+   * this locker does not read records: the caller asks the state store.
+   */
+  readonly record?: Upload | null;
+  /**
+   * Saves fields of the record in the same call as a renewal of the lease (nothing is saved once
+   * the lease is lost). Only lockers that keep their locks with the records (one call where there
+   * would be two); without it, the caller updates the state store itself. `withRenewal`: the
+   * fields wait for the lease's next renewal (which is due anyway) instead of a call of their own.
+   */
+  save?(fields: RecordFields, options?: { withRenewal?: boolean }): Promise<void>;
+  /**
+   * Releases the lock. `fields` are saved with it in the same call, where the lease has `save`
+   * (and must only be given then); a transfer marked at `acquire` ends.
+   */
+  release(fields?: RecordFields): Promise<void>;
 }
 
 export interface Locker {
@@ -31,7 +60,7 @@ export interface Locker {
    * Takes the upload's lock. A current holder is asked to stop (its lease's signal aborts) and is
    * waited for up to the locker's timeout; then the call fails with LOCKED.
    */
-  acquire(id: string): Promise<Lease>;
+  acquire(id: string, options?: LockOptions): Promise<Lease>;
 }
 
 /** Requests per client per minute. `hit` counts one request and says whether it may proceed. */

@@ -94,14 +94,16 @@ export type SharedState = Pick<TusflowOptions, 'state' | 'locker' | 'rateLimiter
 /** Records, locks and the rate limit in Redis, shared by every instance with the same Redis and prefix. */
 export function sharedState(env: ServerEnv, runner: ScriptRunner, rateLimiter?: RateLimiter): SharedState {
   const prefix = env.STATE_KEY_PREFIX;
+  const state = new RedisStateStore({
+    runner,
+    prefix,
+    finishedTtlMs: env.FINISHED_TTL_SECONDS * 1000,
+    graceMs: Math.max(3_600_000, env.CLEANUP_INTERVAL_SECONDS * 2000),
+  });
   return {
-    state: new RedisStateStore({
-      runner,
-      prefix,
-      finishedTtlMs: env.FINISHED_TTL_SECONDS * 1000,
-      graceMs: Math.max(3_600_000, env.CLEANUP_INTERVAL_SECONDS * 2000),
-    }),
-    locker: new RedisLocker({ runner, prefix, leaseMs: env.LOCK_LEASE_MS, timeoutMs: 10_000 }),
+    state,
+    // Locks beside the records: a PATCH reads, marks and saves its record with the lock's own calls.
+    locker: new RedisLocker({ runner, prefix, leaseMs: env.LOCK_LEASE_MS, timeoutMs: 10_000, records: state }),
     rateLimiter: env.RATE_LIMIT ? (rateLimiter ?? new RedisRateLimiter({ runner, prefix, limit: env.RATE_LIMIT })) : undefined,
   };
 }

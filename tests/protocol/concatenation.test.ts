@@ -137,7 +137,8 @@ describe('concatenation', () => {
     expect(res.status).toBe(204);
     expect(res.headers.get('Upload-Offset')).toBe(String(two.length));
     expect(polled.length).toBeGreaterThan(5);
-    expect(polled.every((offset) => offset === null)).toBe(true);
+    // Only the last poll may have been answered after the partial finished, just before the PATCH's own answer arrived.
+    expect(polled.slice(0, -1).every((offset) => offset === null)).toBe(true);
     expect((await head(b)).headers.get('Upload-Offset')).toBe(String(two.length));
     expect((await head(url)).headers.get('Upload-Offset')).toBe(String(one.length + two.length));
     expect(sha256(new Uint8Array(await (await fetch(url)).arrayBuffer()))).toBe(sha256(new Uint8Array([...one, ...two])));

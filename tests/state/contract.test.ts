@@ -129,13 +129,65 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
     });
 
     if (kind.name !== 'embedded') {
+      test('a lease beside the records reads the record with the lock, marks and saves the transfer, and saves with the release', async () => {
+        const { state, locker } = await kind.make();
+        const u = upload({ offset: 10 });
+        await state.put(u);
+        const lease = await locker.acquire(u.id, { read: true, transfer: 1234 });
+        // The mark starts at the record's offset, and is part of the record read.
+        const transfer = { startedAt: 1234, startOffset: 10, received: 0, updatedAt: 1234 };
+        expect(lease.record).toEqual({ ...u, transfer });
+        expect((await state.get(u.id))?.transfer).toEqual(transfer);
+        await lease.save!({ offset: 20, transfer: { startedAt: 1234, startOffset: 10, received: 10, updatedAt: 1300 } });
+        expect((await state.get(u.id))?.offset).toBe(20);
+        // Progress that waits for a renewal is not saved at once; the release ends the transfer.
+        await lease.save!({ transfer: { startedAt: 1234, startOffset: 10, received: 15, updatedAt: 1400 } }, { withRenewal: true });
+        expect((await state.get(u.id))?.transfer?.received).toBe(10);
+        const finishedAt = Date.now();
+        await lease.release({ offset: 30, finishedAt, expiresAt: undefined, length: 30 });
+        const after = await state.get(u.id);
+        expect([after?.offset, after?.transfer, after?.finishedAt, after?.expiresAt]).toEqual([30, undefined, finishedAt, undefined]);
+        // Released: the next request gets the lock at once, and a finished upload left the expiry index.
+        const next = await locker.acquire(u.id, { read: true });
+        expect(next.record?.offset).toBe(30);
+        await next.release();
+        for await (const due of state.expired(Date.now() + 3_600_000)) expect(due.id).not.toBe(u.id);
+        // No record: null, and nothing is created by the mark.
+        const none = await locker.acquire(newUploadId(), { read: true, transfer: 1 });
+        expect(none.record).toBeNull();
+        await none.release();
+      });
+
+      test('a renewal by a token that does not hold the lock saves nothing; a released lease saves nothing more', async () => {
+        const { state, locker, runner } = await kind.make();
+        const u = upload({ offset: 0 });
+        await state.put(u);
+        const first = await locker.acquire(u.id, { read: true, transfer: 1 });
+        const second = locker.acquire(u.id, { read: true }); // asks the first to stop
+        await Bun.sleep(900); // the first's renewal sees the stop request
+        expect(first.signal.aborted).toBe(true);
+        await first.release({ offset: 5 });
+        const taken = await second;
+        expect(taken.record?.offset).toBe(5);
+        await first.save!({ offset: 50 });
+        const { RENEW } = await import('../../src/state/redis/scripts.ts');
+        const store = state as unknown as { key(id: string): string; index: string; saveArgs(id: string, f: object): (string | number)[] };
+        const base = store.key(u.id);
+        const keys = [`${base}:lock`, `${base}:stop`, base, store.index];
+        expect(await runner!.run(RENEW, keys, ['dead-owner', 600, ...store.saveArgs(u.id, { offset: 60 })])).toBe(0);
+        expect((await state.get(u.id))?.offset).toBe(5);
+        await taken.release();
+      });
+
       test('a holder that died blocks the upload no longer than its lease; only the owner releases', async () => {
         const { locker, runner } = await kind.make({ leaseMs: 600, lockTimeoutMs: 3000 });
         const id = newUploadId();
         // A crashed instance: its lock is in Redis, and nobody renews it.
         const { LOCK_KEY } = { LOCK_KEY: `${(locker as unknown as { options: { prefix: string } }).options.prefix}{${id}}:lock` };
         const { ACQUIRE, RELEASE } = await import('../../src/state/redis/scripts.ts');
-        expect(await runner!.run(ACQUIRE, [LOCK_KEY, LOCK_KEY.replace(/:lock$/, ':stop')], ['dead-owner', 600])).toBe(1);
+        expect(await runner!.run(ACQUIRE, [LOCK_KEY, LOCK_KEY.replace(/:lock$/, ':stop'), LOCK_KEY.replace(/:lock$/, '')], ['dead-owner', 600, '0', '', ''])).toEqual([
+          1,
+        ]);
         const started = Date.now();
         const lease = await locker.acquire(id);
         expect(Date.now() - started).toBeGreaterThanOrEqual(300);

@@ -1,7 +1,8 @@
 /**
  * Every Redis operation of the state store and the lock is one Lua script: one command per
- * operation (Upstash bills per command), atomic, and — since each script touches only keys that
- * share the upload's hash tag `{id}` — valid on Redis Cluster and Upstash's multi-shard databases.
+ * operation (Upstash bills per command, a script as one), atomic. A script touches the keys that
+ * share the upload's hash tag `{id}` and, where the upload's expiry changes, the one expiry index:
+ * two hash slots, which a single Redis and Upstash take but Redis Cluster refuses.
  */
 export interface Script {
   name: string;
@@ -10,42 +11,57 @@ export interface Script {
 
 const script = (name: string, source: string): Script => ({ name, source: source.trim() });
 
-/** Replaces the record. ARGV: expire-at (ms), then field/value pairs. */
+/**
+ * Lua that changes fields of the record `KEYS[record]` from ARGV[first] on: the expire-at (ms, or 0
+ * to keep), whether the upload leaves the expiry index KEYS[index] ('1', with its id in
+ * ARGV[first + 1]), then field/value pairs; an empty value removes the field. The offset never moves
+ * back, so a writer that lost its lease cannot undo a newer writer's progress. Shared by the scripts
+ * that save a record along with something else (a renewal, a release), so each is one command.
+ */
+const save = (record: number, index: number, first: number) => `
+if redis.call('EXISTS', KEYS[${record}]) == 1 then
+  for i = ${first} + 3, #ARGV, 2 do
+    local field, value = ARGV[i], ARGV[i + 1]
+    if value == '' then
+      redis.call('HDEL', KEYS[${record}], field)
+    elseif field ~= 'o' or tonumber(value) >= tonumber(redis.call('HGET', KEYS[${record}], 'o') or '0') then
+      redis.call('HSET', KEYS[${record}], field, value)
+    end
+  end
+  if ARGV[${first}] ~= '0' then redis.call('PEXPIREAT', KEYS[${record}], ARGV[${first}]) end
+end
+if ARGV[${first} + 1] == '1' then redis.call('ZREM', KEYS[${index}], ARGV[${first} + 2]) end
+`;
+
+/**
+ * Replaces the record and indexes its expiry. KEYS: record, expiry index. ARGV: expire-at (ms),
+ * expiry to index ('' for none), id, then field/value pairs. The index is one key for all uploads,
+ * so this script (like UPDATE and DELETE) spans two hash slots.
+ */
 export const PUT = script(
   'put',
   `
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+if ARGV[2] == '' then redis.call('ZREM', KEYS[2], ARGV[3]) else redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
 return 1
 `,
 );
 
-/**
- * Changes fields of an existing record; an empty value removes the field. The offset never moves
- * back, so a writer that lost its lease cannot undo a newer writer's progress. ARGV: expire-at (ms,
- * or 0 to keep), then field/value pairs.
- */
-export const UPDATE = script(
-  'update',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do
-  local field, value = ARGV[i], ARGV[i + 1]
-  if value == '' then
-    redis.call('HDEL', KEYS[1], field)
-  elseif field ~= 'o' or tonumber(value) >= tonumber(redis.call('HGET', KEYS[1], 'o') or '0') then
-    redis.call('HSET', KEYS[1], field, value)
-  end
-end
-if ARGV[1] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
-return 1
-`,
-);
+/** Changes fields of an existing record (see `save`). KEYS: record, expiry index. ARGV: as `save`'s. */
+export const UPDATE = script('update', `${save(1, 2, 1)}return 1`);
 
 export const GET = script('get', `return redis.call('HGETALL', KEYS[1])`);
 
-export const DELETE = script('delete', `return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])`);
+/** KEYS: record, lock, stop request, expiry index. ARGV: id. */
+export const DELETE = script(
+  'delete',
+  `
+redis.call('ZREM', KEYS[4], ARGV[1])
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+`,
+);
 
 /** The expiry index: ARGV: score (ms, or '' to remove), member. */
 export const INDEX = script(
@@ -69,28 +85,55 @@ return 0
 );
 
 /**
- * KEYS: lock, stop request. ARGV: owner token, lease (ms). Takes a free lock (clearing any stop
- * request), or asks the current holder to stop and answers 0.
+ * KEYS: lock, stop request, record. ARGV: owner token, lease (ms), '1' to read the record, and a
+ * running transfer to mark on it (PATCH: its JSON before and after the record's offset, or '').
+ * Takes a free lock (clearing any stop request) and answers 1, then the record's field/value pairs
+ * when asked; or asks the current holder to stop and answers 0.
  */
 export const ACQUIRE = script(
   'acquire',
   `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('DEL', KEYS[2])
-  return 1
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  return {0}
 end
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-return 0
+redis.call('DEL', KEYS[2])
+if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 't', ARGV[4] .. (redis.call('HGET', KEYS[3], 'o') or '0') .. ARGV[5])
+end
+if ARGV[3] ~= '1' then return {1} end
+local reply = redis.call('HGETALL', KEYS[3])
+table.insert(reply, 1, 1)
+return reply
 `,
 );
 
-/** Extends the lease of the owner: 0 = lost, 1 = held, 2 = held but another request wants it. */
+/**
+ * Extends the lease of the owner, and saves fields of the record with it: 0 = lost (nothing saved),
+ * 1 = held, 2 = held but another request wants it. KEYS: lock, stop request, record, expiry index.
+ * ARGV: owner token, lease (ms), then `save`'s (nothing to save: none).
+ */
 export const RENEW = script(
   'renew',
   `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if #ARGV > 2 then
+${save(3, 4, 3)}end
 return 1 + redis.call('EXISTS', KEYS[2])
+`,
+);
+
+/**
+ * Saves fields of the record (whoever holds the lock: the offset only moves forward, and what a
+ * writer stored is recorded even if its lease ran out), then releases the lock if it is still the
+ * owner's. KEYS: lock, record, expiry index. ARGV: owner token, then `save`'s.
+ */
+export const SAVE_RELEASE = script(
+  'save-release',
+  `
+${save(2, 3, 2)}if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `,
 );
 

@@ -3,6 +3,8 @@ import type { StateStore } from '../types.ts';
 import type { ScriptRunner } from './client.ts';
 import { CLAIM, DELETE, DUE, GET, INDEX, PUT, RELEASE, UPDATE } from './scripts.ts';
 
+type Fields = Partial<Omit<Upload, 'id'>>;
+
 export interface RedisStateOptions {
   runner: ScriptRunner;
   /** Prepended to every key. */
@@ -33,7 +35,7 @@ const TEXT_FIELDS = new Set<Field>(['owner', 'key']);
 const BY_LETTER = Object.fromEntries(Object.entries(FIELDS).map(([k, v]) => [v, k as Field]));
 
 /** Field/value pairs; an undefined value becomes '' (the scripts' "remove"), or is left out. */
-function encode(fields: Partial<Omit<Upload, 'id'>>, keepUndefined: boolean): string[] {
+function encode(fields: Fields, keepUndefined: boolean): string[] {
   const out: string[] = [];
   for (const [name, value] of Object.entries(fields) as [Field, unknown][]) {
     if (!(name in FIELDS) || (value === undefined && !keepUndefined)) continue;
@@ -42,7 +44,8 @@ function encode(fields: Partial<Omit<Upload, 'id'>>, keepUndefined: boolean): st
   return out;
 }
 
-function decode(id: string, flat: string[]): Upload | undefined {
+/** A record from its field/value pairs (HGETALL), or undefined when there are none. */
+export function decode(id: string, flat: string[]): Upload | undefined {
   if (flat.length === 0) return undefined;
   const upload: Record<string, unknown> = { id };
   for (let i = 0; i < flat.length; i += 2) {
@@ -72,7 +75,8 @@ export class RedisStateStore implements StateStore {
     return `${this.options.prefix}object-key:${key}`;
   }
 
-  get #index(): string {
+  /** The sorted set of unfinished uploads by expiry, for the cleanup. */
+  get index(): string {
     return `${this.options.prefix}expiries`;
   }
 
@@ -87,24 +91,29 @@ export class RedisStateStore implements StateStore {
 
   async put(upload: Upload): Promise<void> {
     const { id, ...fields } = upload;
-    await this.options.runner.run(PUT, [this.key(id)], [this.#expireAt(upload), ...encode(fields, false)]);
-    await this.#indexExpiry(id, upload.expiresAt);
+    await this.options.runner.run(PUT, [this.key(id), this.index], [this.#expireAt(upload), upload.expiresAt ?? '', id, ...encode(fields, false)]);
   }
 
-  async update(id: string, fields: Partial<Omit<Upload, 'id'>>): Promise<void> {
+  async update(id: string, fields: Fields): Promise<void> {
+    await this.options.runner.run(UPDATE, [this.key(id), this.index], this.saveArgs(id, fields));
+  }
+
+  /**
+   * The arguments of the scripts that save fields of a record (UPDATE, and the locker's renewal and
+   * release): the TTL when the lifecycle changes, then whether the upload leaves the expiry index.
+   * The index only needs to know the earliest moment an upload could be due: a PATCH moves the
+   * expiry later, and the cleanup checks the record itself, so only an upload that stops expiring
+   * (it finished) leaves it.
+   */
+  saveArgs(id: string, fields: Fields): (string | number)[] {
     const lifecycle = 'expiresAt' in fields || 'finishedAt' in fields;
-    const expireAt = lifecycle ? this.#expireAt(fields) : 0;
-    await this.options.runner.run(UPDATE, [this.key(id)], [expireAt, ...encode(fields, true)]);
-    // The index only needs to know the earliest moment an upload could be due: a PATCH moves the
-    // expiry later, and the cleanup checks the record itself, so only an upload that stops expiring
-    // (it finished) leaves the index.
-    if ('expiresAt' in fields && fields.expiresAt === undefined) await this.#indexExpiry(id, undefined);
+    const unindex = 'expiresAt' in fields && fields.expiresAt === undefined;
+    return [lifecycle ? this.#expireAt(fields) : 0, unindex ? '1' : '0', id, ...encode(fields, true)];
   }
 
   async delete(id: string): Promise<void> {
     const key = this.key(id);
-    await this.options.runner.run(DELETE, [key, `${key}:lock`, `${key}:stop`], []);
-    await this.#indexExpiry(id, undefined);
+    await this.options.runner.run(DELETE, [key, `${key}:lock`, `${key}:stop`, this.index], [id]);
   }
 
   async claimKey(key: string, id: string): Promise<boolean> {
@@ -116,13 +125,13 @@ export class RedisStateStore implements StateStore {
   }
 
   async #indexExpiry(id: string, expiresAt: number | undefined): Promise<void> {
-    await this.options.runner.run(INDEX, [this.#index], [expiresAt === undefined ? '' : expiresAt, id]);
+    await this.options.runner.run(INDEX, [this.index], [expiresAt === undefined ? '' : expiresAt, id]);
   }
 
   async *expired(now: number): AsyncIterable<Upload> {
     const seen = new Set<string>();
     for (;;) {
-      const due = ((await this.options.runner.run(DUE, [this.#index], [now, 100])) as string[]).filter((id) => !seen.has(id));
+      const due = ((await this.options.runner.run(DUE, [this.index], [now, 100])) as string[]).filter((id) => !seen.has(id));
       if (due.length === 0) return;
       for (const id of due) {
         seen.add(id);
