@@ -14,6 +14,7 @@ import { removeExpired } from './cleanup.ts';
 import { HookRunner } from './hook-runner.ts';
 import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from '../model/upload.ts';
+import { directUploadsOf, type DirectPart, type DirectUploads } from '../storage/direct.ts';
 
 export interface EngineOptions {
   /** Where uploads, bytes and lock waits are counted. */
@@ -78,7 +79,12 @@ export interface CreateInput {
   partial?: boolean;
   owner?: string;
   request?: HookRequest;
+  /** The client sends the bytes straight to storage (see `signParts`): the length is known when it completes. */
+  direct?: boolean;
 }
+
+/** How long a presigned part URL is valid. */
+const PART_URL_SECONDS = 900;
 
 /** What a request asked for that needs a capability, as its refusal names it. */
 const REQUIRES: Record<keyof Capabilities, string> = {
@@ -128,7 +134,8 @@ export class UploadEngine {
   async create(input: CreateInput): Promise<Upload> {
     // Refused before anything is created: the store could not serve such an upload to its end.
     if (input.partial) this.#require('concatenation');
-    if (input.length === undefined) this.#require('deferredLength');
+    const direct = input.direct ? this.#direct() : undefined;
+    if (input.length === undefined && !direct) this.#require('deferredLength');
     if (input.length !== undefined) this.#checkSize(input.length);
     const now = this.#now();
     const upload: Upload = {
@@ -143,7 +150,7 @@ export class UploadEngine {
     if (input.owner !== undefined) upload.owner = input.owner;
     await this.#preCreate(upload, input.request);
     await this.#releaseKeyOnFailure(upload, async () => {
-      const fields = await this.#storage(() => this.#o.store.create(upload));
+      const fields = await this.#storage(() => (direct ? direct.create(upload) : this.#o.store.create(upload)));
       if (fields) upload.store = fields;
       if (isFinished(upload)) await this.#finish(upload, input.request);
       await this.#stateCall(() => this.#o.state.put(upload));
@@ -310,6 +317,7 @@ export class UploadEngine {
    */
   async get(id: string): Promise<Upload> {
     const upload = await this.#load(id);
+    if (isDirect(upload) && upload.finishedAt === undefined) return this.#withDirectOffset(upload);
     return isFinal(upload) && upload.finishedAt === undefined ? this.#assemble(upload) : upload;
   }
 
@@ -337,6 +345,7 @@ export class UploadEngine {
         async (signal, lease) => {
           const upload = await this.#load(id, lease);
           if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
+          if (isDirect(upload)) throw new TusError('DIRECT_UPLOAD');
           const wasFinished = isFinished(upload);
           if (options.length !== undefined) await this.#declareLength(upload, options.length);
           if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
@@ -619,6 +628,101 @@ export class UploadEngine {
     if (upload.concat !== 'partial') delete upload.expiresAt;
   }
 
+  // Direct uploads: the client sends the parts straight to storage with URLs signed here. The record
+  // is an upload like any other; its offset is what storage lists, read when someone asks (HEAD,
+  // progress), so that signing and sending parts cost no state-store write beyond the expiry.
+
+  /**
+   * The direct upload `id` whose object key is `key`, as its client names both: any other upload,
+   * or a key that is not this upload's, is refused.
+   */
+  async direct(id: string, key: string, lease?: Lease): Promise<Upload> {
+    const upload = await this.#load(id, lease);
+    if (!isDirect(upload)) throw new TusError('NOT_FOUND', 'not a direct upload');
+    if (this.#direct().objectKey(upload) !== key) throw new TusError('FORBIDDEN', "the key is not this upload's");
+    return upload;
+  }
+
+  /** Whether the data store takes direct uploads. */
+  get offersDirect(): boolean {
+    return directUploadsOf(this.#o.store) !== undefined;
+  }
+
+  /** The object key of a direct upload, as its client names it. */
+  directKey(upload: Upload): string {
+    return this.#direct().objectKey(upload);
+  }
+
+  /**
+   * URLs for the client to PUT these parts with, valid for `expires` seconds; the upload is in use,
+   * so its expiry moves on (one state write for the lot).
+   */
+  async signParts(id: string, key: string, partNumbers: number[]): Promise<{ urls: Map<number, string>; expires: number }> {
+    const upload = await this.direct(id, key);
+    if (upload.finishedAt !== undefined) throw new TusError('UPLOAD_FINISHED');
+    await this.#stateCall(() => this.#o.state.update(id, { expiresAt: this.#now() + this.#o.ttlMs }));
+    const direct = this.#direct();
+    const urls = new Map<number, string>();
+    for (const partNumber of partNumbers) urls.set(partNumber, await this.#storage(() => direct.signPart(upload, partNumber, PART_URL_SECONDS)));
+    return { urls, expires: PART_URL_SECONDS };
+  }
+
+  /** The parts storage holds for an unfinished direct upload (every page of ListParts). */
+  async directParts(id: string, key: string): Promise<DirectPart[]> {
+    const upload = await this.direct(id, key);
+    if (upload.finishedAt !== undefined) throw new TusError('UPLOAD_FINISHED');
+    return this.#storage(() => this.#direct().listParts(upload));
+  }
+
+  /**
+   * Completes a direct upload with the parts its client names, each as storage lists it: the
+   * length is their sum, checked against the size limit (over it, the upload is removed), then
+   * finished as any upload is, pre-finish and post-finish hooks included. A repeated completion
+   * whose answer was lost is answered with the finished upload.
+   */
+  completeDirect(id: string, key: string, parts: Pick<DirectPart, 'partNumber' | 'etag'>[], request?: HookRequest): Promise<Upload> {
+    return this.#withLock(
+      id,
+      async (_signal, lease) => {
+        const upload = await this.direct(id, key, lease);
+        if (upload.finishedAt !== undefined) return upload;
+        const direct = this.#direct();
+        const listed = new Map((await this.#storage(() => direct.listParts(upload))).map((part) => [part.partNumber, part]));
+        let length = 0;
+        for (const part of parts) {
+          const stored = listed.get(part.partNumber);
+          if (!stored || etagOf(stored.etag) !== etagOf(part.etag)) throw new TusError('INVALID_DIRECT_REQUEST', `part ${part.partNumber} is not stored with that ETag`);
+          length += stored.size;
+        }
+        if (this.#o.maxSize !== undefined && length > this.#o.maxSize) {
+          await this.#remove(upload);
+          throw new TusError('TOO_LARGE', `${length} bytes, the upload is removed`);
+        }
+        Object.assign(upload, { length, offset: length });
+        await this.#hooks.decide('pre-finish', upload, request);
+        await this.#storage(() => direct.complete(upload, parts));
+        upload.finishedAt = this.#now();
+        delete upload.expiresAt;
+        await this.#stateCall(() => this.#o.state.put(upload));
+        this.#finished(upload, request);
+        return upload;
+      },
+      { read: true },
+    );
+  }
+
+  /** The upload with the offset storage lists for it: the bytes of its parts. */
+  async #withDirectOffset(upload: Upload): Promise<Upload> {
+    const parts = await this.#storage(() => this.#direct().listParts(upload));
+    return { ...upload, offset: parts.reduce((sum, part) => sum + part.size, 0) };
+  }
+
+  #direct(): DirectUploads {
+    const direct = directUploadsOf(this.#o.store);
+    if (!direct) throw new TusError('UNSUPPORTED_EXTENSION', 'direct uploads (the storage signs no URLs)');
+    return direct;
+  }
+
   /** Refuses what the data store cannot do (answered 400, as for a header the server does not take). */
   #require(capability: keyof Capabilities): void {
     if (!this.capabilities[capability]) throw new TusError('UNSUPPORTED_EXTENSION', REQUIRES[capability]);
@@ -677,6 +781,11 @@ export class UploadEngine {
   #storage = <T>(call: () => Promise<T>) => this.#guard('STORAGE_FAILED', call);
   #stateCall = <T>(call: () => Promise<T>) => this.#guard('STATE_FAILED', call);
 }
+
+const isDirect = (upload: Upload): boolean => upload.store?.direct === '1';
+
+/** An ETag as S3 compares it: without its quotes. */
+const etagOf = (etag: string): string => etag.replace(/^(W\/)?"|"$/g, '');
 
 /** An append must start where the upload stands; the error tells the client where that is. */
 function expectOffset(upload: Upload, offset: number): void {

@@ -25,6 +25,7 @@ import { get } from './handlers/get.ts';
 import { progress } from './handlers/progress.ts';
 import { health } from './handlers/health.ts';
 import { ietfRoutes } from './handlers/ietf.ts';
+import { s3DirectRoutes } from './handlers/s3-direct.ts';
 import { PAGE_HTML } from '../web/page.generated.ts';
 
 type Routes = Partial<Record<string, Handler>>;
@@ -63,6 +64,15 @@ export function buildApp(
   app.use('*', cors(opts.corsOrigins, opts.corsCredentials));
   if (opts.health) app.get('/health', () => health(engine));
   if (opts.webPage) app.get('/', pageRoute(opts));
+  if (opts.s3Direct) {
+    s3DirectRoutes(app, {
+      engine,
+      options: opts,
+      guard: requestGuard({ authenticate: authenticator(opts), rateLimiter, trustProxy: opts.trustProxy }),
+      hookRequest: (request, connection) => hookRequest(request, connection, opts.trustProxy),
+      note: (request, id, error) => failures.set(request, failureOf(error, id)),
+    });
+  }
   tusRoutes(app, opts.path, dispatcher(engine, opts, rateLimiter), (request, id, error) => failures.set(request, failureOf(error, id)));
   app.notFound(() => errorResponse(new TusError('NOT_FOUND', 'no such route')));
   app.onError((error) => withTusResumable(errorResponse(error)));

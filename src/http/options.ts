@@ -78,6 +78,11 @@ export const optionsSchema = z
     /** MIME types (`image/*` allowed) and file extensions accepted, from the metadata; empty: all. */
     allowedTypes: z.array(z.string().min(1)).default([]),
     allowedExtensions: z.array(z.string().min(1)).default([]),
+    /**
+     * Serve Companion's `/s3/multipart` API (Uppy's AwsS3 plugin): clients send the bytes straight
+     * to S3 with URLs the server signs. Needs a store that signs them (S3).
+     */
+    s3Direct: z.boolean().default(false),
     /** `GET /health` and `GET /metrics` (open unless `metricsToken` is set); off by default, see `webPage`. */
     health: z.boolean().default(false),
     metrics: z.boolean().default(false),

@@ -22,6 +22,8 @@ const reasons = {
   NOT_PARTIAL: 'only partial uploads (Upload-Concat: partial) can be concatenated',
   FOREIGN_UPLOAD: 'the URL is not an upload of this server',
   FINAL_IS_READ_ONLY: 'a final upload is assembled from its partials and takes no PATCH',
+  DIRECT_UPLOAD: 'this upload goes straight to S3: its client sends the parts there, not here',
+  INVALID_DIRECT_REQUEST: 'the request to the direct-upload API is malformed',
   OFFSET_MISMATCH: "Upload-Offset does not match the upload's offset",
   UPLOAD_FINISHED: 'the upload is already complete',
   INCONSISTENT_LENGTH: 'the body does not end the upload where its length says',

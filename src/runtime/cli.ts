@@ -43,6 +43,7 @@ export const DESCRIPTIONS = {
   S3_PART_SIZE: 'part size (8MiB or bytes); grown per upload so it fits 10,000 parts',
   S3_PARALLEL_PARTS: 'parts in flight per PATCH',
   S3_BUFFER_MEMORY: 'part buffers for all uploads together (256MiB or bytes); PATCHes wait past it',
+  S3_DIRECT: "also serve Companion's /s3/multipart API: browsers send the bytes straight to S3 (Uppy's AwsS3 plugin)",
   UPSTASH_REDIS_REST_URL: 'records and locks in Upstash (with UPSTASH_REDIS_REST_TOKEN)',
   UPSTASH_REDIS_REST_TOKEN: 'the Upstash REST token',
   REDIS_URL: 'records and locks in Redis over TCP, e.g. redis://127.0.0.1:6379/0',

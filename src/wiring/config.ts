@@ -71,6 +71,8 @@ export const envSchema = z.object({
   S3_PART_SIZE: size(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
   S3_BUFFER_MEMORY: size(5 * 1024 * 1024).default(128 * 1024 * 1024),
+  /** Also serve Companion's /s3/multipart API: browsers send the bytes straight to S3 with presigned URLs. */
+  S3_DIRECT: flag.default(false),
 
   // Shared state and locks, so that several instances can serve the same uploads.
   /** Upstash's REST API (the names Upstash's own fromEnv reads). */
@@ -124,6 +126,7 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
         `invalid configuration: S3_BUFFER_MEMORY=${e.S3_BUFFER_MEMORY}: must hold S3_PARALLEL_PARTS × S3_PART_SIZE = ${e.S3_PART_SIZE * e.S3_PARALLEL_PARTS} bytes; raise it or lower those`,
       );
     }
+    if (e.S3_DIRECT && !e.S3_BUCKET) throw new ConfigError('invalid configuration: S3_DIRECT=true needs S3_BUCKET: only S3 takes uploads straight from clients');
     if (e.AUTH_TOKEN && e.JWT_SECRET) {
       throw new ConfigError('invalid configuration: AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
     }
@@ -177,6 +180,7 @@ export function fromEnv(env: Record<string, string | undefined>): TusflowOptions
     rateLimit: e.RATE_LIMIT,
     allowedTypes: e.ALLOWED_TYPES,
     allowedExtensions: e.ALLOWED_EXTENSIONS,
+    s3Direct: e.S3_DIRECT,
     hooksUrl: e.HOOKS_URL,
     hooksSecret: e.HOOKS_SECRET,
     log: e.LOG,

@@ -268,6 +268,26 @@ export class S3Client {
   }
 
   /**
+   * A URL that lets whoever holds it make this one request for `expiresSeconds`, signed in its query
+   * (SigV4 presigning, payload unsigned): a browser sends bytes with it straight to S3. Nothing is sent.
+   */
+  async presign(method: string, key: string, query: Query, expiresSeconds: number): Promise<string> {
+    const url = this.#url(key, { ...query, 'X-Amz-Expires': expiresSeconds });
+    const signed = await new AwsV4Signer({
+      url: url.href,
+      method,
+      accessKeyId: this.config.accessKeyId,
+      secretAccessKey: this.config.secretAccessKey,
+      sessionToken: this.config.sessionToken,
+      region: this.config.region,
+      service: 's3',
+      signQuery: true,
+      cache: this.#keys,
+    }).sign();
+    return signed.url.href;
+  }
+
+  /**
    * Lists nothing in the bucket (ListObjectsV2, max-keys=0): the cheapest call that reaches the
    * bucket itself and, unlike HEAD, answers an error with its code (NoSuchBucket, AccessDenied,
    * AuthorizationHeaderMalformed for a wrong region, …).

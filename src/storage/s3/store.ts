@@ -11,6 +11,7 @@ import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
 import { planSegments, segmentPrefix, segmentStart } from './segments.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
 import { freeChunk } from './bytes.ts';
+import { S3DirectUploads } from './direct.ts';
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -64,6 +65,8 @@ interface Info {
   partSize: number;
   owner?: string;
   concat?: Upload['concat'];
+  /** The client sends the parts straight to S3 (see direct.ts). */
+  direct?: true;
 }
 
 /** The record fields an info object restores, taken only when they have their proper types. */
@@ -112,8 +115,17 @@ export class S3DataStore implements DataStore {
   readonly #tails: TailCache;
   readonly #buffers: PartBuffers;
 
+  /** Uploads whose parts clients send straight to S3, with presigned URLs. */
+  readonly direct: S3DirectUploads;
+
   constructor(readonly options: S3StoreOptions) {
     this.#s3 = options.client;
+    this.direct = new S3DirectUploads({
+      client: options.client,
+      prefix: options.prefix,
+      objectHeaders: (upload) => this.#objectHeaders(upload),
+      writeInfo: (upload, uploadId) => this.#writeInfo(upload, uploadId, 0, true),
+    });
     this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, { maxWaitMs: options.bufferWaitMs, metrics: options.metrics });
     this.#tails = new TailCache(this.#buffers, options.tailCacheBytes ?? Number.POSITIVE_INFINITY);
   }
@@ -167,9 +179,9 @@ export class S3DataStore implements DataStore {
     return { uploadId, partSize: String(partSize) };
   }
 
-  async #writeInfo(upload: Upload, uploadId: string, partSize: number): Promise<void> {
+  async #writeInfo(upload: Upload, uploadId: string, partSize: number, direct?: true): Promise<void> {
     const { key, length, metadata, createdAt, owner, concat } = upload;
-    const info: Info = { key, length, metadata, createdAt, uploadId, partSize, owner, concat };
+    const info: Info = { key, length, metadata, createdAt, uploadId, partSize, owner, concat, direct };
     await this.#s3.putObject(`${this.key(upload.id)}.info`, JSON.stringify(info), { 'Content-Type': 'application/json' });
   }
 
@@ -512,7 +524,7 @@ export class S3DataStore implements DataStore {
       length: info.length,
       metadata: info.metadata,
       createdAt: info.createdAt,
-      store: { uploadId: info.uploadId, partSize: String(info.partSize) },
+      store: { uploadId: info.uploadId, partSize: String(info.partSize), ...(info.direct === true ? { direct: '1' } : {}) },
       ...restored(info),
     };
     const key = this.#object(upload);

@@ -1,0 +1,33 @@
+import type { Upload } from '../model/upload.ts';
+import type { DataStore } from './types.ts';
+
+/** A part a client sent straight to storage, as storage lists it. */
+export interface DirectPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+/**
+ * Uploads whose bytes go from the client straight to storage (S3 multipart uploads with presigned
+ * part URLs): the server only starts, signs, lists and completes them. A store that can do this has
+ * it as its `direct` property; the engine keeps the upload's record as for any other upload.
+ */
+export interface DirectUploads {
+  /** The object key the upload's bytes go to, as the client names it. */
+  objectKey(upload: Pick<Upload, 'id' | 'key'>): string;
+  /** Starts the upload in storage; the returned fields are kept in `upload.store`. */
+  create(upload: Upload): Promise<Record<string, string>>;
+  /** A URL that lets the client PUT one part's bytes for `expiresSeconds`. */
+  signPart(upload: Upload, partNumber: number, expiresSeconds: number): Promise<string>;
+  /** Every part storage holds, in part order. */
+  listParts(upload: Upload): Promise<DirectPart[]>;
+  /** Joins the parts, in order, into the finished object. */
+  complete(upload: Upload, parts: Pick<DirectPart, 'partNumber' | 'etag'>[]): Promise<void>;
+}
+
+/** The direct uploads a data store offers, if it offers them. */
+export function directUploadsOf(store: DataStore): DirectUploads | undefined {
+  const direct = (store as DataStore & { direct?: DirectUploads }).direct;
+  return typeof direct?.signPart === 'function' ? direct : undefined;
+}

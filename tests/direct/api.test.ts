@@ -1,0 +1,284 @@
+// Companion's /s3/multipart API against a real radosgw: raw requests for every answer, the parts
+// PUT straight to S3 with the presigned URLs, and the stored bytes compared.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { AwsClient } from 'aws4fetch';
+import { sign } from 'hono/jwt';
+import { startS3Server, type S3ServerOptions, type S3TestServer } from '../support/s3-server.ts';
+import { randomBytes, sha256, TUS } from '../support/server.ts';
+import type { HookEvent } from '../../src/hooks/types.ts';
+
+const MiB = 1024 * 1024;
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+interface Created {
+  uploadId: string;
+  key: string;
+}
+
+/** A small client of the API, as Uppy's AwsS3 plugin calls it. */
+function api(server: S3TestServer, headers: Record<string, string> = {}) {
+  const base = `${server.origin}/s3/multipart`;
+  const q = (key: string) => `key=${encodeURIComponent(key)}`;
+  return {
+    create: (body: unknown) => fetch(base, { method: 'POST', headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) }),
+    list: (u: Created) => fetch(`${base}/${u.uploadId}?${q(u.key)}`, { headers }),
+    sign: (u: Created, part: number | string) => fetch(`${base}/${u.uploadId}/${part}?${q(u.key)}`, { headers }),
+    batch: (u: Created, parts: string) => fetch(`${base}/${u.uploadId}/batch?${q(u.key)}&partNumbers=${parts}`, { headers }),
+    complete: (u: Created, parts: unknown) =>
+      fetch(`${base}/${u.uploadId}/complete?${q(u.key)}`, { method: 'POST', headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify({ parts }) }),
+    abort: (u: Created) => fetch(`${base}/${u.uploadId}?${q(u.key)}`, { method: 'DELETE', headers }),
+  };
+}
+
+async function created(res: Response): Promise<Created> {
+  expect(res.status).toBe(200);
+  return (await res.json()) as Created;
+}
+
+/** PUTs a part with its presigned URL, as a browser does; resolves with its ETag. */
+async function putPart(server: S3TestServer, u: Created, part: number, bytes: Uint8Array<ArrayBuffer>, headers: Record<string, string> = {}): Promise<string> {
+  const { url } = (await (await api(server, headers).sign(u, part)).json()) as { url: string };
+  const res = await fetch(url, { method: 'PUT', body: bytes });
+  expect(res.status).toBe(200);
+  return res.headers.get('ETag')!;
+}
+
+/** The multipart upload's parts as S3 itself lists them (its UploadId from the server's record), or the S3 error status. */
+async function s3Parts(server: S3TestServer, key: string, s3UploadId: string): Promise<number> {
+  const raw = new AwsClient({ accessKeyId: server.s3.accessKeyId, secretAccessKey: server.s3.secretAccessKey, region: server.s3.region, service: 's3', retries: 0 });
+  const res = await raw.fetch(`${server.s3.endpoint}/${server.bucket}/${key}?uploadId=${encodeURIComponent(s3UploadId)}`);
+  await res.body?.cancel();
+  return res.status;
+}
+
+const s3UploadIdOf = async (server: S3TestServer, id: string) => (await server.tusflow.engine.get(id)).store!.uploadId!;
+
+describe('direct uploads: the whole way, one record', () => {
+  let server: S3TestServer;
+  const finished: HookEvent[] = [];
+  beforeAll(async () => {
+    server = await startS3Server({ s3Direct: true, prefix: 'up/', hooks: { 'post-finish': (ctx) => void finished.push(ctx) } });
+  });
+  afterAll(() => server.stop());
+
+  test('create, sign (one and a batch), PUT to S3, list, HEAD/progress, complete, download: the same bytes', async () => {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'movie.bin', type: 'application/octet-stream', metadata: { name: 'movie.bin', size: 7 } }));
+    expect(u.key).toBe(`up/${u.uploadId}`);
+    expect(u.uploadId).toMatch(/^[0-9a-f]{32}$/);
+
+    const bytes = randomBytes(5 * MiB + 12_345);
+    const batch = (await (await client.batch(u, '1,2')).json()) as { presignedUrls: Record<string, string> };
+    expect(Object.keys(batch.presignedUrls).sort()).toEqual(['1', '2']);
+    expect(batch.presignedUrls['1']).toContain('X-Amz-Signature=');
+    const first = await fetch(batch.presignedUrls['1']!, { method: 'PUT', body: bytes.subarray(0, 5 * MiB) });
+    expect(first.status).toBe(200);
+    const etag1 = first.headers.get('ETag')!;
+
+    // Half way: the record shows what S3 holds.
+    const head = await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('Upload-Offset')).toBe(String(5 * MiB));
+    expect(head.headers.get('Upload-Defer-Length')).toBe('1');
+    const progress = (await (await fetch(`${server.endpoint}${u.uploadId}/progress`)).json()) as { offset: number };
+    expect(progress.offset).toBe(5 * MiB);
+    // A tus client cannot write to it.
+    const patch = await fetch(`${server.endpoint}${u.uploadId}`, {
+      method: 'PATCH',
+      headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(5 * MiB) },
+      body: 'x',
+    });
+    expect(patch.status).toBe(403);
+
+    const etag2 = await putPart(server, u, 2, bytes.subarray(5 * MiB));
+    const listed = (await (await client.list(u)).json()) as { PartNumber: number; Size: number; ETag: string }[];
+    expect(listed.map((p) => [p.PartNumber, p.Size])).toEqual([
+      [1, 5 * MiB],
+      [2, 12_345],
+    ]);
+    const done = await client.complete(u, [
+      { PartNumber: 1, ETag: etag1 },
+      { PartNumber: 2, ETag: etag2 },
+    ]);
+    expect(done.status).toBe(200);
+    const { location } = (await done.json()) as { location: string };
+    expect(location).toBe(`${server.endpoint}${u.uploadId}`);
+
+    const downloaded = new Uint8Array(await (await fetch(location)).arrayBuffer());
+    expect(sha256(downloaded)).toBe(sha256(bytes));
+    expect(sha256((await server.object(u.key))!)).toBe(sha256(bytes));
+    const after = await fetch(location, { method: 'HEAD', headers: TUS });
+    expect(after.headers.get('Upload-Length')).toBe(String(bytes.length));
+    expect(after.headers.get('Upload-Offset')).toBe(String(bytes.length));
+    expect(finished.find((ctx) => ctx.upload.id === u.uploadId)?.upload.length).toBe(bytes.length);
+    // A repeated completion (its answer lost) is answered the same; signing more is refused.
+    expect((await client.complete(u, [{ PartNumber: 1, ETag: etag1 }])).status).toBe(200);
+    expect((await client.sign(u, 3)).status).toBe(400);
+  });
+
+  test('the record outlives the state store: rebuilt from S3 as a direct upload', async () => {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'a.bin', type: 'application/octet-stream' }));
+    const recovered = await server.store.recover(u.uploadId);
+    expect(recovered?.store?.direct).toBe('1');
+    expect(recovered?.store?.uploadId).toBe(await s3UploadIdOf(server, u.uploadId));
+  });
+
+  test('DELETE aborts the multipart upload and the record goes; so does a tus DELETE', async () => {
+    const client = api(server);
+    for (const how of ['companion', 'tus'] as const) {
+      const u = await created(await client.create({ filename: 'a.bin', type: 'application/octet-stream' }));
+      await putPart(server, u, 1, randomBytes(1000));
+      const s3UploadId = await s3UploadIdOf(server, u.uploadId);
+      expect(await s3Parts(server, u.key, s3UploadId)).toBe(200);
+      const res = how === 'tus' ? await fetch(`${server.endpoint}${u.uploadId}`, { method: 'DELETE', headers: TUS }) : await client.abort(u);
+      expect(res.status).toBe(how === 'tus' ? 204 : 200);
+      expect(await s3Parts(server, u.key, s3UploadId)).toBe(404);
+      expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(404);
+      expect((await client.sign(u, 1)).status).toBe(404);
+    }
+  });
+
+  test('malformed requests: 400 with a reason, never a 500', async () => {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'a.bin' }));
+    const cases: [string, Promise<Response>][] = [
+      ['no filename', client.create({ type: 'text/plain' })],
+      ['not JSON', fetch(`${server.origin}/s3/multipart`, { method: 'POST', headers: JSON_HEADERS, body: '{' })],
+      ['too big', fetch(`${server.origin}/s3/multipart`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ filename: 'x'.repeat(100_000) }) })],
+      ['part 0', client.sign(u, 0)],
+      ['part 10001', client.sign(u, 10_001)],
+      ['part abc', client.sign(u, 'abc')],
+      ['batch of nothing', client.batch(u, '')],
+      ['batch with a bad number', client.batch(u, '1,x')],
+      ['no key', fetch(`${server.origin}/s3/multipart/${u.uploadId}/1`)],
+      [
+        'parts out of order',
+        client.complete(u, [
+          { PartNumber: 2, ETag: '"a"' },
+          { PartNumber: 1, ETag: '"b"' },
+        ]),
+      ],
+      ['no parts', client.complete(u, [])],
+      ['a part S3 does not hold', client.complete(u, [{ PartNumber: 1, ETag: '"0123"' }])],
+    ];
+    for (const [what, pending] of cases) {
+      const res = await pending;
+      expect([what, res.status]).toEqual([what, 400]);
+      expect((await res.text()).length).toBeGreaterThan(10);
+    }
+  });
+
+  test("an unknown id is 404; a key that is not the upload's, or outside the prefix, is never signed (403)", async () => {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'a.bin' }));
+    const other = await created(await client.create({ filename: 'b.bin' }));
+    expect((await client.sign({ uploadId: '0'.repeat(32), key: u.key }, 1)).status).toBe(404);
+    expect((await client.sign({ uploadId: 'nope', key: u.key }, 1)).status).toBe(404);
+    for (const key of [other.key, u.uploadId, `other/${u.uploadId}`, `up/${u.uploadId}/../x`]) {
+      for (const res of [
+        await client.sign({ ...u, key }, 1),
+        await client.batch({ ...u, key }, '1'),
+        await client.list({ ...u, key }),
+        await client.abort({ ...u, key }),
+      ]) {
+        expect([key, res.status]).toEqual([key, 403]);
+      }
+    }
+  });
+});
+
+describe('direct uploads: the guards of tus', () => {
+  const servers: S3TestServer[] = [];
+  const start = async (options: S3ServerOptions) => {
+    const server = await startS3Server({ s3Direct: true, ...options });
+    servers.push(server);
+    return server;
+  };
+  afterAll(() => Promise.all(servers.map((s) => s.stop())));
+
+  test('off by default: no /s3 routes', async () => {
+    const server = await start({ s3Direct: false });
+    expect((await api(server).create({ filename: 'a' })).status).toBe(404);
+  });
+
+  test("JWT: no token → 401; another user's upload → 403 on every route", async () => {
+    const secret = 'direct-secret';
+    const token = async (sub: string) => ({ Authorization: `Bearer ${await sign({ sub, exp: Math.floor(Date.now() / 1000) + 600 }, secret, 'HS256')}` });
+    const server = await start({ jwtSecret: secret });
+    expect((await api(server).create({ filename: 'a.bin' })).status).toBe(401);
+    const alice = api(server, await token('alice'));
+    const bob = api(server, await token('bob'));
+    const u = await created(await alice.create({ filename: 'a.bin' }));
+    expect((await api(server).sign(u, 1)).status).toBe(401);
+    for (const res of [await bob.sign(u, 1), await bob.batch(u, '1'), await bob.list(u), await bob.complete(u, [{ PartNumber: 1, ETag: '"a"' }]), await bob.abort(u)]) {
+      expect(res.status).toBe(403);
+    }
+    expect((await alice.sign(u, 1)).status).toBe(200);
+    expect((await alice.abort(u)).status).toBe(200);
+  });
+
+  test('rate limit: the same budget as tus requests → 429', async () => {
+    const server = await start({ rateLimit: 3 });
+    const client = api(server);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await client.create({ filename: 'a.bin' })).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+
+  test('allowed types and extensions → 415; a pre-create hook refuses or chooses the key', async () => {
+    const server = await start({
+      allowedTypes: ['image/*'],
+      allowedExtensions: ['png'],
+      hooks: {
+        'pre-create': ({ upload }) => {
+          if (upload.metadata.filename === 'no.png') return { reject: { status: 403, message: 'not this one' } };
+          if (upload.metadata.filename === 'keyed.png') return { key: 'chosen/keyed.png' };
+        },
+      },
+    });
+    const client = api(server);
+    expect((await client.create({ filename: 'a.png', type: 'text/plain' })).status).toBe(415);
+    expect((await client.create({ filename: 'a.txt', type: 'image/png' })).status).toBe(415);
+    const refused = await client.create({ filename: 'no.png', type: 'image/png' });
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain('not this one');
+    const u = await created(await client.create({ filename: 'keyed.png', type: 'image/png' }));
+    expect(u.key).toBe('chosen/keyed.png');
+    const bytes = randomBytes(2000);
+    const etag = await putPart(server, u, 1, bytes);
+    expect((await client.complete(u, [{ PartNumber: 1, ETag: etag }])).status).toBe(200);
+    expect(sha256((await server.object('chosen/keyed.png'))!)).toBe(sha256(bytes));
+    // The key is taken now, for tus and direct uploads alike.
+    expect((await client.create({ filename: 'keyed.png', type: 'image/png' })).status).toBe(409);
+  });
+
+  test('MAX_SIZE: checked at completion from what S3 lists; over it → 413 and the upload is aborted', async () => {
+    const server = await start({ maxSize: 6 * MiB });
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'big.bin' }));
+    const s3UploadId = await s3UploadIdOf(server, u.uploadId);
+    const etag1 = await putPart(server, u, 1, randomBytes(5 * MiB));
+    const etag2 = await putPart(server, u, 2, randomBytes(2 * MiB));
+    const res = await client.complete(u, [
+      { PartNumber: 1, ETag: etag1 },
+      { PartNumber: 2, ETag: etag2 },
+    ]);
+    expect(res.status).toBe(413);
+    expect(await res.text()).toContain('larger than the server accepts');
+    expect(await s3Parts(server, u.key, s3UploadId)).toBe(404);
+    expect(await server.object(u.key)).toBeUndefined();
+    expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(404);
+  });
+
+  test('an abandoned upload expires: the cleanup aborts it in S3', async () => {
+    const server = await start({ uploadTtlSeconds: 1 });
+    const u = await created(await api(server).create({ filename: 'a.bin' }));
+    await putPart(server, u, 1, randomBytes(1000));
+    const s3UploadId = await s3UploadIdOf(server, u.uploadId);
+    await Bun.sleep(1200);
+    expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(410);
+    expect(await server.tusflow.engine.cleanup()).toBe(1);
+    expect(await s3Parts(server, u.key, s3UploadId)).toBe(404);
+  });
+});
