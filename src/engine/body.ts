@@ -2,6 +2,7 @@ import { TusError, type ErrorCode } from '../model/errors.ts';
 import { createHasher } from '../model/checksum.ts';
 import { toBase64 } from '../model/encoding.ts';
 import type { Checksum } from '../model/checksum.ts';
+import type { RunningHash } from '../model/digest.ts';
 
 export interface MeteredBody {
   stream: ReadableStream<Uint8Array>;
@@ -25,6 +26,8 @@ export interface MeterOptions {
   limit: number;
   overflow: ErrorCode;
   checksum?: Checksum;
+  /** The upload's whole-upload digest, fed every byte that passes (a cut body still counts). */
+  running?: RunningHash;
   signal: AbortSignal;
   /**
    * The request's own signal, which aborts when the client goes away: noticed even while nothing
@@ -43,7 +46,7 @@ export interface MeterOptions {
  * errors (and `verify` throws, for a store that stopped reading first) and the store discards the write.
  */
 export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOptions): MeteredBody {
-  const { limit, overflow, checksum, signal, clientSignal, idleTimeoutMs } = options;
+  const { limit, overflow, checksum, running, signal, clientSignal, idleTimeoutMs } = options;
   const hasher = checksum && createHasher(checksum.algorithm);
   // With a client signal to notice a client that goes away, the reader is taken at the first read,
   // not before: once a body has a reader the runtime reads it ahead into memory (Bun: about 2 MiB
@@ -125,6 +128,7 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
         }
         received += chunk.byteLength;
         hasher?.update(chunk);
+        running?.update(chunk);
         controller.enqueue(chunk);
       },
       cancel(reason) {

@@ -1,6 +1,7 @@
 import { isPermanent, TusError } from '../model/errors.ts';
 import { withTimeout } from '../model/async.ts';
 import type { Checksum } from '../model/checksum.ts';
+import { digestOf, restoreHash, startHash, type DigestAlgorithm, type RunningHash, type UploadDigest } from '../model/digest.ts';
 import type { Metadata } from '../model/upload.ts';
 import type { DataStore } from '../storage/types.ts';
 import type { ByteRange } from '../model/upload.ts';
@@ -56,7 +57,15 @@ export interface AppendOptions {
   completes?: boolean;
   /** Refuse, rather than accept as a no-op, an append to an upload that is already complete. */
   finishedIsError?: boolean;
+  /** A whole-upload digest sent with this request (Repr-Digest). */
+  digest?: DigestRequest;
   request?: HookRequest;
+}
+
+/** A whole-upload digest a request asks for: to be computed, and checked against `expected` (base64) if given. */
+export interface DigestRequest {
+  algorithm: DigestAlgorithm;
+  expected?: string;
 }
 
 /** How an append's body ended in storage. */
@@ -69,6 +78,8 @@ interface Written {
   interrupted: boolean;
   /** Bytes of the body read from the client. */
   received: number;
+  /** The whole-upload digest, run over this body too. */
+  running?: RunningHash;
 }
 
 export interface CreateInput {
@@ -78,6 +89,8 @@ export interface CreateInput {
   /** A partial upload, to be concatenated into a final one. */
   partial?: boolean;
   owner?: string;
+  /** The whole-upload digest to compute (Want-Repr-Digest), or to check at completion (Repr-Digest). */
+  digest?: DigestRequest;
   request?: HookRequest;
   /** The client sends the bytes straight to storage (see `signParts`): the length is known when it completes. */
   direct?: boolean;
@@ -148,6 +161,11 @@ export class UploadEngine {
     };
     if (input.partial) upload.concat = 'partial';
     if (input.owner !== undefined) upload.owner = input.owner;
+    if (input.digest) {
+      upload.digest = { ...input.digest, state: startHash(input.digest.algorithm).save() };
+      // An empty upload is complete at creation: its digest is checked now.
+      if (isFinished(upload)) upload.digest = checkDigest(upload.digest, startHash(upload.digest.algorithm));
+    }
     await this.#preCreate(upload, input.request);
     await this.#releaseKeyOnFailure(upload, async () => {
       const fields = await this.#storage(() => (direct ? direct.create(upload) : this.#o.store.create(upload)));
@@ -350,6 +368,7 @@ export class UploadEngine {
           if (options.length !== undefined) await this.#declareLength(upload, options.length);
           if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
           expectOffset(upload, offset);
+          if (options.digest && !wasFinished) upload.digest = digestFor(upload, options.digest);
           if (wasFinished) {
             // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
             await drainEmpty(body.stream);
@@ -359,7 +378,7 @@ export class UploadEngine {
           this.#metrics.set('tusflow_active_uploads', {}, ++this.#receiving);
           let written: Written;
           try {
-            written = await this.#write(upload, body, signal, lease);
+            written = await this.#write(upload, body, signal, lease, options);
           } finally {
             this.#metrics.set('tusflow_active_uploads', {}, --this.#receiving);
           }
@@ -401,26 +420,37 @@ export class UploadEngine {
    * Streams an append's body into storage, metered: never past the length (for a deferred length,
    * past the size limit), checked against its checksum, its progress recorded as it arrives.
    */
-  async #write(upload: Upload, body: Body, signal: AbortSignal, lease: Lease): Promise<Written> {
+  async #write(upload: Upload, body: Body, signal: AbortSignal, lease: Lease, options: AppendOptions): Promise<Written> {
+    // Whether a body that brought `received` bytes ends the upload.
+    const completes = (received: number, interrupted: boolean) =>
+      upload.length !== undefined ? upload.offset + received === upload.length : options.completes === true && !interrupted;
     const limit = (upload.length ?? this.#o.maxSize ?? Number.MAX_SAFE_INTEGER) - upload.offset;
     const overflow = upload.length === undefined ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
     if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
 
+    const running = this.#runningHash(upload, completes);
     const metered = meterBody(body.stream, {
       limit,
       overflow,
       checksum: body.checksum,
+      running,
       signal,
       clientSignal: body.signal,
       idleTimeoutMs: this.#o.bodyIdleTimeoutMs,
     });
     // Bytes count before the body ends only without a checksum (which commits all or nothing), and
     // with a declared size (a body that passes the length is then refused unread: nothing stored).
-    const early = body.checksum === undefined && body.size !== undefined;
+    // So does a running digest: its state is saved with the offset, in the record that ends the
+    // PATCH, so the offset may not move before (a crash would leave a state behind the offset).
+    const early = body.checksum === undefined && running === undefined && body.size !== undefined;
     const progress = await this.#progress(upload, signal, lease);
     const written = await this.#storage(() =>
       this.#o.store.write(upload, metered.stream, {
-        verify: () => metered.verify(),
+        verify: () => {
+          metered.verify();
+          // The last byte is in: the digest is checked before the bytes count, so a mismatch stores nothing.
+          if (running && upload.digest && completes(metered.received, metered.interrupted)) checkDigest(upload.digest, running);
+        },
         onProgress: progress.report,
         // Once the whole body is durable, the record that ends the PATCH follows at once.
         onDurable: early ? (bytes) => void (bytes < body.size! && progress.durable(bytes)) : undefined,
@@ -439,7 +469,23 @@ export class UploadEngine {
     const completedBefore = 'completed' in written;
     const offset = completedBefore ? upload.length : written.offset;
     if (offset === undefined) throw new Error(`the store reported upload ${upload.id} complete, but its length is unknown`);
-    return { offset, completedBefore, interrupted: metered.interrupted, received: metered.received };
+    return { offset, completedBefore, interrupted: metered.interrupted, received: metered.received, running };
+  }
+
+  /**
+   * The upload's running digest, restored from its record, or undefined when it has none. A digest
+   * to check whose state is missing (the record was rebuilt from storage) cannot be checked, so the
+   * append that would complete such an upload is refused.
+   */
+  #runningHash(upload: Upload, completes: (received: number, interrupted: boolean) => boolean): RunningHash | undefined {
+    const digest = upload.digest;
+    if (!digest) return undefined;
+    const running = digest.state === undefined ? undefined : restoreHash(digest.algorithm, digest.state);
+    if (running && running.hashed === upload.offset) return running;
+    if (digest.expected !== undefined && completes(upload.length === undefined ? 0 : upload.length - upload.offset, false)) {
+      throw new TusError('DIGEST_MISMATCH', 'the digest of the bytes stored before this request is not known');
+    }
+    return undefined;
   }
 
   /**
@@ -450,6 +496,7 @@ export class UploadEngine {
   async #record(upload: Upload, written: Written, options: AppendOptions): Promise<RecordFields> {
     const changed: Partial<Upload> = { offset: written.offset, expiresAt: this.#now() + this.#o.ttlMs, transfer: undefined };
     if (options.length !== undefined) changed.length = options.length;
+    if (upload.digest) changed.digest = savedDigest(upload.digest, written);
     // A body cut short did not reach the end its client meant, so it fixes no length.
     if (options.completes && upload.length === undefined && !written.interrupted) {
       changed.length = written.offset;
@@ -457,6 +504,12 @@ export class UploadEngine {
     }
     Object.assign(upload, changed);
     if (isFinished(upload)) {
+      // The running state goes; the digest of the whole upload stays (for the hook and responses).
+      if (upload.digest?.state !== undefined) {
+        const { state, ...rest } = upload.digest;
+        const running = restoreHash(rest.algorithm, state);
+        upload.digest = changed.digest = running && running.hashed === upload.offset ? { ...rest, value: digestOf(running) } : rest;
+      }
       await this.#finish(upload, options.request, written.completedBefore);
       changed.finishedAt = upload.finishedAt;
       changed.expiresAt = upload.expiresAt;
@@ -786,6 +839,40 @@ const isDirect = (upload: Upload): boolean => upload.store?.direct === '1';
 
 /** An ETag as S3 compares it: without its quotes. */
 const etagOf = (etag: string): string => etag.replace(/^(W\/)?"|"$/g, '');
+
+/**
+ * The digest an append's Repr-Digest asks for, merged with the upload's: the first bytes may still
+ * bring it; later it must be the one the upload already has.
+ */
+function digestFor(upload: Upload, request: DigestRequest): UploadDigest {
+  const current = upload.digest;
+  if (!current) {
+    if (upload.offset > 0) throw new TusError('INVALID_DIGEST', 'it must come with the creation or the first bytes of the upload');
+    return { ...request, state: startHash(request.algorithm).save() };
+  }
+  if (current.algorithm !== request.algorithm) throw new TusError('INVALID_DIGEST', `the upload is hashed with ${current.algorithm}`);
+  if (request.expected === undefined) return current;
+  if (current.expected !== undefined && current.expected !== request.expected) throw new TusError('INVALID_DIGEST', 'it differs from the one sent before');
+  return { ...current, expected: request.expected };
+}
+
+/** Throws DIGEST_MISMATCH unless the running hash of the whole upload is the one expected; else the digest, finished. */
+function checkDigest(digest: UploadDigest, running: RunningHash): UploadDigest {
+  const value = digestOf(running);
+  if (digest.expected !== undefined && digest.expected !== value) throw new TusError('DIGEST_MISMATCH');
+  const { state: _state, ...rest } = digest;
+  return { ...rest, value };
+}
+
+/**
+ * The digest to record with an append's new offset: the running state exactly at that offset; a
+ * state that does not end there (storage showed the upload already complete) is dropped, never kept
+ * beside an offset it does not cover.
+ */
+function savedDigest(digest: UploadDigest, written: Written): UploadDigest {
+  const { state: _state, ...rest } = digest;
+  return written.running && written.running.hashed === written.offset ? { ...rest, state: written.running.save() } : rest;
+}
 
 /** An append must start where the upload stands; the error tells the client where that is. */
 function expectOffset(upload: Upload, offset: number): void {

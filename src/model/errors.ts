@@ -30,6 +30,8 @@ const reasons = {
   TOO_LARGE: 'the upload is larger than the server accepts',
   EXCEEDS_LENGTH: 'the body goes past Upload-Length',
   CHECKSUM_MISMATCH: 'the checksum does not match the body',
+  INVALID_DIGEST: 'Repr-Digest must be a dictionary of algorithm=:base64 digest: members',
+  DIGEST_MISMATCH: 'the upload does not match its Repr-Digest, so it is not complete',
   BODY_INTERRUPTED: 'the body ended early, so its checksum cannot be verified',
   NOT_FOUND: 'no such upload',
   GONE: 'the upload has expired',

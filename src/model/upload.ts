@@ -1,3 +1,5 @@
+import type { UploadDigest } from './digest.ts';
+
 /** Decoded Upload-Metadata: a key with no value maps to null. */
 export type Metadata = Record<string, string | null>;
 
@@ -27,6 +29,8 @@ export interface Upload {
   concat?: 'partial' | { final: string[] };
   /** Present while a PATCH streams: what arrived so far, for the progress view. */
   transfer?: Transfer;
+  /** The whole-upload digest (RFC 9530 Repr-Digest): asked for, or to check at completion. */
+  digest?: UploadDigest;
   /** Fields the data store owns (an S3 UploadId, say); nothing else reads them. */
   store?: Record<string, string>;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TusError, type ErrorCode } from '../model/errors.ts';
 import { metadataSchema, type Metadata } from './metadata.ts';
 import { isChecksumAlgorithm, type Checksum } from '../model/checksum.ts';
+import { parseReprDigest, preferredDigest, type DigestAlgorithm } from '../model/digest.ts';
 import { OFFSET_CONTENT_TYPE, TUS_VERSION } from './constants.ts';
 
 /** Digits only: "+1", "1e3", " 1" and "0x10" are all malformed sizes for tus. */
@@ -31,6 +32,22 @@ function read<T>(schema: z.ZodType<T>, headers: Headers, name: string, code: Err
   const unsupported = result.error.issues.some((issue) => issue.code === 'custom' && issue.params?.unsupported);
   throw new TusError(unsupported ? 'UNSUPPORTED_CHECKSUM' : code, `${name}: ${raw.slice(0, 64)}`);
 }
+
+/** Repr-Digest (RFC 9530): the digest of the strongest algorithm it names that the server runs, if any. */
+const reprDigestSchema = z.string().transform((value, ctx) => {
+  const parsed = parseReprDigest(value);
+  if (parsed === null) {
+    ctx.addIssue({ code: 'custom', message: 'malformed' });
+    return z.NEVER;
+  }
+  return parsed && { algorithm: parsed.algorithm, expected: parsed.digest };
+});
+export const reprDigest = (h: Headers): { algorithm: DigestAlgorithm; expected: string } | undefined => read(reprDigestSchema, h, 'Repr-Digest', 'INVALID_DIGEST');
+/** Want-Repr-Digest (RFC 9530): the preferred algorithm the server runs, if any (weights it cannot read are skipped). */
+export const wantReprDigest = (h: Headers): DigestAlgorithm | undefined => {
+  const raw = h.get('Want-Repr-Digest');
+  return raw === null ? undefined : preferredDigest(raw);
+};
 
 export const uploadLength = (h: Headers) => read(size, h, 'Upload-Length', 'INVALID_LENGTH');
 export const uploadOffset = (h: Headers) => read(size, h, 'Upload-Offset', 'INVALID_OFFSET');

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { pathSchema, type TusflowOptions } from '../http/options.ts';
 import { redactVariable } from '../observability/redact.ts';
+import { PAYLOAD_CHECKS } from '../storage/s3/integrity.ts';
+import { parseMetadataSetting, STORAGE_CLASS } from '../storage/s3/object-settings.ts';
 
 export { optionsSchema, type ResolvedOptions, type TusflowOptions } from '../http/options.ts';
 
@@ -71,6 +73,26 @@ export const envSchema = z.object({
   S3_PART_SIZE: size(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024),
   S3_PARALLEL_PARTS: integer(1, 64).default(4),
   S3_BUFFER_MEMORY: size(5 * 1024 * 1024).default(128 * 1024 * 1024),
+  /** What each part and object declares about its bytes, for S3 to refuse changed ones (storage/s3/integrity.ts). */
+  S3_CHECKSUM: z.enum(PAYLOAD_CHECKS).default('sha256'),
+  /** Stored with the finished object (S3 serves them on download). */
+  S3_CACHE_CONTROL: z
+    .string()
+    .regex(/^[\x20-\x7e]+$/, 'a Cache-Control value (visible ASCII)')
+    .optional(),
+  S3_STORAGE_CLASS: z.string().regex(STORAGE_CLASS, 'an S3 storage class such as STANDARD_IA').optional(),
+  /** User metadata of the finished object: name=value,name=value or a JSON object of strings. */
+  S3_METADATA: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseMetadataSetting(v);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `expected name=value,... or a JSON object of strings: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /** Also serve Companion's /s3/multipart API: browsers send the bytes straight to S3 with presigned URLs. */
   S3_DIRECT: flag.default(false),
 

@@ -13,6 +13,7 @@ import type { RateLimiter } from '../state/types.ts';
 import { upstashClient, upstashRateLimiter, upstashRunner } from '../state/upstash.ts';
 import { S3Client, type S3ClientConfig } from '../storage/s3/client.ts';
 import { S3DataStore } from '../storage/s3/store.ts';
+import { objectSettingsHeaders } from '../storage/s3/object-settings.ts';
 import { S3Error } from '../storage/s3/errors.ts';
 import { errorText, redact } from '../observability/redact.ts';
 import { ConfigError, type ServerEnv, type TusflowOptions } from './config.ts';
@@ -52,7 +53,9 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     streamBodies: features.streamParts,
     fixedLength: features.fixedLength,
     metrics,
+    payloadCheck: env.S3_CHECKSUM,
   });
+  const settings = objectSettingsHeaders({ cacheControl: env.S3_CACHE_CONTROL, storageClass: env.S3_STORAGE_CLASS, metadata: env.S3_METADATA });
   return new S3DataStore({
     client,
     prefix: env.S3_KEY_PREFIX,
@@ -63,7 +66,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     releaseChunks: features.releaseChunks,
     metrics,
     // The finished object is stored with the type and disposition a download is served with.
-    objectHeaders: (upload) => contentHeaders(upload.metadata),
+    objectHeaders: (upload) => ({ ...settings, ...contentHeaders(upload.metadata) }),
   });
 }
 

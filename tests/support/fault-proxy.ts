@@ -9,7 +9,9 @@
  *  - loses some responses: forwards the request (it takes effect in S3), then drops the connection
  *    instead of answering;
  *  - cuts some response bodies part-way (headers and the first half sent, then the stream errors);
- *  - delays some requests before forwarding them.
+ *  - delays some requests before forwarding them;
+ *  - (injected only) corrupts a request body: one byte in its middle flipped on the way to S3, as a
+ *    broken proxy or NIC would, the headers (signature, digest, length) left as they were.
  *
  * `setDown('refuse')` closes the listening socket (connections are refused: S3 is down), and
  * `setDown('hang')` accepts requests and never answers them; `setDown(false)` restores service on
@@ -22,7 +24,7 @@
  */
 import { seededRng, type Rng } from './rng.ts';
 
-export type FaultKind = 'error500' | 'error503' | 'slowDown' | 'resetRequest' | 'lostResponse' | 'truncateResponse';
+export type FaultKind = 'error500' | 'error503' | 'slowDown' | 'resetRequest' | 'lostResponse' | 'truncateResponse' | 'corruptBody';
 
 export interface FaultOptions {
   seed: number;
@@ -64,6 +66,10 @@ export interface FaultProxy {
   setFaults(on: boolean): void;
   /** The next request of `operation` (e.g. 'CompleteMultipartUpload') gets `fault`. */
   inject(operation: string, fault: FaultKind): void;
+  /** The headers of the last request of each operation, as they reached the proxy. */
+  lastHeaders: Record<string, Headers>;
+  /** What S3 answered each corrupted body (status and error code), in order. */
+  corrupted: { op: string; status: number; code: string }[];
   setDown(mode: 'refuse' | 'hang' | false): Promise<void>;
   stop(): Promise<void>;
 }
@@ -110,6 +116,8 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
   };
   const spare = new Set(o.spare ?? []);
   const stats: FaultStats = { requests: 0, byOperation: {}, faults: {}, retries: 0, longestFaultRun: 0, delayed: 0, hung: 0 };
+  const lastHeaders: Record<string, Headers> = {};
+  const corrupted: FaultProxy['corrupted'] = [];
   const runs = new Map<string, number>(); // request signature → faulted attempts in a row
   const injected = new Map<string, FaultKind[]>();
   const log: FaultProxy['log'] = [];
@@ -136,6 +144,7 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
     const signature = `${request.method} ${url.pathname}${url.search}`;
     stats.requests++;
     stats.byOperation[op] = (stats.byOperation[op] ?? 0) + 1;
+    lastHeaders[op] = new Headers(request.headers);
     if ((runs.get(signature) ?? 0) > 0) stats.retries++;
 
     if (hanging) {
@@ -184,6 +193,17 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
       stats.delayed++;
       await Bun.sleep(delay);
     }
+    if (fault === 'corruptBody') {
+      const body = new Uint8Array(await request.arrayBuffer());
+      if (body.byteLength > 0) body[body.byteLength >> 1]! ^= 0x01;
+      faulted();
+      url.protocol = upstream.protocol;
+      url.host = upstream.host;
+      const answer = await fetch(url, { method: request.method, headers: request.headers, body, decompress: false } as RequestInit);
+      const text = await answer.text();
+      corrupted.push({ op, status: answer.status, code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? '' });
+      return new Response(text, { status: answer.status, headers: answer.headers });
+    }
     const response = await forward(request, url, upstream);
 
     if (fault === 'lostResponse') {
@@ -224,6 +244,8 @@ export async function startFaultProxy(target: string, options: FaultOptions): Pr
     endpoint: `http://127.0.0.1:${port}`,
     stats,
     log,
+    lastHeaders,
+    corrupted,
     setFaults(on) {
       faultsOn = on;
     },

@@ -5,6 +5,8 @@ import * as h from '../../protocol/headers.ts';
 import { dispositionFilename, ietfError, PARTIAL_UPLOAD, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
 import type { Metadata } from '../../protocol/metadata.ts';
 import { readBody } from './body.ts';
+import type { DigestRequest } from '../../engine/engine.ts';
+import { reprDigestField } from '../../model/digest.ts';
 import { uploadUrl, type Handler, type HandlerContext } from './context.ts';
 
 /**
@@ -25,7 +27,17 @@ function state(ctx: HandlerContext, version: InteropVersion, upload: Upload): Re
     ...uploadLimit(version, ctx.engine.maxSize, ctx.options.uploadTtlSeconds),
   };
   if (upload.length !== undefined) headers['Upload-Length'] = String(upload.length);
+  // The whole upload's digest, once complete, when it was asked for or sent (RFC 9530).
+  if (upload.digest?.value !== undefined) headers['Repr-Digest'] = reprDigestField(upload.digest.algorithm, upload.digest.value);
   return headers;
+}
+
+/** What Repr-Digest (checked at completion) and Want-Repr-Digest (computed) ask of the upload. */
+function digestRequest(headers: Headers): DigestRequest | undefined {
+  const sent = h.reprDigest(headers);
+  if (sent) return sent;
+  const wanted = h.wantReprDigest(headers);
+  return wanted && { algorithm: wanted };
 }
 
 /** A body is worth appending when it may hold bytes. */
@@ -56,7 +68,8 @@ const create: IetfHandler = async (ctx, version) => {
   const filename = dispositionFilename(headers.get('Content-Disposition'));
   if (filename) metadata.filename ??= filename;
 
-  let upload = await engine.create({ length, metadata, owner: ctx.owner, request: ctx.hook });
+  const digest = digestRequest(headers);
+  let upload = await engine.create({ length, metadata, owner: ctx.owner, digest, request: ctx.hook });
   const location = uploadUrl(ctx, upload.id);
   if (hasBody(request) || (complete && length === undefined)) {
     try {
@@ -88,7 +101,8 @@ const append: IetfHandler = async (ctx, version) => {
   // The last append fixes the length: its end, when its size is known.
   const length = h.uploadLength(headers) ?? (complete && size !== undefined ? offset + size : undefined);
   try {
-    const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, request: ctx.hook });
+    const digest = digestRequest(headers);
+    const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, digest, request: ctx.hook });
     return new Response(null, { status: 204, headers: state(ctx, version, upload) });
   } catch (error) {
     if (error instanceof TusError) return ietfError(error, version, offset);

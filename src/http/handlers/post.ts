@@ -21,7 +21,10 @@ export const post: Handler = async (ctx) => {
 
   if ((length === undefined) === !deferred) throw new TusError('LENGTH_REQUIRED');
   const body = h.isOffsetStream(headers) ? readBody(ctx.request) : undefined;
-  let upload = await ctx.engine.create({ length, metadata, partial: concat !== undefined, owner: ctx.owner, request: ctx.hook });
+  // Want-Repr-Digest: the digest of the whole upload is computed as it arrives, for the post-finish hook.
+  const wanted = h.wantReprDigest(headers);
+  const digest = wanted && { algorithm: wanted };
+  let upload = await ctx.engine.create({ length, metadata, partial: concat !== undefined, owner: ctx.owner, digest, request: ctx.hook });
   const location = uploadUrl(ctx, upload.id);
   if (body) {
     try {

@@ -6,6 +6,7 @@ import { NO_METRICS, type Metrics } from '../../model/metrics.ts';
 import { S3Error } from './errors.ts';
 import { byteLengthOf, joinBytes } from './bytes.ts';
 import { blocks, escapeXml, text } from './xml.ts';
+import { isDigestError, multipartHeaders, type PayloadCheck, payloadHeaders, S3_ALGORITHM } from './integrity.ts';
 
 /** The fetch the client calls; tests pass one that injects faults. */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -41,12 +42,24 @@ export interface S3ClientConfig {
    */
   fixedLength?: (body: ReadableStream<Uint8Array>, size: number) => ReadableStream<Uint8Array>;
   fetch?: Fetch;
+  /**
+   * What each UploadPart and PutObject declares about its bytes, for S3 to refuse them if they
+   * changed on the way (see integrity.ts). Default `sha256`, the signed payload hash.
+   */
+  payloadCheck?: PayloadCheck;
+  /**
+   * Complete a multipart upload only if nothing is at its key yet (`If-None-Match: *`). Default on;
+   * switched off for the client's life when the service refuses the header.
+   */
+  conditionalComplete?: boolean;
 }
 
 export interface Part {
   partNumber: number;
   etag: string;
   size: number;
+  /** The part's S3 checksum (base64), when the upload declared an algorithm (crc32c, crc64nvme). */
+  checksum?: string;
 }
 
 export interface MultipartUpload {
@@ -72,6 +85,11 @@ interface Call {
   body?: Uint8Array | Uint8Array[] | string | ReadableStream<Uint8Array>;
   /** A streamed body can be sent only once. */
   once?: boolean;
+  /**
+   * The headers declare what the body hashes to: when S3 finds the bytes it got do not match (they
+   * changed on the way), the call is sent again from the same bytes, within the attempts.
+   */
+  checked?: boolean;
 }
 
 /** A call's body as it goes out: made afresh for each attempt (a stream is read once). */
@@ -146,6 +164,10 @@ export class S3Client {
   /** Requests sent, by operation (retries included): what a user pays for. */
   readonly requests = new Map<string, number>();
   retries = 0;
+  /** Bodies S3 refused because their bytes did not match their declared digest (each was sent again). */
+  digestRefusals = 0;
+  readonly payloadCheck: PayloadCheck;
+  #conditionalComplete: boolean;
 
   constructor(readonly config: S3ClientConfig) {
     this.#base = new URL(config.endpoint ?? `https://s3.${config.region}.amazonaws.com`);
@@ -160,6 +182,8 @@ export class S3Client {
     this.#attempts = config.attempts ?? 5;
     this.#budgetMs = config.retryBudgetMs ?? 20_000;
     this.#metrics = config.metrics ?? NO_METRICS;
+    this.payloadCheck = config.payloadCheck ?? 'sha256';
+    this.#conditionalComplete = config.conditionalComplete ?? true;
     for (const operation of OPERATIONS) {
       this.#metrics.declare('tusflow_s3_request_duration_seconds', { operation });
       this.#metrics.declare('tusflow_s3_retries_total', { operation });
@@ -190,8 +214,9 @@ export class S3Client {
       attempts: call.once ? 1 : this.#attempts,
       budgetMs: this.#budgetMs,
       maxDelayMs: exponential(100, 2_000),
-      retryable: (error) => !(error instanceof S3Error) || error.transient,
-      onRetry: () => {
+      retryable: (error) => !(error instanceof S3Error) || error.transient || (call.checked === true && isDigestError(error.code)),
+      onRetry: (error) => {
+        if (error instanceof S3Error && isDigestError(error.code)) this.digestRefusals++;
         this.retries++;
         this.#metrics.inc('tusflow_s3_retries_total', { operation });
       },
@@ -297,15 +322,20 @@ export class S3Client {
   }
 
   async createMultipartUpload(key: string, headers: Record<string, string> = {}): Promise<string> {
-    const res = await this.#send('CreateMultipartUpload', 'POST', { key, query: { uploads: '' }, headers });
+    const declared = { ...headers, ...multipartHeaders(this.payloadCheck) };
+    const res = await this.#send('CreateMultipartUpload', 'POST', { key, query: { uploads: '' }, headers: declared });
     const uploadId = text(res.text, 'UploadId');
     if (!uploadId) throw new S3Error('CreateMultipartUpload', res.status, 'MalformedResponse', 'no UploadId');
     return uploadId;
   }
 
-  /** Sends a part from its bytes, one array or views of them in order (the slabs of a part). */
+  /**
+   * Sends a part from its bytes, one array or views of them in order (the slabs of a part), with
+   * their digest: a part S3 refuses for not matching it is sent again from the same views.
+   */
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[]): Promise<string> {
-    const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body });
+    const headers = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body);
+    const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body, headers, checked: true });
     return res.headers.get('ETag') ?? '';
   }
 
@@ -338,20 +368,53 @@ export class S3Client {
       if (marker) query['part-number-marker'] = marker;
       const body = (await this.#send('ListParts', 'GET', { key, query })).text;
       for (const part of blocks(body, 'Part')) {
-        parts.push({ partNumber: Number(text(part, 'PartNumber')), etag: text(part, 'ETag') ?? '', size: Number(text(part, 'Size')) });
+        const listed: Part = { partNumber: Number(text(part, 'PartNumber')), etag: text(part, 'ETag') ?? '', size: Number(text(part, 'Size')) };
+        const checksum = this.#checksumTag() && text(part, this.#checksumTag()!);
+        if (checksum) listed.checksum = checksum;
+        parts.push(listed);
       }
       marker = text(body, 'NextPartNumberMarker') ?? '';
       if (text(body, 'IsTruncated') !== 'true' || !marker) return parts.sort((a, b) => a.partNumber - b.partNumber);
     }
   }
 
-  async completeMultipartUpload(key: string, uploadId: string, parts: Pick<Part, 'partNumber' | 'etag'>[]): Promise<void> {
+  /** ListParts' and CompleteMultipartUpload's element for a part's checksum, when parts carry one. */
+  #checksumTag(): string | undefined {
+    const check = this.payloadCheck;
+    return check === 'crc32c' || check === 'crc64nvme' ? `Checksum${S3_ALGORITHM[check]}` : undefined;
+  }
+
+  /**
+   * Completes the upload. With `size`, S3 checks the object's length (`x-amz-mp-object-size`);
+   * unless turned off, only where no object is at the key yet (`If-None-Match: *`): a
+   * PreconditionFailed S3Error (412) then. A service that refuses the condition (NotImplemented,
+   * or an InvalidArgument naming it) gets the call again without it, and no more after that.
+   */
+  async completeMultipartUpload(key: string, uploadId: string, parts: Pick<Part, 'partNumber' | 'etag' | 'checksum'>[], size?: number): Promise<void> {
+    const tag = this.#checksumTag();
     const xml = `<CompleteMultipartUpload>${parts
-      .map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`)
+      .map((p) => {
+        const checksum = tag && p.checksum ? `<${tag}>${escapeXml(p.checksum)}</${tag}>` : '';
+        return `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag>${checksum}</Part>`;
+      })
       .join('')}</CompleteMultipartUpload>`;
-    // S3 may answer 200 and still fail: the error is then in the body.
-    const body = (await this.#send('CompleteMultipartUpload', 'POST', { key, query: { uploadId }, body: xml })).text;
-    if (blocks(body, 'Error').length) throw errorFromXml('CompleteMultipartUpload', 200, body);
+    const headers: Record<string, string> = size === undefined ? {} : { 'x-amz-mp-object-size': String(size) };
+    const conditional = this.#conditionalComplete;
+    if (conditional) headers['If-None-Match'] = '*';
+    try {
+      // S3 may answer 200 and still fail: the error is then in the body.
+      const body = (await this.#send('CompleteMultipartUpload', 'POST', { key, query: { uploadId }, body: xml, headers })).text;
+      if (blocks(body, 'Error').length) throw errorFromXml('CompleteMultipartUpload', 200, body);
+    } catch (error) {
+      if (!(conditional && error instanceof S3Error && refusesCondition(error))) throw error;
+      this.#conditionalComplete = false;
+      return this.completeMultipartUpload(key, uploadId, parts, size);
+    }
+  }
+
+  /** Whether completions are sent with `If-None-Match: *` (false once the service refused it). */
+  get conditionalComplete(): boolean {
+    return this.#conditionalComplete;
   }
 
   async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
@@ -362,8 +425,10 @@ export class S3Client {
     }
   }
 
+  /** Stores an object, with its bytes' digest (see uploadPart). */
   async putObject(key: string, body: Uint8Array | Uint8Array[] | string, headers: Record<string, string> = {}): Promise<void> {
-    await this.#send('PutObject', 'PUT', { key, body, headers });
+    const digest = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body);
+    await this.#send('PutObject', 'PUT', { key, body, headers: { ...headers, ...digest }, checked: true });
   }
 
   /** The object's body and headers, or undefined when there is no such key. */
@@ -427,6 +492,12 @@ export class S3Client {
       if (text(body, 'IsTruncated') !== 'true' || !keyMarker) return;
     }
   }
+}
+
+/** A service that does not take `If-None-Match` on CompleteMultipartUpload (rather than a failed condition). */
+function refusesCondition(error: S3Error): boolean {
+  if (error.status === 501 || error.code === 'NotImplemented') return true;
+  return error.status === 400 && /If-None-Match/i.test(error.message);
 }
 
 function errorFromXml(operation: string, status: number, body: string): S3Error {

@@ -16,6 +16,7 @@ export class S3Error extends Error {
 
   /** Worth another try: the service was busy or broke, not the request. */
   get transient(): boolean {
-    return this.status >= 500 || this.status === 429 || ['SlowDown', 'RequestTimeout', 'InternalError'].includes(this.code);
+    // 501: the service does not implement what was asked, and will not next time either.
+    return (this.status >= 500 && this.status !== 501) || this.status === 429 || ['SlowDown', 'RequestTimeout', 'InternalError'].includes(this.code);
   }
 }

@@ -11,6 +11,8 @@ import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
 import { planSegments, segmentPrefix, segmentStart } from './segments.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
 import { freeChunk } from './bytes.ts';
+import { TusError } from '../../model/errors.ts';
+import { multipartEtag } from './integrity.ts';
 import { S3DirectUploads } from './direct.ts';
 
 export interface S3StoreOptions {
@@ -48,6 +50,11 @@ export interface S3StoreOptions {
    * upload's metadata: what a download straight from the bucket is served with. Default: none.
    */
   objectHeaders?: (upload: Upload) => Record<string, string>;
+  /**
+   * Complete an upload even over an object that appeared at its key meanwhile (default false: the
+   * completion fails with 409 KEY_TAKEN and the object stays).
+   */
+  overwrite?: boolean;
 }
 
 /**
@@ -311,13 +318,16 @@ export class S3DataStore implements DataStore {
           await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
           sent(partNumber);
         },
-        stream: this.options.streamParts
-          ? async (partNumber, part, size) => {
-              sendsStarted = true;
-              await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
-              sent(partNumber);
-            }
-          : undefined,
+        // A streamed part's digest is not known before its bytes are: with a payload check, parts
+        // are sent once buffered (see README, S3 integrity, for what that costs).
+        stream:
+          this.options.streamParts && this.#s3.payloadCheck === 'off'
+            ? async (partNumber, part, size) => {
+                sendsStarted = true;
+                await this.#s3.uploadPartStream(key, uploadId, partNumber, part, size);
+                sent(partNumber);
+              }
+            : undefined,
         expected: options.size,
         release: this.options.releaseChunks,
         signal: options.signal,
@@ -469,8 +479,27 @@ export class S3DataStore implements DataStore {
       }
     });
     if (parts.length !== count) throw new Error(`${key} has ${parts.length} parts, expected ${count}`);
-    await this.#s3.completeMultipartUpload(key, uploadId, parts);
+    await this.#complete(key, uploadId, parts, length);
     await this.#dropSegments(upload.id);
+  }
+
+  /**
+   * Completes the multipart upload without overwriting an object another writer put at its key
+   * meanwhile (a hook-chosen key, or the same key in another deployment): S3 checks it with
+   * `If-None-Match: *` where it can, and a HeadObject first covers services that ignore the header
+   * (radosgw 16 does). S3 checks the length too (`x-amz-mp-object-size`). A 412 can also answer
+   * the retry of a completion that succeeded (its answer lost): the object is then this upload's,
+   * which its multipart ETag (MD5 of the parts' MD5s) shows.
+   */
+  async #complete(key: string, uploadId: string, parts: Part[], length: number): Promise<void> {
+    if (this.options.overwrite !== true && (await this.#s3.headObject(key))) throw keyTaken(key);
+    try {
+      await this.#s3.completeMultipartUpload(key, uploadId, parts, length);
+    } catch (error) {
+      if (!(error instanceof S3Error && (error.status === 412 || error.code === 'PreconditionFailed'))) throw error;
+      const found = await this.#s3.headObject(key);
+      if (found?.headers.get('ETag') !== multipartEtag(parts.map((p) => p.etag))) throw keyTaken(key);
+    }
   }
 
   /** Deletes every segment of an upload that no longer needs them (finished or removed). */
@@ -560,6 +589,9 @@ export class S3DataStore implements DataStore {
     return upload;
   }
 }
+
+/** What a completion that found another object at its key fails with (answered 409). */
+const keyTaken = (key: string) => new TusError('KEY_TAKEN', `an object appeared at ${key} before the upload completed; it was kept`);
 
 /** The views' bytes from `from` on (still views). */
 function viewsFrom(views: Uint8Array[], from: number): Uint8Array[] {

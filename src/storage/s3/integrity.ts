@@ -1,0 +1,133 @@
+import { md5 } from '@noble/hashes/legacy.js';
+import { toBase64, toHex } from '../../model/encoding.ts';
+import { joinBytes } from './bytes.ts';
+
+/**
+ * How S3 is told what a body's bytes hash to, so that it refuses a body changed on the way (a
+ * corrupting proxy, a bad NIC) instead of storing it:
+ * - `sha256`: the signed `x-amz-content-sha256` (SigV4's payload hash). Every SigV4 service checks
+ *   it (AWS, radosgw, MinIO, R2, B2); hashed by WebCrypto, native on every runtime.
+ * - `md5`: `Content-MD5`, checked by AWS, radosgw, MinIO, B2; hashed in JavaScript (slower).
+ * - `crc32c`, `crc64nvme`: S3's checksum headers (`x-amz-checksum-*`), for services that check those
+ *   (AWS; R2 takes some). radosgw 16 ignores them.
+ * - `off`: UNSIGNED-PAYLOAD and nothing else: a changed byte is stored.
+ */
+export const PAYLOAD_CHECKS = ['sha256', 'md5', 'crc32c', 'crc64nvme', 'off'] as const;
+export type PayloadCheck = (typeof PAYLOAD_CHECKS)[number];
+
+/** The S3 error codes of a body whose bytes did not match what was declared for them. */
+const DIGEST_CODES = new Set(['BadDigest', 'InvalidDigest', 'XAmzContentSHA256Mismatch', 'InvalidChecksum', 'BadChecksum']);
+export const isDigestError = (code: string): boolean => DIGEST_CODES.has(code);
+
+/** The name S3 gives a checksum algorithm (x-amz-checksum-algorithm, ListParts' ChecksumXXX). */
+export const S3_ALGORITHM = { crc32c: 'CRC32C', crc64nvme: 'CRC64NVME' } as const;
+
+/** CRC-32C (Castagnoli), reflected, as S3's x-amz-checksum-crc32c. */
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+export function crc32c(views: readonly Uint8Array[]): Uint8Array {
+  let crc = 0xffffffff;
+  for (const view of views) for (let i = 0; i < view.length; i++) crc = CRC32C_TABLE[(crc ^ view[i]!) & 0xff]! ^ (crc >>> 8);
+  const value = (crc ^ 0xffffffff) >>> 0;
+  return new Uint8Array([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff]);
+}
+
+/**
+ * CRC-64/NVME (reflected polynomial 0x9a6c9329ac4bc9b5), as S3's x-amz-checksum-crc64nvme. Kept
+ * as two 32-bit halves: BigInt arithmetic per byte would be far slower.
+ */
+const CRC64_TABLE = (() => {
+  const hi = new Uint32Array(256);
+  const lo = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let h = 0;
+    let l = n;
+    for (let k = 0; k < 8; k++) {
+      const odd = l & 1;
+      l = ((l >>> 1) | ((h & 1) << 31)) >>> 0;
+      h >>>= 1;
+      if (odd) {
+        h = (h ^ 0x9a6c9329) >>> 0;
+        l = (l ^ 0xac4bc9b5) >>> 0;
+      }
+    }
+    hi[n] = h;
+    lo[n] = l;
+  }
+  return { hi, lo };
+})();
+
+export function crc64nvme(views: readonly Uint8Array[]): Uint8Array {
+  const { hi, lo } = CRC64_TABLE;
+  let h = 0xffffffff;
+  let l = 0xffffffff;
+  for (const view of views) {
+    for (let i = 0; i < view.length; i++) {
+      const index = (l ^ view[i]!) & 0xff;
+      l = (((l >>> 8) | ((h & 0xff) << 24)) ^ lo[index]!) >>> 0;
+      h = ((h >>> 8) ^ hi[index]!) >>> 0;
+    }
+  }
+  h = (h ^ 0xffffffff) >>> 0;
+  l = (l ^ 0xffffffff) >>> 0;
+  return new Uint8Array([h >>> 24, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff, l >>> 24, (l >>> 16) & 0xff, (l >>> 8) & 0xff, l & 0xff]);
+}
+
+function md5Of(views: readonly Uint8Array[]): Uint8Array {
+  const hasher = md5.create();
+  for (const view of views) hasher.update(view);
+  return hasher.digest();
+}
+
+/**
+ * WebCrypto hashes one buffer at once: a body of several views is joined for it, and the copy is
+ * dropped as soon as it is hashed (the body is still sent from its views).
+ */
+async function sha256Of(views: readonly Uint8Array[]): Promise<Uint8Array> {
+  const bytes = views.length === 1 ? views[0]! : joinBytes(views);
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** The headers that declare what the body's bytes hash to (to be signed with the request). */
+export async function payloadHeaders(check: PayloadCheck, body: readonly Uint8Array[] | string): Promise<Record<string, string>> {
+  if (check === 'off') return {};
+  const views = typeof body === 'string' ? [new TextEncoder().encode(body)] : body;
+  switch (check) {
+    case 'sha256':
+      return { 'X-Amz-Content-Sha256': toHex(await sha256Of(views)) };
+    case 'md5':
+      return { 'Content-MD5': toBase64(md5Of(views)) };
+    case 'crc32c':
+      return { 'x-amz-checksum-crc32c': toBase64(crc32c(views)) };
+    case 'crc64nvme':
+      return { 'x-amz-checksum-crc64nvme': toBase64(crc64nvme(views)) };
+  }
+}
+
+/**
+ * What CreateMultipartUpload declares so that S3 takes (and keeps) the parts' S3 checksums: AWS
+ * refuses a part checksum of an algorithm the upload did not declare. CRC64NVME exists only as a
+ * checksum of the whole object (FULL_OBJECT), CRC32C is composite by default.
+ */
+export function multipartHeaders(check: PayloadCheck): Record<string, string> {
+  if (check === 'crc32c') return { 'x-amz-checksum-algorithm': 'CRC32C' };
+  if (check === 'crc64nvme') return { 'x-amz-checksum-algorithm': 'CRC64NVME', 'x-amz-checksum-type': 'FULL_OBJECT' };
+  return {};
+}
+
+/**
+ * The ETag S3 gives an object completed from parts with these ETags: the MD5 of their MD5s, and
+ * their count (what shows a completed object is the one these parts made).
+ */
+export function multipartEtag(etags: readonly string[]): string {
+  const digests = etags.map((etag) => Uint8Array.from(etag.replace(/"/g, '').match(/../g) ?? [], (pair) => Number.parseInt(pair, 16)));
+  return `"${toHex(md5Of(digests))}-${etags.length}"`;
+}

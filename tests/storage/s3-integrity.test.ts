@@ -1,0 +1,201 @@
+/**
+ * Integrity on the way into S3, safe completion and object headers, on the test radosgw behind the
+ * fault proxy (which can flip one byte of a request body on its way to S3).
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { AwsClient } from 'aws4fetch';
+import { S3Client } from '../../src/storage/s3/client.ts';
+import { S3DataStore } from '../../src/storage/s3/store.ts';
+import { contentHeaders } from '../../src/protocol/download.ts';
+import type { PayloadCheck } from '../../src/storage/s3/integrity.ts';
+import { objectSettingsHeaders, type ObjectSettings } from '../../src/storage/s3/object-settings.ts';
+import { MemoryStateStore } from '../../src/state/memory.ts';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { startS3, type S3Env } from '../support/s3.ts';
+import { randomBytes, sha256, startServer, TUS, type TestServer } from '../support/server.ts';
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+
+let s3: S3Env;
+let proxy: FaultProxy;
+let raw: AwsClient;
+const servers: TestServer[] = [];
+
+beforeAll(async () => {
+  s3 = await startS3();
+  proxy = await startFaultProxy(s3.endpoint, { seed: 7 });
+  proxy.setFaults(false); // only the faults a test injects
+  raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  await proxy?.stop();
+});
+
+interface Setup {
+  check: PayloadCheck;
+  settings?: ObjectSettings;
+  /** Bun's path: parts streamed while they arrive when no check needs their digest first. */
+  streamParts?: boolean;
+}
+
+/** A server storing into a fresh bucket through the fault proxy. */
+async function serve({ check, settings = {}, streamParts = true }: Setup) {
+  const bucket = await s3.newBucket();
+  const client = new S3Client({
+    endpoint: proxy.endpoint,
+    bucket,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+    streamBodies: streamParts,
+    payloadCheck: check,
+  });
+  const fixed = objectSettingsHeaders(settings);
+  const store = new S3DataStore({
+    client,
+    prefix: '',
+    partSize: PART,
+    parallelParts: 4,
+    streamParts,
+    releaseChunks: streamParts,
+    objectHeaders: (upload) => ({ ...fixed, ...contentHeaders(upload.metadata) }),
+  });
+  const server = await startServer({ store, state: new MemoryStateStore() });
+  servers.push(server);
+  const object = async (key: string) => {
+    const res = await raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`);
+    return res.status === 404 ? undefined : new Uint8Array(await res.arrayBuffer());
+  };
+  const head = (key: string) => raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`, { method: 'HEAD' });
+  const put = (key: string, body: string) => raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`, { method: 'PUT', body });
+  return { server, client, bucket, object, head, put };
+}
+
+async function create(endpoint: string, length: number, metadata = ''): Promise<string> {
+  const res = await fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), ...(metadata ? { 'Upload-Metadata': metadata } : {}) } });
+  expect(res.status).toBe(201);
+  return new URL(res.headers.get('Location')!, endpoint).href;
+}
+
+const patch = (url: string, offset: number, body: Uint8Array) => fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(offset) }, body });
+const idOf = (url: string) => url.slice(url.lastIndexOf('/') + 1);
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** Where two byte arrays of one length differ. */
+function differences(a: Uint8Array, b: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) out.push(i);
+  return out;
+}
+
+test('control, S3_CHECKSUM=off: a byte flipped between the server and S3 is stored, and nobody notices', async () => {
+  // This run shows the fault is real and reaches the stored object: without it, the runs below
+  // with checks could pass because the proxy changed nothing.
+  const { server, object, client } = await serve({ check: 'off' });
+  const bytes = randomBytes(2 * PART + 1000);
+  const url = await create(server.endpoint, bytes.byteLength);
+  proxy.inject('UploadPart', 'corruptBody');
+  const before = proxy.corrupted.length;
+  expect((await patch(url, 0, bytes)).status).toBe(204);
+  expect(proxy.corrupted.slice(before)).toEqual([{ op: 'UploadPart', status: 200, code: '' }]);
+  const stored = (await object(idOf(url)))!;
+  expect(stored.byteLength).toBe(bytes.byteLength);
+  const changed = differences(stored, bytes);
+  expect(changed).toHaveLength(1);
+  // The flipped byte is the middle of one of the two full parts.
+  expect([PART / 2, PART + PART / 2]).toContain(changed[0]!);
+  expect(client.digestRefusals).toBe(0);
+}, 60_000);
+
+for (const [check, code] of [
+  ['sha256', 'XAmzContentSHA256Mismatch'],
+  ['md5', 'BadDigest'],
+] as const) {
+  test(`S3_CHECKSUM=${check}: radosgw refuses the corrupted part (${code}), it is resent from its buffer, the object is byte-identical`, async () => {
+    const { server, object, client } = await serve({ check });
+    const bytes = randomBytes(2 * PART + 1000);
+    const url = await create(server.endpoint, bytes.byteLength);
+    proxy.inject('UploadPart', 'corruptBody');
+    const before = proxy.corrupted.length;
+    const sent = proxy.stats.byOperation.UploadPart ?? 0;
+    expect((await patch(url, 0, bytes)).status).toBe(204);
+    expect(proxy.corrupted.slice(before)).toEqual([{ op: 'UploadPart', status: 400, code }]);
+    expect(client.digestRefusals).toBe(1);
+    // Three parts, and the refused one once more.
+    expect((proxy.stats.byOperation.UploadPart ?? 0) - sent).toBe(4);
+    expect(sha256((await object(idOf(url)))!)).toBe(sha256(bytes));
+  }, 60_000);
+}
+
+test('S3_CHECKSUM=md5: a corrupted segment (PutObject of a PATCH that fills no part) is refused and resent too', async () => {
+  const { server, object, client } = await serve({ check: 'md5' });
+  const bytes = randomBytes(PART + 3000);
+  const url = await create(server.endpoint, bytes.byteLength);
+  proxy.inject('PutObject', 'corruptBody');
+  const before = proxy.corrupted.length;
+  expect((await patch(url, 0, bytes.subarray(0, 3000))).status).toBe(204);
+  expect(proxy.corrupted.slice(before)).toEqual([{ op: 'PutObject', status: 400, code: 'BadDigest' }]);
+  expect(client.digestRefusals).toBe(1);
+  expect((await patch(url, 3000, bytes.subarray(3000))).status).toBe(204);
+  expect(sha256((await object(idOf(url)))!)).toBe(sha256(bytes));
+}, 60_000);
+
+test('a part refused every time fails the PATCH after the bounded attempts, and the upload resumes from the offset it had', async () => {
+  const { server, object, client } = await serve({ check: 'sha256' });
+  const bytes = randomBytes(PART + 10);
+  const url = await create(server.endpoint, bytes.byteLength);
+  for (let i = 0; i < 5; i++) proxy.inject('UploadPart', 'corruptBody');
+  const res = await patch(url, 0, bytes);
+  expect(res.status).toBe(503);
+  expect(await res.text()).toContain('XAmzContentSHA256Mismatch');
+  expect(client.digestRefusals).toBe(4); // 5 attempts: 4 retries
+  const head = await fetch(url, { method: 'HEAD', headers: TUS });
+  const offset = Number(head.headers.get('Upload-Offset'));
+  expect(offset).toBe(0);
+  expect((await patch(url, offset, bytes.subarray(offset))).status).toBe(204);
+  expect(sha256((await object(idOf(url)))!)).toBe(sha256(bytes));
+}, 60_000);
+
+test('completion sends x-amz-mp-object-size and If-None-Match, and never overwrites an object that appeared at the key: 409', async () => {
+  const { server, object, put } = await serve({ check: 'sha256' });
+  const bytes = randomBytes(PART + 10);
+  // Completed normally: both headers are on the CompleteMultipartUpload.
+  const url = await create(server.endpoint, bytes.byteLength);
+  expect((await patch(url, 0, bytes)).status).toBe(204);
+  const complete = proxy.lastHeaders.CompleteMultipartUpload!;
+  expect(complete.get('x-amz-mp-object-size')).toBe(String(bytes.byteLength));
+  expect(complete.get('if-none-match')).toBe('*');
+  expect(sha256((await object(idOf(url)))!)).toBe(sha256(bytes));
+
+  // Another writer puts an object at the key while the upload is under way (radosgw 16 ignores
+  // If-None-Match on completion: the HeadObject before it is what keeps the object).
+  const other = await create(server.endpoint, bytes.byteLength);
+  expect((await patch(other, 0, bytes.subarray(0, PART))).status).toBe(204);
+  expect((await put(idOf(other), 'not yours')).status).toBe(200);
+  const last = await patch(other, PART, bytes.subarray(PART));
+  expect(last.status).toBe(409);
+  expect(await last.text()).toMatch(/object key is taken.*appeared at .* before the upload completed; it was kept/);
+  expect(new TextDecoder().decode(await object(idOf(other)))).toBe('not yours');
+}, 60_000);
+
+test('object headers: Cache-Control, storage class, user metadata and an RFC 8187 filename, read back with HeadObject', async () => {
+  const settings: ObjectSettings = { cacheControl: 'public, max-age=600', storageClass: 'STANDARD', metadata: { team: 'media', note: 'café' } };
+  const { server, head } = await serve({ check: 'sha256', settings });
+  const bytes = randomBytes(1000);
+  const url = await create(server.endpoint, bytes.byteLength, `filename ${b64('résumé «final».pdf')},filetype ${b64('application/pdf')}`);
+  expect((await patch(url, 0, bytes)).status).toBe(204);
+  const res = await head(idOf(url));
+  expect(res.status).toBe(200);
+  expect(res.headers.get('cache-control')).toBe('public, max-age=600');
+  expect(res.headers.get('x-amz-meta-team')).toBe('media');
+  // Non-ASCII metadata travels as an RFC 2047 encoded word, as S3 returns it.
+  expect(res.headers.get('x-amz-meta-note')).toBe(`=?UTF-8?B?${b64('café')}?=`);
+  expect(res.headers.get('content-type')).toBe('application/pdf');
+  const disposition = res.headers.get('content-disposition')!;
+  expect(disposition).toBe(`attachment; filename="r_sum_ _final_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%C2%ABfinal%C2%BB.pdf`);
+  expect(decodeURIComponent(disposition.split("UTF-8''")[1]!)).toBe('résumé «final».pdf');
+}, 60_000);
