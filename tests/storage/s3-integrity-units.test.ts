@@ -31,7 +31,9 @@ test('each check declares the digest of the bytes of all views, as S3 expects it
 test("a multipart object's ETag: the MD5 of the parts' MD5s, and their count", () => {
   const a = createHash('md5').update('a').digest();
   const b = createHash('md5').update('b').digest();
-  const expected = `"${createHash('md5').update(Buffer.concat([a, b])).digest('hex')}-2"`;
+  const expected = `"${createHash('md5')
+    .update(Buffer.concat([a, b]))
+    .digest('hex')}-2"`;
   expect(multipartEtag([`"${a.toString('hex')}"`, `"${b.toString('hex')}"`])).toBe(expected);
 });
 

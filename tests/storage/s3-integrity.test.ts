@@ -81,7 +81,8 @@ async function create(endpoint: string, length: number, metadata = ''): Promise<
   return new URL(res.headers.get('Location')!, endpoint).href;
 }
 
-const patch = (url: string, offset: number, body: Uint8Array) => fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(offset) }, body });
+const patch = (url: string, offset: number, body: Uint8Array<ArrayBuffer>) =>
+  fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': String(offset) }, body });
 const idOf = (url: string) => url.slice(url.lastIndexOf('/') + 1);
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
