@@ -50,7 +50,9 @@ export interface Lease {
   save?(fields: RecordFields, options?: { withRenewal?: boolean }): Promise<void>;
   /**
    * Releases the lock. `fields` are saved with it in the same call, where the lease has `save`
-   * (and must only be given then); a transfer marked at `acquire` ends.
+   * (and must only be given then) — even if the lease was lost meanwhile, as a writer records what
+   * it stored (the offset never moves back), except the running-transfer mark, which is the current
+   * holder's; a transfer marked at `acquire` ends.
    */
   release(fields?: RecordFields): Promise<void>;
 }

@@ -61,7 +61,9 @@ export class RedisLocker implements Locker {
       pending = undefined;
       const save = changed && records ? records.saveArgs(id, changed) : [];
       try {
-        const state = await runner.run(RENEW, records ? [lock, stop, base, records.index] : [lock, stop], [token, leaseMs, ...save]);
+        // The record and the expiry index only when there is something to save (two hash slots then).
+        const keys = save.length > 0 && records ? [lock, stop, base, records.index] : [lock, stop];
+        const state = await runner.run(RENEW, keys, [token, leaseMs, ...save]);
         if (state === 0) controller.abort(new Error('the lock lease was lost'));
         if (state === 2) controller.abort(new Error('another request took over the upload'));
       } catch (error) {
@@ -87,8 +89,14 @@ export class RedisLocker implements Locker {
         clearTimeout(timer);
         // Pending progress is superseded: the release ends the transfer.
         const save = { ...(started === undefined ? {} : { transfer: undefined }), ...fields };
-        if (records && Object.keys(save).length > 0) await runner.run(SAVE_RELEASE, [lock, base, records.index], [token, ...records.saveArgs(id, save)]);
-        else await runner.run(RELEASE, [lock], [token]);
+        try {
+          if (records && Object.keys(save).length > 0) await runner.run(SAVE_RELEASE, [lock, base, records.index], [token, ...records.saveArgs(id, save)]);
+          else await runner.run(RELEASE, [lock], [token]);
+        } catch (error) {
+          // Nothing saved: at least free the lock now rather than when its lease runs out.
+          await runner.run(RELEASE, [lock], [token]).catch(() => {});
+          throw error;
+        }
       },
     };
   }

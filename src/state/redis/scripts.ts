@@ -18,11 +18,14 @@ const script = (name: string, source: string): Script => ({ name, source: source
  * back, so a writer that lost its lease cannot undo a newer writer's progress. Shared by the scripts
  * that save a record along with something else (a renewal, a release), so each is one command.
  */
-const save = (record: number, index: number, first: number) => `
+const save = (record: number, index: number, first: number, ownsTransfer = 'true') => `
 if redis.call('EXISTS', KEYS[${record}]) == 1 then
+  local owns = ${ownsTransfer}
   for i = ${first} + 3, #ARGV, 2 do
     local field, value = ARGV[i], ARGV[i + 1]
-    if value == '' then
+    if field == 't' and not owns then
+      -- the running-transfer mark is the lock holder's alone
+    elseif value == '' then
       redis.call('HDEL', KEYS[${record}], field)
     elseif field ~= 'o' or tonumber(value) >= tonumber(redis.call('HGET', KEYS[${record}], 'o') or '0') then
       redis.call('HSET', KEYS[${record}], field, value)
@@ -125,14 +128,16 @@ return 1 + redis.call('EXISTS', KEYS[2])
 );
 
 /**
- * Saves fields of the record (whoever holds the lock: the offset only moves forward, and what a
- * writer stored is recorded even if its lease ran out), then releases the lock if it is still the
- * owner's. KEYS: lock, record, expiry index. ARGV: owner token, then `save`'s.
+ * Saves fields of the record, then releases the lock if it is still the owner's. A writer whose
+ * lease ran out still records what it stored (the offset only moves forward), but leaves the
+ * running-transfer mark to whoever holds the lock now. KEYS: lock, record, expiry index. ARGV: owner
+ * token, then `save`'s.
  */
 export const SAVE_RELEASE = script(
   'save-release',
   `
-${save(2, 3, 2)}if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local owned = redis.call('GET', KEYS[1]) == ARGV[1]
+${save(2, 3, 2, 'owned')}if owned then return redis.call('DEL', KEYS[1]) end
 return 0
 `,
 );

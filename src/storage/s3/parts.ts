@@ -76,8 +76,8 @@ const NONE = new Uint8Array(0);
 /**
  * Cuts a stream into fixed-size parts and sends each as soon as it is full (or, with `stream`, as
  * soon as it starts), several at once, with backpressure on the stream. A part is filled slab by
- * slab, each taken from `buffers` only when a byte needs it, so a body that stalls holds only what
- * it has sent; this call holds at most parallel + 1 parts whatever the body's size — a streamed
+ * slab, each taken from `buffers` only when a byte needs it (the first before the body is read), so
+ * a body that stalls holds only what it has sent and one slab; this call holds at most parallel + 1 parts whatever the body's size — a streamed
  * part is fed views of its own slabs, kept for a retry. If the stream or a send fails, every send
  * already started is settled before the error is thrown, so nothing of this call is still running
  * when the caller retries.
