@@ -83,6 +83,8 @@ for (const version of [5, 6, 7, 8]) {
       const res = await append(url, 1, false, 'x');
       expect(res.status).toBe(409);
       expect(res.headers.get('Upload-Offset')).toBe('3');
+      // The editor's copy under version 8: a 409 says the upload protocol's semantics apply.
+      expect(res.headers.get('Upload-Complete')).toBe(version === 8 ? '?0' : null);
       if (version >= 6) {
         expect(res.headers.get('Content-Type')).toBe('application/problem+json');
         expect(await res.json()).toMatchObject({
@@ -116,6 +118,50 @@ for (const version of [5, 6, 7, 8]) {
           body: 'x',
         });
         expect(res.status).toBe(415);
+      });
+    }
+
+    test(`GET on the upload: ${version === 8 ? 'the state like HEAD (204 in progress; the bytes once complete), no-store' : 'the download only'}`, async () => {
+      const url = (await create({ 'Upload-Complete': '?0' }, 'abc')).headers.get('Location')!;
+      const open = await fetch(url, { headers: V });
+      if (version === 8) {
+        expect(open.status).toBe(204);
+        expect([open.headers.get('Upload-Offset'), open.headers.get('Upload-Complete'), open.headers.get('Cache-Control')]).toEqual(['3', '?0', 'no-store']);
+        expect(open.headers.get('Upload-Limit')).toContain('max-age=');
+      } else {
+        expect(open.status).not.toBe(204);
+        expect(open.headers.get('Upload-Offset')).toBeNull();
+        await open.arrayBuffer();
+      }
+      await append(url, 3, true, 'def');
+      const done = await fetch(url, { headers: V });
+      expect([done.status, await done.text()]).toEqual([200, 'abcdef']);
+      const state = [done.headers.get('Upload-Offset'), done.headers.get('Upload-Complete'), done.headers.get('Upload-Length'), done.headers.get('Cache-Control')];
+      expect(state).toEqual(version === 8 ? ['6', '?1', '6', 'no-store'] : [null, null, null, null]);
+    });
+
+    test("an upload larger than max-size: 413, with Upload-Limit from version 8 (the editor's copy)", async () => {
+      const res = await create({ 'Upload-Complete': '?0', 'Upload-Length': String(2048 * MiB) });
+      expect(res.status).toBe(413);
+      expect(res.headers.get('Upload-Draft-Interop-Version')).toBe(String(version));
+      expect(res.headers.get('Upload-Limit')).toBe(version === 8 ? `min-size=0, max-size=${1024 * MiB}, max-age=86400` : null);
+    });
+
+    if (version >= 6) {
+      test(`the lifetime in Upload-Limit (${version === 6 ? 'expires' : 'max-age'}) is what is left: it falls as time passes, and goes once complete`, async () => {
+        const key = version === 6 ? 'expires' : 'max-age';
+        const lifetime = (res: Response) => Number(res.headers.get('Upload-Limit')?.match(new RegExp(`${key}=(\\d+)`))?.[1]);
+        const created = await create({ 'Upload-Complete': '?0' });
+        const url = created.headers.get('Location')!;
+        const first = lifetime(created);
+        expect(first).toBeGreaterThan(86400 - 5);
+        expect(first).toBeLessThanOrEqual(86400);
+        await Bun.sleep(1100);
+        const later = lifetime(await fetch(url, { method: 'HEAD', headers: V }));
+        expect(later).toBeLessThan(first);
+        expect(later).toBeGreaterThan(first - 5);
+        const done = await append(url, 0, true, 'x');
+        expect(done.headers.get('Upload-Limit')).not.toContain(key);
       });
     }
 

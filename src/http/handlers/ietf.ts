@@ -2,7 +2,7 @@ import type { Upload } from '../../model/upload.ts';
 import { isFinished } from '../../model/upload.ts';
 import { TusError } from '../../model/errors.ts';
 import * as h from '../../protocol/headers.ts';
-import { dispositionFilename, ietfError, PARTIAL_UPLOAD, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
+import { dispositionFilename, ietfError, PARTIAL_UPLOAD, remainingLifetime, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
 import type { Metadata } from '../../protocol/metadata.ts';
 import { readBody } from './body.ts';
 import type { DigestRequest } from '../../engine/engine.ts';
@@ -24,7 +24,7 @@ function state(ctx: HandlerContext, version: InteropVersion, upload: Upload): Re
     ...BASE(version),
     'Upload-Offset': String(upload.offset),
     'Upload-Complete': isFinished(upload) ? '?1' : '?0',
-    ...uploadLimit(version, ctx.engine.maxSize, ctx.options.uploadTtlSeconds),
+    ...uploadLimit(version, ctx.engine.maxSize, remainingLifetime(upload.expiresAt, Date.now())),
   };
   if (upload.length !== undefined) headers['Upload-Length'] = String(upload.length);
   // The whole upload's digest, once complete, when it was asked for or sent (RFC 9530).
@@ -39,6 +39,9 @@ function digestRequest(headers: Headers): DigestRequest | undefined {
   const wanted = h.wantReprDigest(headers);
   return wanted && { algorithm: wanted };
 }
+
+/** The limits before any upload exists (as OPTIONS announces them), for a 413. */
+const limits = (ctx: HandlerContext, version: InteropVersion) => uploadLimit(version, ctx.engine.maxSize, ctx.options.uploadTtlSeconds);
 
 /** A body is worth appending when it may hold bytes. */
 const hasBody = (request: Request) => request.body !== null && request.headers.get('Content-Length') !== '0';
@@ -69,13 +72,19 @@ const create: IetfHandler = async (ctx, version) => {
   if (filename) metadata.filename ??= filename;
 
   const digest = digestRequest(headers);
-  let upload = await engine.create({ length, metadata, owner: ctx.owner, digest, request: ctx.hook });
+  let upload: Upload;
+  try {
+    upload = await engine.create({ length, metadata, owner: ctx.owner, digest, request: ctx.hook });
+  } catch (error) {
+    if (error instanceof TusError) return ietfError(error, version, { limits: limits(ctx, version) });
+    throw error;
+  }
   const location = uploadUrl(ctx, upload.id);
   if (hasBody(request) || (complete && length === undefined)) {
     try {
       upload = await engine.append(upload.id, 0, readBody(request), { completes: complete, request: ctx.hook });
     } catch (error) {
-      if (error instanceof TusError) return withHeaders(ietfError(error, version), { Location: location });
+      if (error instanceof TusError) return withHeaders(ietfError(error, version, { limits: limits(ctx, version) }), { Location: location });
       throw error;
     }
   }
@@ -105,10 +114,26 @@ const append: IetfHandler = async (ctx, version) => {
     const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, digest, request: ctx.hook });
     return new Response(null, { status: 204, headers: state(ctx, version, upload) });
   } catch (error) {
-    if (error instanceof TusError) return ietfError(error, version, offset);
+    if (error instanceof TusError) return ietfError(error, version, { providedOffset: offset, limits: limits(ctx, version) });
     throw error;
   }
 };
+
+/**
+ * GET on the upload resource, version 8 as the editor's copy now describes it: like HEAD, "MUST
+ * include" the offset, completeness, length and limits, and "SHOULD include" Cache-Control:
+ * no-store; content for it is "not defined by this protocol", so an upload still in progress
+ * answers 204 and a complete one its bytes (this server's download, as for tus).
+ */
+const fetchUpload =
+  (download: Handler): IetfHandler =>
+  async (ctx, version) => {
+    if (version < 8) return download(ctx);
+    const upload = await ctx.engine.get(ctx.id);
+    const headers = { ...state(ctx, version, upload), 'Cache-Control': 'no-store' };
+    if (!isFinished(upload)) return new Response(null, { status: 204, headers });
+    return withHeaders(await download(ctx), headers);
+  };
 
 const cancel: IetfHandler = async (ctx, version) => {
   refuseUploadHeaders(ctx.request, version);
@@ -130,6 +155,12 @@ const bind =
 export function ietfRoutes(version: InteropVersion, tus: { options: Handler; get: Handler }) {
   return {
     collection: { OPTIONS: tus.options, POST: bind(create, version) },
-    upload: { OPTIONS: tus.options, HEAD: bind(head, version), PATCH: bind(append, version), DELETE: bind(cancel, version), GET: tus.get },
+    upload: {
+      OPTIONS: tus.options,
+      HEAD: bind(head, version),
+      PATCH: bind(append, version),
+      DELETE: bind(cancel, version),
+      GET: bind(fetchUpload(tus.get), version),
+    },
   };
 }
