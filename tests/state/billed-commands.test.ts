@@ -79,5 +79,32 @@ for (const kind of kinds) {
       expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(sha256(data));
       await runner.close?.();
     });
+
+    test('every way a PATCH ends leaves no running-transfer mark: committed, 409, past the length, finished', async () => {
+      const runner = kind.runner();
+      const env = parseEnv({ STATE_KEY_PREFIX: `marks:${crypto.randomUUID().slice(0, 8)}:` });
+      const shared = sharedState(env, runner);
+      const { app } = createTusflow({ ...shared });
+      const created = await app.request('/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': '10' } });
+      const path = new URL(created.headers.get('Location')!).pathname;
+      const id = path.split('/').pop()!;
+      const patch = (offset: number, body: Uint8Array<ArrayBuffer>) =>
+        app.request(path, { method: 'PATCH', headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }, body });
+      const statuses: number[] = [];
+      const marks: unknown[] = [];
+      for (const [offset, body] of [
+        [0, new Uint8Array(4)], // committed
+        [0, new Uint8Array(2)], // 409: the offset moved
+        [4, new Uint8Array(20)], // past the length
+        [4, new Uint8Array(6)], // finishes
+        [10, new Uint8Array(0)], // on a finished upload
+      ] as const) {
+        statuses.push((await patch(offset, body)).status);
+        marks.push((await shared.state!.get(id))?.transfer);
+      }
+      expect(statuses).toEqual([204, 409, 413, 204, 204]);
+      expect(marks).toEqual([undefined, undefined, undefined, undefined, undefined]);
+      await runner.close?.();
+    });
   });
 }

@@ -158,6 +158,26 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
         await none.release();
       });
 
+      test('a writer whose lease ran out records its offset with its release, but leaves the new holder its lock and transfer mark', async () => {
+        const { state, locker, runner } = await kind.make();
+        const u = upload({ offset: 0 });
+        await state.put(u);
+        const late = await locker.acquire(u.id, { read: true, transfer: 1 });
+        // Its lease runs out (a stalled instance): the lock key goes, and another request takes the upload.
+        const { RELEASE } = await import('../../src/state/redis/scripts.ts');
+        const lock = `${(state as unknown as { key(id: string): string }).key(u.id)}:lock`;
+        const token = (await runner!.run({ name: 'peek', source: "return redis.call('GET', KEYS[1])" }, [lock], [])) as string;
+        expect(await runner!.run(RELEASE, [lock], [token])).toBe(1);
+        const holder = await locker.acquire(u.id, { read: true, transfer: 2 });
+        await late.release({ offset: 7 });
+        const record = await state.get(u.id);
+        expect([record?.offset, record?.transfer?.startedAt]).toEqual([7, 2]);
+        // The holder still holds the lock: a third request must wait for it.
+        await expect(locker.acquire(u.id)).rejects.toMatchObject({ code: 'LOCKED' });
+        await holder.release();
+        expect((await state.get(u.id))?.transfer).toBeUndefined();
+      });
+
       test('a renewal by a token that does not hold the lock saves nothing; a released lease saves nothing more', async () => {
         const { state, locker, runner } = await kind.make();
         const u = upload({ offset: 0 });
