@@ -3,6 +3,7 @@
  *
  *   tusflow [serve] [--flags]    the server: the Bun entry on Bun (as `npm start`), the Node entry on Node
  *   tusflow cleanup [--flags]    removes expired uploads once and prints how many
+ *   tusflow s3-cors [--origin o] [--apply] [--flags]   shows (and applies) the bucket CORS rule of direct uploads
  *
  * Every environment variable of envSchema is also a flag: `--data-dir x` sets DATA_DIR, flags win
  * over the environment. Names and defaults come from envSchema; only the one-line meanings are kept
@@ -113,6 +114,9 @@ export function usage(): string {
 Usage:
   tusflow [serve] [flags]    start the server (same as npm start)
   tusflow cleanup [flags]    remove expired uploads once, print how many, exit
+  tusflow s3-cors [--origin <origin>]... [--apply] [flags]
+                             show the S3 bucket's CORS rules and the rule direct uploads (S3_DIRECT)
+                             need for these origins (default CORS_ORIGINS); --apply sets it
   tusflow --help | --version
 
 Every environment variable can be given as a flag: --data-dir ./up or --data-dir=./up sets
@@ -130,12 +134,15 @@ export class UsageError extends Error {
 }
 
 export interface Invocation {
-  command: 'serve' | 'cleanup' | 'help' | 'version';
+  command: 'serve' | 'cleanup' | 's3-cors' | 'help' | 'version';
   /** Variables the flags set, to be laid over the environment. */
   env: Record<string, string>;
+  /** s3-cors: the page origins (--origin, repeatable) and whether to apply the rule (--apply). */
+  origins?: string[];
+  apply?: boolean;
 }
 
-const COMMANDS = ['serve', 'cleanup'] as const;
+const COMMANDS = ['serve', 'cleanup', 's3-cors'] as const;
 const BOOLEAN_VALUES = ['true', 'false', '1', '0'];
 
 /** Reads the command line; throws a UsageError (exit 2) for anything it does not know. */
@@ -144,9 +151,16 @@ export function parseArgs(args: string[]): Invocation {
   const env: Record<string, string> = {};
   let command: Invocation['command'] | undefined;
   let info: 'help' | 'version' | undefined;
+  const origins: string[] = [];
+  let apply = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '--help' || arg === '-h') info ??= 'help';
+    if (arg === '--apply') apply = true;
+    else if (arg === '--origin' || arg.startsWith('--origin=')) {
+      const value = arg === '--origin' ? args[++i] : arg.slice('--origin='.length);
+      if (!value || !/^https?:\/\/[^/\s]+$|^\*$/.test(value)) throw new UsageError(`--origin needs an origin such as https://app.example (got ${value ?? 'nothing'})`);
+      origins.push(value);
+    } else if (arg === '--help' || arg === '-h') info ??= 'help';
     else if (arg === '--version' || arg === '-v') info ??= 'version';
     else if (arg.startsWith('-')) {
       const eq = arg.indexOf('=');
@@ -170,7 +184,9 @@ export function parseArgs(args: string[]): Invocation {
       throw new UsageError(command === undefined ? `unknown command ${arg}` : `unexpected argument ${arg}`);
     }
   }
-  return { command: info ?? command ?? 'serve', env };
+  if ((origins.length > 0 || apply) && command !== 's3-cors') throw new UsageError('--origin and --apply belong to the s3-cors command');
+  const chosen = info ?? command ?? 'serve';
+  return chosen === 's3-cors' ? { command: chosen, env, origins, apply } : { command: chosen, env };
 }
 
 function closest(flag: string, candidates: string[]): string | undefined {
@@ -207,7 +223,7 @@ export async function main(args: string[]): Promise<void> {
     console.error(`tusflow: ${error.message}\nRun tusflow --help for the flags.`);
     process.exit(2);
   }
-  const { command, env } = invocation;
+  const { command, env, origins, apply } = invocation;
   if (command === 'help') {
     process.stdout.write(usage());
     return;
@@ -218,6 +234,14 @@ export async function main(args: string[]): Promise<void> {
   }
   // Flags win over the environment (hooks and children see them too).
   Object.assign(process.env, env);
+  if (command === 's3-cors') {
+    const { s3Cors } = await import('../wiring/s3-cors.ts');
+    await s3Cors(process.env, origins ?? [], apply === true, (line) => console.log(line)).catch((error: unknown) => {
+      console.error(`tusflow s3-cors: ${errorText(error)}`);
+      process.exit(1);
+    });
+    return;
+  }
   if (command === 'serve') {
     // Each entry is loaded only on its runtime: the Bun entry needs Bun's globals.
     if (onBun) await (await import('./bun.ts')).serveOnBun(process.env);
