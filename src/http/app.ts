@@ -93,7 +93,8 @@ type NoteFailure = (request: Request, id: string, error: unknown) => void;
 function failureOf(error: unknown, id: string): Failure {
   return {
     reason: errorText(error).slice(0, 300),
-    uploadId: id || undefined,
+    // The id is what the client put in the URL: any length.
+    uploadId: id ? id.slice(0, 100) : undefined,
     received: error instanceof TusError ? error.received : undefined,
   };
 }

@@ -39,9 +39,20 @@ const prefix = z
   .regex(/^(?:\/(?!\.{1,2}(?:\/|$))[\w.~-]+)*\/?$/)
   .transform((v) => v.replace(/\/$/, ''));
 
+/**
+ * The most header text looked at: what a proxy writes is far shorter, and a longer value is a client's
+ * (never parsed, so it costs nothing). Past it, the header is ignored as if absent.
+ */
+export const MAX_FORWARDED_LENGTH = 1024;
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers.get(name);
+  return value === null || value.length > MAX_FORWARDED_LENGTH ? undefined : value;
+}
+
 /** The last element of a comma-separated header: the one the nearest proxy (the trusted one) added. */
 function last(headers: Headers, name: string): string | undefined {
-  const value = headers.get(name)?.split(',').at(-1)?.trim();
+  const value = header(headers, name)?.split(',').at(-1)?.trim();
   return value || undefined;
 }
 
@@ -53,10 +64,10 @@ function parse<T>(schema: z.ZodType<T, string>, value: string | undefined): T | 
 
 /**
  * The parameters of the last element of an RFC 7239 `Forwarded` header (lower-cased names, quotes
- * removed). A comma inside a quoted value does not split elements.
+ * removed). A comma or semicolon inside a quoted value splits nothing. One pass over the text.
  */
 export function lastForwardedElement(header: string): Map<string, string> {
-  const elements: string[] = [];
+  let pairs: string[] = [];
   let current = '';
   let quoted = false;
   for (let i = 0; i < header.length; i++) {
@@ -66,14 +77,17 @@ export function lastForwardedElement(header: string): Map<string, string> {
       continue;
     }
     if (ch === '"') quoted = !quoted;
-    if (ch === ',' && !quoted) {
-      elements.push(current);
+    if (quoted || (ch !== ',' && ch !== ';')) current += ch;
+    else {
+      pairs.push(current);
       current = '';
-    } else current += ch;
+      // A new element: only the last one's parameters count.
+      if (ch === ',') pairs = [];
+    }
   }
-  elements.push(current);
+  pairs.push(current);
   const params = new Map<string, string>();
-  for (const pair of (elements.at(-1) ?? '').split(/;(?=(?:[^"]*"[^"]*")*[^"]*$)/)) {
+  for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq < 1) continue;
     let value = pair.slice(eq + 1).trim();
@@ -83,24 +97,62 @@ export function lastForwardedElement(header: string): Map<string, string> {
   return params;
 }
 
+/** The last `Forwarded` element's parameters; none when the header is absent or too long. */
+function forwardedParams(headers: Headers): Map<string, string> {
+  const value = header(headers, 'Forwarded');
+  return value === undefined ? new Map() : lastForwardedElement(value);
+}
+
 /**
- * What the proxy says about the public URL: RFC 7239 `Forwarded` (host, proto) first, then
- * X-Forwarded-Host/-Proto/-Port/-Prefix. Of several entries the last counts, as for X-Forwarded-For.
- * A malformed value is ignored as if absent. Call it only when the proxy is trusted: a client can
- * send any of these headers itself.
+ * An RFC 7239 node: an IPv4 address or a bracketed IPv6 one, with an optional port, to the bare
+ * address (as a connection's remoteAddress reads). `unknown` and obfuscated names (`_hidden`) are no
+ * address.
+ */
+const node = z
+  .string()
+  .regex(/^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/)
+  .transform((v) => (v.startsWith('[') ? v.slice(1, v.indexOf(']')) : v.replace(/:\d+$/, '')));
+
+/**
+ * The client's address as the trusted proxy reports it: `for=` of the last `Forwarded` element, else
+ * the last X-Forwarded-For entry (the ones before it come from the client and can say anything).
+ * A `for=` the proxy wrote but that names no address (`unknown`, obfuscated) says the proxy hides the
+ * client: then no X-Forwarded-For, which the client may have sent itself, is read either.
+ */
+export function forwardedFor(headers: Headers): string | undefined {
+  const forwarded = forwardedParams(headers).get('for');
+  if (forwarded !== undefined) return parse(node, forwarded);
+  return headers.get('X-Forwarded-For')?.split(',').at(-1)?.trim() || undefined;
+}
+
+/** Per request: the public URL is needed several times (Location, hooks, the log, the page). */
+const origins = new WeakMap<Headers, PublicOrigin>();
+
+/**
+ * What the proxy says about the public URL: RFC 7239 `Forwarded` (host with its port, proto) first,
+ * then X-Forwarded-Host/-Proto/-Port/-Prefix. Of several entries the last counts, as for
+ * X-Forwarded-For. A malformed or overlong value is ignored as if absent. Call it only when the
+ * proxy is trusted: a client can send any of these headers itself.
  */
 export function publicOrigin(headers: Headers): PublicOrigin {
-  const forwarded = headers.has('Forwarded') ? lastForwardedElement(headers.get('Forwarded')!) : new Map<string, string>();
-  const host = parse(hostWithPort, forwarded.get('host')) ?? parse(hostWithPort, last(headers, 'X-Forwarded-Host'));
+  const known = origins.get(headers);
+  if (known) return { ...known };
+  const forwarded = forwardedParams(headers);
+  const forwardedHost = parse(hostWithPort, forwarded.get('host'));
+  const host = forwardedHost ?? parse(hostWithPort, last(headers, 'X-Forwarded-Host'));
   const origin: PublicOrigin = {
     proto: parse(proto, forwarded.get('proto')) ?? parse(proto, last(headers, 'X-Forwarded-Proto')),
     hostname: host?.hostname,
-    port: parse(port, last(headers, 'X-Forwarded-Port')) ?? (host ? parse(port, host.port) : undefined),
+    port:
+      (forwardedHost?.port !== undefined ? parse(port, forwardedHost.port) : undefined) ??
+      parse(port, last(headers, 'X-Forwarded-Port')) ??
+      (host ? parse(port, host.port) : undefined),
     prefix: parse(prefix, last(headers, 'X-Forwarded-Prefix')),
   };
   // A forwarded host without a port is on the public scheme's default port, not on this server's.
   if (host && origin.port === undefined) origin.port = '';
-  return origin;
+  origins.set(headers, origin);
+  return { ...origin };
 }
 
 /**

@@ -3,6 +3,7 @@ import { parseEnv, ConfigError } from '../../src/wiring/config.ts';
 import { createTusflow } from '../../src/index.ts';
 import { randomBytes, sha256, startServer, TUS, type TestServer } from '../support/server.ts';
 import { spawnServer } from '../support/process.ts';
+import { lastForwardedElement, MAX_FORWARDED_LENGTH } from '../../src/http/forwarded.ts';
 
 // Raw requests straight to a server, carrying the headers a reverse proxy would add (or a client
 // pretending to be one): what the server makes of them shows in Location and the other URLs it emits.
@@ -121,6 +122,111 @@ describe('forwarded headers, with TRUST_PROXY', () => {
     const page = await (await fetch(`${trusting.origin}/`, { headers })).text();
     expect(page).toContain('name="tus-endpoint" content="/uploads/files/"');
     expect(await (await fetch(`${plain.origin}/`, { headers })).text()).toContain('name="tus-endpoint" content="/files/"');
+  });
+});
+
+describe('hostile forwarded headers cost nothing', () => {
+  /** Server time of a creation POST with these headers, through the app itself (no socket limits the header size). */
+  const serverMs = async (headers: Record<string, string>) => {
+    const started = performance.now();
+    const res = await trusting.tusflow.fetch(new Request(trusting.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', ...headers } }), {});
+    const ms = performance.now() - started;
+    expect(res.status).toBe(201);
+    return { ms, location: res.headers.get('Location')! };
+  };
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+  test('a 64 KiB Forwarded of semicolons: answered as fast as a short one, and ignored', async () => {
+    const hostile = `host=evil.example;${';'.repeat(64 * 1024)}`;
+    const [hostileMs, shortMs] = [[], []] as [number[], number[]];
+    for (let i = 0; i < 5; i++) {
+      const attack = await serverMs({ Forwarded: hostile });
+      expect(attack.location).toStartWith(`${trusting.origin}/files/`);
+      hostileMs.push(attack.ms);
+      const plain = await serverMs({ Forwarded: 'host=up.example.org' });
+      expect(plain.location).toStartWith('http://up.example.org/files/');
+      shortMs.push(plain.ms);
+    }
+    console.log(`creation POST, median of 5: 64 KiB Forwarded ${median(hostileMs).toFixed(2)} ms, short ${median(shortMs).toFixed(2)} ms`);
+    expect(median(hostileMs)).toBeLessThan(median(shortMs) + 50);
+    // The parser itself is linear, whatever the length (the cap aside): 64 Ki separators at once.
+    const started = performance.now();
+    expect(lastForwardedElement(hostile).get('host')).toBe('evil.example');
+    const parseMs = performance.now() - started;
+    console.log(`lastForwardedElement of 64 KiB: ${parseMs.toFixed(2)} ms`);
+    expect(parseMs).toBeLessThan(50);
+  });
+
+  test('every forwarded header past 1 KiB is ignored, just under it honoured', async () => {
+    const pad = (value: string, length: number) => `${value};x=${'a'.repeat(length - value.length - 3)}`;
+    expect((await serverMs({ Forwarded: pad('host=up.example.org', MAX_FORWARDED_LENGTH) })).location).toStartWith('http://up.example.org/files/');
+    expect((await serverMs({ Forwarded: pad('host=up.example.org', MAX_FORWARDED_LENGTH + 1) })).location).toStartWith(`${trusting.origin}/files/`);
+    expect((await serverMs({ 'X-Forwarded-Host': `${'a,'.repeat(MAX_FORWARDED_LENGTH)}up.example.org` })).location).toStartWith(`${trusting.origin}/files/`);
+  });
+
+  test('the page’s endpoint stays /files/ under a hostile X-Forwarded-Prefix', async () => {
+    for (const prefix of ['/x"><script>', '/../admin', '/a/./b', `/${'a'.repeat(2000)}`]) {
+      const res = await fetch(`${trusting.origin}/`, { headers: { 'X-Forwarded-Prefix': prefix } });
+      expect([prefix, res.status]).toEqual([prefix, 200]);
+      const page = await res.text();
+      expect(page).toContain('name="tus-endpoint" content="/files/"');
+      expect(page).not.toContain('<script>"');
+      expect(page).not.toContain('admin');
+    }
+  });
+});
+
+describe('the client address behind a trusted proxy (RFC 7239 for=, then X-Forwarded-For)', () => {
+  test('hooks see for= of the last Forwarded element; unknown or obfuscated: no forwarded address at all', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = await startServer({
+      trustProxy: true,
+      hooks: {
+        'pre-create': ({ request }) => {
+          seen.push(request?.remoteAddress);
+          return {};
+        },
+      },
+    });
+    try {
+      const cases: [Record<string, string>, string | undefined][] = [
+        [{ Forwarded: 'for=192.0.2.1, for=198.51.100.7;proto=https', 'X-Forwarded-For': '203.0.113.9' }, '198.51.100.7'],
+        [{ Forwarded: 'for="198.51.100.7:4711"' }, '198.51.100.7'],
+        [{ Forwarded: 'for="[2001:db8:cafe::17]:4711"', 'X-Forwarded-For': '203.0.113.9' }, '2001:db8:cafe::17'],
+        [{ Forwarded: 'For="[2001:db8::1]"' }, '2001:db8::1'],
+        // No for= in Forwarded: X-Forwarded-For, its last entry.
+        [{ Forwarded: 'host=up.example.org', 'X-Forwarded-For': '192.0.2.1, 203.0.113.9' }, '203.0.113.9'],
+        // The proxy hides the client: neither it nor a client's X-Forwarded-For names one; the connection does.
+        [{ Forwarded: 'for=unknown', 'X-Forwarded-For': '203.0.113.9' }, '127.0.0.1'],
+        [{ Forwarded: 'for=_hidden', 'X-Forwarded-For': '203.0.113.9' }, '127.0.0.1'],
+        [{ Forwarded: 'for="2001:db8::1"' }, '127.0.0.1'],
+      ];
+      for (const [headers] of cases) expect((await create(server, headers)).status).toBe(201);
+      expect(seen).toEqual(cases.map(([, address]) => address));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a client-supplied X-Forwarded-For does not dodge the rate limit when the proxy sends Forwarded', async () => {
+    const server = await startServer({ trustProxy: true, rateLimit: 1 });
+    try {
+      const first = await create(server, { Forwarded: 'for=198.51.100.7', 'X-Forwarded-For': '203.0.113.1' });
+      const second = await create(server, { Forwarded: 'for=198.51.100.7', 'X-Forwarded-For': '203.0.113.2' });
+      expect([first.status, second.status]).toEqual([201, 429]);
+      // Another client behind the same proxy has its own budget.
+      expect((await create(server, { Forwarded: 'for=198.51.100.8' })).status).toBe(201);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('the port in Forwarded host= wins over X-Forwarded-Port', async () => {
+    expect(await location(trusting, { Forwarded: 'host="up.example.org:8443";proto=https', 'X-Forwarded-Port': '9090' })).toStartWith(
+      'https://up.example.org:8443/files/',
+    );
+    // Without a port there, X-Forwarded-Port still says it.
+    expect(await location(trusting, { Forwarded: 'host=up.example.org;proto=https', 'X-Forwarded-Port': '9090' })).toStartWith('https://up.example.org:9090/files/');
   });
 });
 

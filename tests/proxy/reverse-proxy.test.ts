@@ -15,8 +15,15 @@ for (const [name, start] of Object.entries(proxies)) {
     let server: TestServer;
     let proxy: ProxyProcess;
     let endpoint: string;
+    const clients: (string | undefined)[] = [];
     beforeAll(async () => {
-      server = await startServer({ trustProxy: true, webPage: true });
+      const hooks = {
+        'pre-create': ({ request }: { request?: { remoteAddress?: string } }) => {
+          clients.push(request?.remoteAddress);
+          return {};
+        },
+      };
+      server = await startServer({ trustProxy: true, webPage: true, hooks });
       proxy = await start(Number(new URL(server.origin).port));
       endpoint = `${proxy.origin}/uploads/files/`;
     });
@@ -31,6 +38,21 @@ for (const [name, start] of Object.entries(proxies)) {
       expect(res.headers.get('Location')).toMatch(new RegExp(`^http://localhost:${proxy.port}/uploads/files/[\\w-]+$`));
       // The server itself listens elsewhere: nothing of its own address leaks out.
       expect(res.headers.get('Location')).not.toContain(new URL(server.origin).port);
+    });
+
+    test('what a client sends as if it were a proxy does not get through: Location and the client address are the proxy’s', async () => {
+      clients.length = 0;
+      const spoof = {
+        Forwarded: 'for=192.0.2.66;host=evil.example;proto=https',
+        'X-Forwarded-For': '192.0.2.67',
+        'X-Forwarded-Host': 'evil.example',
+        'X-Forwarded-Port': '4444',
+        'X-Forwarded-Prefix': '/evil',
+      };
+      const res = await fetch(endpoint, { method: 'POST', headers: { ...TUS, ...spoof, 'Upload-Length': '3' } });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('Location')).toMatch(new RegExp(`^http://localhost:${proxy.port}/uploads/files/[\\w-]+$`));
+      expect(clients).toEqual(['127.0.0.1']);
     });
 
     test('a PATCH streams through (an interrupted one keeps what arrived), resumes, and the stored bytes are identical', async () => {

@@ -4,6 +4,7 @@ import { TusError } from '../../model/errors.ts';
 import { errorResponse } from '../../protocol/respond.ts';
 import type { Authenticate, Identity } from './authenticate.ts';
 import { shortHash } from './credentials.ts';
+import { forwardedFor } from '../forwarded.ts';
 
 /** What the server entries tell the app about the connection. */
 export interface ConnectionInfo {
@@ -71,13 +72,9 @@ async function rateLimitKey(owner: string | undefined, address: string | undefin
 }
 
 /**
- * The client's address: the connection's, or behind a trusted proxy the last X-Forwarded-For entry —
- * the one that proxy added. Entries before it come from the client and can say anything.
+ * The client's address: the connection's, or behind a trusted proxy the one that proxy reports
+ * (`Forwarded: for=`, else the last X-Forwarded-For entry; see forwardedFor).
  */
 export function clientAddress(request: Request, connection: ConnectionInfo | undefined, trustProxy: boolean): string | undefined {
-  if (trustProxy) {
-    const forwarded = request.headers.get('X-Forwarded-For')?.split(',').at(-1)?.trim();
-    if (forwarded) return forwarded;
-  }
-  return connection?.remoteAddress;
+  return (trustProxy ? forwardedFor(request.headers) : undefined) ?? connection?.remoteAddress;
 }
