@@ -76,6 +76,12 @@ export const optionsSchema = z
     rateLimit: z.number().int().positive().optional(),
     rateLimiter: z.custom<RateLimiter>(hasMethods('hit'), 'a RateLimiter').optional(),
     /** MIME types (`image/*` allowed) and file extensions accepted, from the metadata; empty: all. */
+    /**
+     * The whole-upload digest (RFC 9530) computed for every upload, as Want-Repr-Digest asks for one:
+     * given to the post-finish hook and kept on the record. A request's own Repr-Digest or
+     * Want-Repr-Digest comes first.
+     */
+    uploadDigest: z.enum(['sha-256', 'sha-512']).optional(),
     allowedTypes: z.array(z.string().min(1)).default([]),
     allowedExtensions: z.array(z.string().min(1)).default([]),
     /**

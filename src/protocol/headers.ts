@@ -49,6 +49,14 @@ export const wantReprDigest = (h: Headers): DigestAlgorithm | undefined => {
   return raw === null ? undefined : preferredDigest(raw);
 };
 
+/** What a request asks of the whole upload's digest: Repr-Digest, to check at completion, or else Want-Repr-Digest, to compute. */
+export function digestRequest(h: Headers): { algorithm: DigestAlgorithm; expected?: string } | undefined {
+  const sent = reprDigest(h);
+  if (sent) return sent;
+  const wanted = wantReprDigest(h);
+  return wanted && { algorithm: wanted };
+}
+
 export const uploadLength = (h: Headers) => read(size, h, 'Upload-Length', 'INVALID_LENGTH');
 export const uploadOffset = (h: Headers) => read(size, h, 'Upload-Offset', 'INVALID_OFFSET');
 export const contentLength = (h: Headers) => read(size, h, 'Content-Length', 'INVALID_CONTENT_LENGTH');

@@ -163,6 +163,50 @@ describe('tus: Want-Repr-Digest at creation', () => {
   });
 });
 
+describe('tus: Repr-Digest at creation', () => {
+  const tusCreate = (length: number, digest: string) =>
+    fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(length), 'Repr-Digest': digest } });
+  const tusPatch = (url: string, offset: number, part: Uint8Array<ArrayBuffer>) =>
+    fetch(url, { method: 'PATCH', headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }, body: part });
+
+  test('checked on the PATCH that completes: a mismatch is a 400 that stores nothing of it; the right bytes complete it', async () => {
+    const bytes = randomBytes(90_000);
+    const url = (await tusCreate(bytes.length, field('sha256', bytes))).headers.get('Location')!;
+    expect((await tusPatch(url, 0, bytes.subarray(0, 50_000))).status).toBe(204);
+    const wrong = bytes.slice(50_000);
+    wrong[0]! ^= 1;
+    const refused = await tusPatch(url, 50_000, wrong);
+    expect([refused.status, await refused.text()]).toEqual([400, 'the upload does not match its Repr-Digest, so it is not complete\n']);
+    expect((await fetch(url, { method: 'HEAD', headers: TUS })).headers.get('Upload-Offset')).toBe('50000');
+    expect((await tusPatch(url, 50_000, bytes.subarray(50_000))).status).toBe(204);
+    for (let i = 0; i < 50 && !finished.some((e) => url.endsWith(e.upload.id)); i++) await Bun.sleep(20);
+    expect(finished.find((e) => url.endsWith(e.upload.id))?.upload.digest).toEqual({ algorithm: 'sha-256', expected: b64('sha256', bytes), value: b64('sha256', bytes) });
+  });
+});
+
+describe('the uploadDigest option', () => {
+  test('every upload gets the digest computed, a request asking for another one still gets its own', async () => {
+    const events: HookEvent[] = [];
+    const own = await startServer({ uploadDigest: 'sha-512', hooks: { 'post-finish': (event) => void events.push(event) } });
+    try {
+      const bytes = randomBytes(3000);
+      const plain = await fetch(own.endpoint, {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Length': '3000', 'Content-Type': 'application/offset+octet-stream' },
+        body: bytes,
+      });
+      const ietf = await fetch(own.endpoint, { method: 'POST', headers: { ...V, 'Upload-Complete': '?1', 'Want-Repr-Digest': 'sha-256=1' }, body: bytes });
+      expect(ietf.headers.get('Repr-Digest')).toBe(field('sha256', bytes));
+      for (let i = 0; i < 50 && events.length < 2; i++) await Bun.sleep(20);
+      const of = (res: Response) => events.find((e) => res.headers.get('Location')!.endsWith(e.upload.id))?.upload.digest;
+      expect(of(plain)).toEqual({ algorithm: 'sha-512', value: b64('sha512', bytes) });
+      expect(of(ietf)).toEqual({ algorithm: 'sha-256', value: b64('sha256', bytes) });
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('across instances: Redis state, one bucket', () => {
   let s3: S3Env;
   const servers: ServerProcess[] = [];

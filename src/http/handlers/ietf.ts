@@ -4,8 +4,7 @@ import { TusError } from '../../model/errors.ts';
 import * as h from '../../protocol/headers.ts';
 import { dispositionFilename, ietfError, PARTIAL_UPLOAD, remainingLifetime, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
 import type { Metadata } from '../../protocol/metadata.ts';
-import { readBody } from './body.ts';
-import type { DigestRequest } from '../../engine/engine.ts';
+import { creationDigest, readBody } from './body.ts';
 import { reprDigestField } from '../../model/digest.ts';
 import { uploadUrl, type Handler, type HandlerContext } from './context.ts';
 
@@ -30,14 +29,6 @@ function state(ctx: HandlerContext, version: InteropVersion, upload: Upload): Re
   // The whole upload's digest, once complete, when it was asked for or sent (RFC 9530).
   if (upload.digest?.value !== undefined) headers['Repr-Digest'] = reprDigestField(upload.digest.algorithm, upload.digest.value);
   return headers;
-}
-
-/** What Repr-Digest (checked at completion) and Want-Repr-Digest (computed) ask of the upload. */
-function digestRequest(headers: Headers): DigestRequest | undefined {
-  const sent = h.reprDigest(headers);
-  if (sent) return sent;
-  const wanted = h.wantReprDigest(headers);
-  return wanted && { algorithm: wanted };
 }
 
 /** The limits before any upload exists (as OPTIONS announces them), for a 413. */
@@ -71,7 +62,7 @@ const create: IetfHandler = async (ctx, version) => {
   const filename = dispositionFilename(headers.get('Content-Disposition'));
   if (filename) metadata.filename ??= filename;
 
-  const digest = digestRequest(headers);
+  const digest = creationDigest(request, ctx.options.uploadDigest);
   let upload: Upload;
   try {
     upload = await engine.create({ length, metadata, owner: ctx.owner, digest, request: ctx.hook });
@@ -110,7 +101,7 @@ const append: IetfHandler = async (ctx, version) => {
   // The last append fixes the length: its end, when its size is known.
   const length = h.uploadLength(headers) ?? (complete && size !== undefined ? offset + size : undefined);
   try {
-    const digest = digestRequest(headers);
+    const digest = h.digestRequest(headers);
     const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, digest, request: ctx.hook });
     return new Response(null, { status: 204, headers: state(ctx, version, upload) });
   } catch (error) {

@@ -2,7 +2,7 @@ import { TusError } from '../../model/errors.ts';
 import * as h from '../../protocol/headers.ts';
 import { errorResponse } from '../../protocol/respond.ts';
 import { expiryHeader, idFromUrl, uploadUrl, type Handler } from './context.ts';
-import { readBody } from './body.ts';
+import { creationDigest, readBody } from './body.ts';
 
 /** creation, creation-defer-length, creation-with-upload and concatenation. */
 export const post: Handler = async (ctx) => {
@@ -21,9 +21,9 @@ export const post: Handler = async (ctx) => {
 
   if ((length === undefined) === !deferred) throw new TusError('LENGTH_REQUIRED');
   const body = h.isOffsetStream(headers) ? readBody(ctx.request) : undefined;
-  // Want-Repr-Digest: the digest of the whole upload is computed as it arrives, for the post-finish hook.
-  const wanted = h.wantReprDigest(headers);
-  const digest = wanted && { algorithm: wanted };
+  // RFC 9530 at creation: Repr-Digest is checked when the upload completes, Want-Repr-Digest has the
+  // digest computed as the bytes arrive (for the post-finish hook).
+  const digest = creationDigest(ctx.request, ctx.options.uploadDigest);
   let upload = await ctx.engine.create({ length, metadata, partial: concat !== undefined, owner: ctx.owner, digest, request: ctx.hook });
   const location = uploadUrl(ctx, upload.id);
   if (body) {
