@@ -245,7 +245,7 @@ export async function main(args: string[]): Promise<void> {
   if (command === 'serve') {
     // Each entry is loaded only on its runtime: the Bun entry needs Bun's globals.
     if (onBun) await (await import('./bun.ts')).serveOnBun(process.env);
-    else await (await import('./node.ts')).serveOnNode(process.env);
+    else await (await import('./node-server.ts')).serveOnNode(process.env);
     return;
   }
   const [{ createTusflow }, { exitOnConfigError, serverConfig }, features] = await Promise.all([
