@@ -5,7 +5,8 @@
  * bench/results/latest.{json,md}. `--quick` uses smaller files; `--no-memory` skips the memory scan;
  * `--only=concurrent` runs only the peak RSS of many concurrent uploads on Bun (under a minute;
  * BENCH_BUFFER_MEMORY sets the server's S3_BUFFER_MEMORY there, default 128 MiB); `--only=costs`
- * only the S3 requests and billed Redis/Upstash commands per upload, the peer's included.
+ * only the S3 requests and billed Redis/Upstash commands per upload, the peer's included;
+ * `--only=integrity` only the cost of S3_CHECKSUM: one large PATCH on Bun and Deno with each check.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -27,7 +28,7 @@ const TUS = { 'Tus-Resumable': '1.0.0' };
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const s3 = await startS3();
-if (only !== 'concurrent' && !existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
+if (only !== 'concurrent' && only !== 'integrity' && !existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
   console.error('installing the peer (@tus/server + @tus/s3-store) into bench/peer …');
   const npm = Bun.spawnSync(['npm', 'install', '--no-audit', '--no-fund', '--prefix', `${ROOT}bench/peer`], { stdout: 'inherit', stderr: 'inherit' });
   if (npm.exitCode !== 0) throw new Error('could not install the peer');
@@ -44,12 +45,12 @@ const contenders: Contender[] = [
   { name: 'peer: @tus/server (Node)', command: ['node', 'bench/peer/server.mjs'] },
 ];
 
-if (only === 'concurrent' || only === 'costs') {
-  const rows = only === 'costs' ? await costs() : await concurrentMemory();
+if (only === 'concurrent' || only === 'costs' || only === 'integrity') {
+  const rows = only === 'costs' ? await costs() : only === 'integrity' ? await integrity() : await concurrentMemory();
   console.log(table(rows));
   await s3.stop();
   process.exit(0);
-} else if (only) throw new Error(`unknown --only=${only} (known: concurrent, costs)`);
+} else if (only) throw new Error(`unknown --only=${only} (known: concurrent, costs, integrity)`);
 function serverEnv(bucket: string, endpoint = s3.endpoint): Record<string, string> {
   return {
     S3_ENDPOINT: endpoint,
@@ -215,6 +216,43 @@ for (const workload of workloads) {
     results.push(row);
     console.error(`${workload.name} · ${contender.name}: ${row.mbps?.toFixed(1) ?? row.p50ms?.toFixed(2)} ${row.mbps ? 'MB/s' : 'ms p50'}`);
   }
+}
+
+/**
+ * What S3_CHECKSUM costs: one PATCH of BIG bytes (half with --quick) on Bun and Deno with each
+ * check, throughput and server CPU per GiB. With a check, Bun's last part of a PATCH is buffered
+ * before it is sent instead of streamed, which is part of the cost measured. crc32c and crc64nvme
+ * are hashed and sent as with AWS (radosgw does not check them), so their cost is real too.
+ */
+async function integrity() {
+  const rows: Record<string, string | number>[] = [];
+  const size = BIG / 2;
+  for (const contender of contenders.filter((c) => c.command && c.name.startsWith('tusflow'))) {
+    for (const check of ['off', 'sha256', 'md5', 'crc32c', 'crc64nvme']) {
+      const bucket = await s3.newBucket();
+      const server = await spawnServer({ ...serverEnv(bucket), S3_CHECKSUM: check }, contender.command);
+      try {
+        const cpuBefore = cpuSeconds(server.proc.pid);
+        const started = performance.now();
+        await tusUpload(server.endpoint, size);
+        const seconds = (performance.now() - started) / 1000;
+        const cpu = cpuSeconds(server.proc.pid) - cpuBefore;
+        rows.push({
+          server: contender.name,
+          S3_CHECKSUM: check,
+          MiB: size / MiB,
+          'MB/s': Number((size / 1e6 / seconds).toFixed(1)),
+          'CPU s/GiB': Number((cpu / (size / (1024 * MiB))).toFixed(2)),
+          peakRssMiB: peakRssMiB(server.proc.pid),
+        });
+        console.error(`integrity · ${contender.name} · ${check}: ${(size / 1e6 / seconds).toFixed(1)} MB/s`);
+      } finally {
+        await server.kill();
+        await emptyBucket(bucket).catch(() => {});
+      }
+    }
+  }
+  return rows;
 }
 
 /** S3 requests and Redis commands per upload and per PATCH, counted at a proxy and by Redis itself. */

@@ -522,6 +522,16 @@ export class UploadEngine {
     return this.#stateCall(() => (lease.save ? lease.release(fields) : this.#o.state.update(id, fields)));
   }
 
+  /**
+   * Where a finished upload's bytes can be fetched without this server (a presigned URL, when the
+   * store offers one), or undefined. Only once the finish is done: one that failed is retried by `read`.
+   */
+  async downloadUrl(upload: Upload, headers: { 'Content-Type': string; 'Content-Disposition': string }): Promise<string | undefined> {
+    const store = this.#o.store;
+    if (!store.downloadUrl || !isFinished(upload) || upload.finishedAt === undefined) return undefined;
+    return this.#storage(() => store.downloadUrl!(upload, headers));
+  }
+
   /** The bytes of a finished upload; finishing is retried here if it failed the first time. */
   async read(id: string, range?: ByteRange): Promise<{ upload: Upload; body: ReadableStream<Uint8Array> | Blob }> {
     let upload = await this.get(id);

@@ -49,6 +49,8 @@ export const DESCRIPTIONS = {
   S3_CACHE_CONTROL: 'Cache-Control stored with each finished object',
   S3_STORAGE_CLASS: 'storage class of each finished object, e.g. STANDARD_IA',
   S3_METADATA: 'user metadata of each finished object: name=value,... or a JSON object',
+  S3_DOWNLOAD_REDIRECT: 'GET of a finished upload answers 307 to a presigned S3 URL (its bytes bypass the server)',
+  S3_DOWNLOAD_REDIRECT_SECONDS: 'how long that presigned URL is valid (1 to 604800)',
   UPSTASH_REDIS_REST_URL: 'records and locks in Upstash (with UPSTASH_REDIS_REST_TOKEN)',
   UPSTASH_REDIS_REST_TOKEN: 'the Upstash REST token',
   REDIS_URL: 'records and locks in Redis over TCP, e.g. redis://127.0.0.1:6379/0',

@@ -75,4 +75,9 @@ export interface DataStore {
    * of the key may be lost, the object never is.
    */
   keyInUse?(key: string): Promise<boolean>;
+  /**
+   * A short-lived URL the finished upload's bytes can be fetched from without the server (a
+   * presigned S3 URL), served with `headers`; undefined when downloads go through the server.
+   */
+  downloadUrl?(upload: Upload, headers: { 'Content-Type': string; 'Content-Disposition': string }): Promise<string | undefined>;
 }

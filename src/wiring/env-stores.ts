@@ -67,6 +67,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     metrics,
     // The finished object is stored with the type and disposition a download is served with.
     objectHeaders: (upload) => ({ ...settings, ...contentHeaders(upload.metadata) }),
+    downloadRedirect: env.S3_DOWNLOAD_REDIRECT ? { expiresSeconds: env.S3_DOWNLOAD_REDIRECT_SECONDS } : undefined,
   });
 }
 

@@ -1,13 +1,20 @@
-import { downloadHeaders, parseRange } from '../../protocol/download.ts';
+import { contentHeaders, downloadHeaders, parseRange } from '../../protocol/download.ts';
 import { TusError } from '../../model/errors.ts';
 import { errorResponse } from '../../protocol/respond.ts';
 import { isFinished, type ByteRange } from '../../model/upload.ts';
 import type { Handler } from './context.ts';
 
-/** Serves a finished upload's bytes, with single-range support. */
+/**
+ * Serves a finished upload's bytes, with single-range support; or, where the store offers it
+ * (S3_DOWNLOAD_REDIRECT), redirects to a short-lived URL of them in storage: a Range header goes
+ * along with the redirected request. Authentication and the owner check ran before.
+ */
 export const get: Handler = async ({ request, engine, id }) => {
   const upload = await engine.get(id);
   if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
+  const location = await engine.downloadUrl(upload, contentHeaders(upload.metadata));
+  // The URL is a credential for a while: no cache keeps it.
+  if (location) return new Response(null, { status: 307, headers: { Location: location, 'Cache-Control': 'no-store' } });
   const size = upload.length ?? 0;
   let range: ByteRange | undefined;
   try {

@@ -6,7 +6,7 @@ import { NO_METRICS, type Metrics } from '../../model/metrics.ts';
 import { S3Error } from './errors.ts';
 import { byteLengthOf, joinBytes } from './bytes.ts';
 import { blocks, escapeXml, text } from './xml.ts';
-import { isDigestError, multipartHeaders, type PayloadCheck, payloadHeaders, S3_ALGORITHM } from './integrity.ts';
+import { isDigestError, multipartHeaders, type PayloadCheck, payloadHeaders, S3_ALGORITHM, Sha256Scratch } from './integrity.ts';
 
 /** The fetch the client calls; tests pass one that injects faults. */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -167,6 +167,8 @@ export class S3Client {
   /** Bodies S3 refused because their bytes did not match their declared digest (each was sent again). */
   digestRefusals = 0;
   readonly payloadCheck: PayloadCheck;
+  /** Where sha256 joins a part's views to hash them: one buffer of a part's size, reused. */
+  readonly #scratch = new Sha256Scratch();
   #conditionalComplete: boolean;
 
   constructor(readonly config: S3ClientConfig) {
@@ -334,7 +336,7 @@ export class S3Client {
    * their digest: a part S3 refuses for not matching it is sent again from the same views.
    */
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[]): Promise<string> {
-    const headers = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body);
+    const headers = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#scratch);
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body, headers, checked: true });
     return res.headers.get('ETag') ?? '';
   }
@@ -427,7 +429,7 @@ export class S3Client {
 
   /** Stores an object, with its bytes' digest (see uploadPart). */
   async putObject(key: string, body: Uint8Array | Uint8Array[] | string, headers: Record<string, string> = {}): Promise<void> {
-    const digest = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body);
+    const digest = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#scratch);
     await this.#send('PutObject', 'PUT', { key, body, headers: { ...headers, ...digest }, checked: true });
   }
 

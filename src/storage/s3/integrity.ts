@@ -88,21 +88,42 @@ function md5Of(views: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * WebCrypto hashes one buffer at once: a body of several views is joined for it, and the copy is
- * dropped as soon as it is hashed (the body is still sent from its views).
+ * WebCrypto hashes one buffer at once, so a body of several views (a part's slabs) is copied into
+ * one for it; the body is still sent from its views. The copy goes into one buffer that the
+ * digests take turns with, reused, rather than a new part-sized array per part left to the garbage
+ * collector (which, measured on Bun, added some 40 MiB of peak RSS to one large PATCH).
  */
-async function sha256Of(views: readonly Uint8Array[]): Promise<Uint8Array> {
-  const bytes = views.length === 1 ? views[0]! : joinBytes(views);
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+export class Sha256Scratch {
+  #buffer = new Uint8Array(0);
+  #turn: Promise<unknown> = Promise.resolve();
+
+  digest(views: readonly Uint8Array[]): Promise<Uint8Array> {
+    if (views.length === 1) return crypto.subtle.digest('SHA-256', views[0] as Uint8Array<ArrayBuffer>).then((d) => new Uint8Array(d));
+    const run = this.#turn.then(async () => {
+      const size = views.reduce((n, v) => n + v.byteLength, 0);
+      if (this.#buffer.byteLength < size) this.#buffer = new Uint8Array(size);
+      let at = 0;
+      for (const view of views) {
+        this.#buffer.set(view, at);
+        at += view.byteLength;
+      }
+      return new Uint8Array(await crypto.subtle.digest('SHA-256', this.#buffer.subarray(0, size)));
+    });
+    this.#turn = run.catch(() => {});
+    return run;
+  }
 }
 
-/** The headers that declare what the body's bytes hash to (to be signed with the request). */
-export async function payloadHeaders(check: PayloadCheck, body: readonly Uint8Array[] | string): Promise<Record<string, string>> {
+/**
+ * The headers that declare what the body's bytes hash to (to be signed with the request); `scratch`
+ * is where sha256 joins views (a new one per call without it).
+ */
+export async function payloadHeaders(check: PayloadCheck, body: readonly Uint8Array[] | string, scratch = new Sha256Scratch()): Promise<Record<string, string>> {
   if (check === 'off') return {};
   const views = typeof body === 'string' ? [new TextEncoder().encode(body)] : body;
   switch (check) {
     case 'sha256':
-      return { 'X-Amz-Content-Sha256': toHex(await sha256Of(views)) };
+      return { 'X-Amz-Content-Sha256': toHex(await scratch.digest(views)) };
     case 'md5':
       return { 'Content-MD5': toBase64(md5Of(views)) };
     case 'crc32c':

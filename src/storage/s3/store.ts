@@ -55,6 +55,11 @@ export interface S3StoreOptions {
    * completion fails with 409 KEY_TAKEN and the object stays).
    */
   overwrite?: boolean;
+  /**
+   * Downloads answered with a redirect to a presigned GetObject URL valid this long, so their bytes
+   * go from S3 to the client without passing through the server (see `downloadUrl`).
+   */
+  downloadRedirect?: { expiresSeconds: number };
 }
 
 /**
@@ -515,6 +520,18 @@ export class S3DataStore implements DataStore {
     const fixedLength = this.#s3.config.fixedLength;
     const length = range ? range.end - range.start + 1 : upload.length;
     return fixedLength && length !== undefined ? fixedLength(res.body, length) : res.body;
+  }
+
+  /**
+   * A presigned GetObject URL of the finished object that answers with `headers`' Content-Type and
+   * Content-Disposition (S3's response-content-* overrides, signed into the URL), or undefined when
+   * downloads are not redirected. Nothing is sent to S3.
+   */
+  async downloadUrl(upload: Upload, headers: { 'Content-Type': string; 'Content-Disposition': string }): Promise<string | undefined> {
+    const redirect = this.options.downloadRedirect;
+    if (!redirect) return undefined;
+    const overrides = { 'response-content-type': headers['Content-Type'], 'response-content-disposition': headers['Content-Disposition'] };
+    return this.#s3.presign('GET', this.#object(upload), overrides, redirect.expiresSeconds);
   }
 
   async remove(upload: Upload): Promise<void> {
