@@ -72,8 +72,10 @@ export default {
     try {
       tusflow = tusflowFor(bindings);
     } catch (error) {
-      // The deployment's fault, not the request's: unavailable until its bindings are fixed.
-      return new Response(`tusflow is misconfigured: ${errorText(error)}\n`, { status: 503, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+      // The deployment's fault, not the request's: unavailable until its bindings are fixed. Which
+      // settings are wrong is for the Worker's log (wrangler tail), not for anyone who asks.
+      console.error(`tusflow is misconfigured: ${errorText(error)}`);
+      return new Response('the server is misconfigured\n', { status: 503, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
     }
     // Cloudflare sets CF-Connecting-IP to the client's address.
     const response = await tusflow.fetch(request, { remoteAddress: request.headers.get('CF-Connecting-IP') ?? undefined });

@@ -8,14 +8,23 @@ export { optionsSchema, type ResolvedOptions, type TusflowOptions } from '../htt
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) => z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().min(min).max(max));
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+/**
+ * whole.fraction × unit in integer arithmetic, as floating point gets 4.1 × 1e9 wrong
+ * (4099999999.9999995); NaN unless the result is a whole number of bytes.
+ */
+function exactBytes(whole: string, fraction: string, unit: number): number {
+  const scale = 10n ** BigInt(fraction.length);
+  const scaled = BigInt(whole + fraction) * BigInt(unit);
+  return scaled % scale === 0n ? Number(scaled / scale) : Number.NaN;
+}
 /** A size in bytes: plain bytes, or a number with KB/MB/GB/TB (1000s) or KiB/MiB/GiB/TiB (1024s), any case. */
 const size = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .transform((v, ctx) => {
-      const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
-      const unit = match && UNITS[match[2]!.toLowerCase()];
-      const bytes = match && unit ? Number(match[1]) * unit : Number.NaN;
+      const match = /^\s*(\d+)(?:\.(\d+))?\s*([a-z]*)\s*$/i.exec(v);
+      const unit = match && UNITS[match[3]!.toLowerCase()];
+      const bytes = match && unit ? exactBytes(match[1]!, match[2] ?? '', unit) : Number.NaN;
       if (!Number.isSafeInteger(bytes)) {
         ctx.addIssue({ code: 'custom', message: 'expected a size in bytes, e.g. 5242880, 500MB or 5MiB (KB, MB, GB: 1000s; KiB, MiB, GiB: 1024s)' });
         return z.NEVER;
@@ -81,9 +90,6 @@ export const envSchema = z.object({
     .regex(/^[\x20-\x7e]+$/, 'a Cache-Control value (visible ASCII)')
     .optional(),
   S3_STORAGE_CLASS: z.string().regex(STORAGE_CLASS, 'an S3 storage class such as STANDARD_IA').optional(),
-  /** GET of a finished upload answers 307 to a presigned S3 URL valid S3_DOWNLOAD_REDIRECT_SECONDS: its bytes bypass the server. */
-  S3_DOWNLOAD_REDIRECT: flag.default(false),
-  S3_DOWNLOAD_REDIRECT_SECONDS: integer(1, 604_800).default(300),
   /** User metadata of the finished object: name=value,name=value or a JSON object of strings. */
   S3_METADATA: z
     .string()
@@ -138,6 +144,9 @@ export class ConfigError extends Error {
 /** Reads the environment; a bad value throws a ConfigError naming the variable and what it expected. */
 export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
   // An empty variable means "not set", as in most shells' `VAR= command`.
+/** The AUTH_TOKEN of deploy/tusflow.env, refused so that a copy of it is never served as is. */
+const AUTH_TOKEN_PLACEHOLDER = 'change-me-to-a-long-random-token';
+
   const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const result = envSchema.safeParse(set);
   if (result.success) {
@@ -155,9 +164,13 @@ export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
     if (e.AUTH_TOKEN && e.JWT_SECRET) {
       throw new ConfigError('invalid configuration: AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
     }
+    if (e.AUTH_TOKEN === AUTH_TOKEN_PLACEHOLDER) {
+      // deploy/tusflow.env's example value: a token everyone who read the file knows.
+      throw new ConfigError(`invalid configuration: AUTH_TOKEN is the example value "${AUTH_TOKEN_PLACEHOLDER}"; set a long random token`);
+    }
     if (e.CORS_CREDENTIALS && e.CORS_ORIGINS.includes('*')) {
       // Browsers refuse credentials from a server that allows any origin.
-      throw new ConfigError('invalid configuration:\n  CORS_CREDENTIALS=true needs CORS_ORIGINS to list the allowed origins (not *)');
+      throw new ConfigError('invalid configuration: CORS_CREDENTIALS=true needs CORS_ORIGINS to list the allowed origins (not *)');
     }
     if (!e.UPSTASH_REDIS_REST_URL !== !e.UPSTASH_REDIS_REST_TOKEN) {
       throw new ConfigError('invalid configuration: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN: set both or neither');

@@ -38,9 +38,9 @@ const CHECK_MS = 10_000;
  * look at (`check REDIS_URL=…`), within CHECK_MS. `what` leads a reason that does not say which
  * backend failed ("Unauthorized").
  */
-async function startupCheck(what: string, settings: string, check: () => Promise<unknown>): Promise<void> {
+async function startupCheck<T>(what: string, settings: string, check: () => Promise<T>): Promise<T> {
   try {
-    await withTimeout(CHECK_MS, check, () => new Error(`no answer within ${CHECK_MS / 1000} s`));
+    return await withTimeout(CHECK_MS, check, () => new Error(`no answer within ${CHECK_MS / 1000} s`));
   } catch (error) {
     // Upstash's errors quote the command sent; Deno's fetch says only "fetch failed", its cause why.
     const reason = errorText(error).replace(/, command was: .*/, '');
@@ -82,9 +82,14 @@ export async function serverStores(env: ServerEnv, features: RuntimeFeatures = {
   if (!upstash && env.REDIS_URL) {
     // ioredis is loaded only when it is used: it costs ~20 MiB of memory.
     const connect = features.redis ?? (async (url: string) => (await import('../state/redis-tcp.ts')).tcpRedisRunner(url));
-    const shared = sharedState(env, await connect(env.REDIS_URL));
-    await startupCheck('Redis', `REDIS_URL=${redact(env.REDIS_URL)}`, () => shared.state!.get('0'.repeat(32)));
-    redis = shared;
+    // Connecting is inside the check: Bun's client throws on a URL it cannot parse, which must
+    // name REDIS_URL like any other failure to reach Redis.
+    const url = env.REDIS_URL;
+    redis = await startupCheck('Redis', `REDIS_URL=${redact(url)}`, async () => {
+      const shared = sharedState(env, await connect(url));
+      await shared.state!.get('0'.repeat(32));
+      return shared;
+    });
   }
   // Without a shared store the rate limit is per process: createTusflow makes one from RATE_LIMIT.
   const state = upstash ?? redis ?? { state: new FileStateStore(dir) };
@@ -125,7 +130,7 @@ async function checkHost(host: string): Promise<void> {
 }
 
 /** A listen failure as one line naming the setting: PORT in use, HOST not on this machine. */
-export function listenError(error: unknown, env: ServerEnv): ConfigError {
+export function listenError(error: unknown, env: Pick<ServerEnv, 'HOST' | 'PORT'>): ConfigError {
   const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
   if (code === 'EADDRINUSE' || name === 'AddrInUse') return new ConfigError(`PORT ${env.PORT} is in use on ${env.HOST}: another process listens there (set PORT)`);
   if (code === 'EADDRNOTAVAIL' || name === 'AddrNotAvailable') return new ConfigError(`HOST=${env.HOST} is not an address of this machine`);

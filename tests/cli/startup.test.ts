@@ -58,8 +58,10 @@ test.each(SERVERS)(
   '%s: Redis and Upstash that cannot be used: one line naming the variable, within seconds',
   async (entry) => {
     const closed = await freePort();
-    const [redis, upstashToken, upstashHost] = await Promise.all([
+    const [redis, badRedisUrl, upstashToken, upstashHost] = await Promise.all([
       runUntilExit(entry, { REDIS_URL: `redis://127.0.0.1:${closed}`, DATA_DIR: dir }),
+      // Bun's Redis client throws from its constructor on a URL it cannot parse.
+      runUntilExit(entry, { REDIS_URL: 'redis://127.0.0.1:99999', DATA_DIR: dir }),
       runUntilExit(entry, { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: 'wrong-token', DATA_DIR: dir }),
       runUntilExit(entry, { UPSTASH_REDIS_REST_URL: 'http://no-such-host.invalid', UPSTASH_REDIS_REST_TOKEN: bridge.token, DATA_DIR: dir }),
     ]);
@@ -68,8 +70,9 @@ test.each(SERVERS)(
     expect(refusal(upstashHost)).toMatch(
       /^tusflow: Upstash: .*(ENOTFOUND|dns error).* \(check UPSTASH_REDIS_REST_URL=http:\/\/no-such-host\.invalid and UPSTASH_REDIS_REST_TOKEN\)$/,
     );
+    expect(refusal(badRedisUrl)).toMatch(/^tusflow: Redis: .+ \(check REDIS_URL=redis:\/\/127\.0\.0\.1:99999\)$/);
     expect(upstashToken.stderr).not.toContain(bridge.token);
-    for (const run of [redis, upstashToken, upstashHost]) expect(run.ms).toBeLessThan(15_000);
+    for (const run of [redis, badRedisUrl, upstashToken, upstashHost]) expect(run.ms).toBeLessThan(15_000);
   },
   60_000,
 );
@@ -79,16 +82,34 @@ test('npm run start:worker without S3 and Upstash settings refuses with one line
   expect(refusal(run)).toBe('tusflow: a Worker stores bytes in S3 and records in Upstash: set S3_BUCKET, UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN');
   const partial = await runUntilExit('worker', { S3_BUCKET: 'uploads', UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: bridge.token });
   expect(refusal(partial)).toBe('tusflow: a Worker stores bytes in S3 and records in Upstash: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY');
-  // Deployed without its bindings (no start-up to refuse): every request is told why.
-  const { url, mf } = await startWorker({ TUS_PATH: '/files' }, await freePort());
+  // Deployed without its bindings (no start-up to refuse): every request is refused, and only the
+  // Worker's log says which settings are missing.
+  const logged: string[] = [];
+  const { url, mf } = await startWorker({ TUS_PATH: '/files' }, await freePort(), (line) => logged.push(line));
   try {
     const res = await fetch(new URL('/files/', url), { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
     expect(res.status).toBe(503);
-    expect(await res.text()).toBe(
-      'tusflow is misconfigured: a Worker stores bytes in S3 and records in Upstash: set S3_BUCKET, UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN\n',
-    );
+    expect(await res.text()).toBe('the server is misconfigured\n');
   } finally {
     await mf.dispose();
+  }
+  expect(logged.join('')).toContain('tusflow is misconfigured: a Worker stores bytes in S3 and records in Upstash: set S3_BUCKET, UPSTASH_REDIS_REST_URL');
+}, 60_000);
+
+test('npm run start:worker on a port in use: one line naming PORT, no trace', async () => {
+  const holder = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+  try {
+    const settings = {
+      S3_BUCKET: 'uploads',
+      S3_ACCESS_KEY_ID: 'id',
+      S3_SECRET_ACCESS_KEY: 'secret',
+      UPSTASH_REDIS_REST_URL: bridge.url,
+      UPSTASH_REDIS_REST_TOKEN: bridge.token,
+    };
+    const run = await runUntilExit('worker', { ...settings, PORT: String(holder.port) });
+    expect(refusal(run)).toBe(`tusflow: PORT ${holder.port} is in use on 127.0.0.1: another process listens there (set PORT)`);
+  } finally {
+    holder.stop(true);
   }
 }, 60_000);
 

@@ -14,6 +14,7 @@ import { envSchema } from '../../src/wiring/config.ts';
 import { ensureBuilt } from '../support/build.ts';
 import { freePort, spawnServer } from '../support/process.ts';
 import { startS3 } from '../support/s3.ts';
+import { refusal, runUntilExit } from '../support/startup.ts';
 import { randomBytes, sha256, TUS } from '../support/server.ts';
 import { startUpstashBridge } from '../support/upstash-bridge.ts';
 
@@ -40,15 +41,15 @@ const keyValues = (text: string) =>
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
 
-/** The unit's `[Service]` settings: name → every value given (in order). */
-async function unitSettings(): Promise<Map<string, string[]>> {
+/** The unit's settings in one section: name → every value given (in order). */
+async function unitSettings(of = '[Service]'): Promise<Map<string, string[]>> {
   const settings = new Map<string, string[]>();
   let section = '';
   for (const raw of (await readFile(UNIT, 'utf8')).split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     if (line.startsWith('[')) section = line;
-    else if (section === '[Service]') {
+    else if (section === of) {
       const at = line.indexOf('=');
       const name = line.slice(0, at);
       settings.set(name, [...(settings.get(name) ?? []), line.slice(at + 1)]);
@@ -86,6 +87,25 @@ describe('the systemd unit', () => {
     expect(Object.keys(keyValues(await readFile(ENV_FILE, 'utf8')))).not.toContain('DATA_DIR');
     // Longer than the server's own 10 s drain of running PATCHes on SIGTERM.
     expect(Number(one('TimeoutStopSec'))).toBeGreaterThan(10);
+    // A setting that fails every start is not retried forever (systemd reads these in [Unit]).
+    const unit = await unitSettings('[Unit]');
+    expect(unit.get('StartLimitIntervalSec')).toEqual(['60']);
+    expect(unit.get('StartLimitBurst')).toEqual(['5']);
+  });
+
+  test('its environment file sets no working AUTH_TOKEN, and the example one stops the server with one line', async () => {
+    const text = await readFile(ENV_FILE, 'utf8');
+    expect(Object.keys(keyValues(text))).not.toContain('AUTH_TOKEN');
+    const example = /^#AUTH_TOKEN=(.+)$/m.exec(text)?.[1];
+    expect(example).toBeDefined();
+    const run = await runUntilExit('bun', {
+      ...keyValues(text),
+      AUTH_TOKEN: example!,
+      DATA_DIR: await tempDir('placeholder'),
+      HOST: '127.0.0.1',
+      PORT: String(await freePort()),
+    });
+    expect(refusal(run)).toMatch(/^tusflow: invalid configuration: AUTH_TOKEN is the example value /);
   });
 
   test.skipIf(!Bun.which('systemd-analyze'))(
@@ -114,7 +134,9 @@ describe('the systemd unit', () => {
     const dataDir = await tempDir('unit-data');
     // As systemd would run it, with this checkout as /opt/tusflow, a temporary DATA_DIR and a
     // loopback port (the file's PORT and HOST are for the machine it is installed on).
-    const env = { ...keyValues(s.get('Environment')!.join('\n')), ...file, DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(await freePort()) };
+    // The token the file leaves to set.
+    const token = 'a-token-of-this-test';
+    const env = { ...keyValues(s.get('Environment')!.join('\n')), ...file, AUTH_TOKEN: token, DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(await freePort()) };
     const command = s.get('ExecStart')![0]!.split(' ');
     expect(existsSync(join(ROOT, command[1]!))).toBe(true);
     const server = await spawnServer(env, command);
@@ -125,7 +147,7 @@ describe('the systemd unit', () => {
       expect(refused.status).toBe(401);
 
       const bytes = randomBytes(256 * 1024);
-      const auth = { Authorization: `Bearer ${file.AUTH_TOKEN}` };
+      const auth = { Authorization: `Bearer ${token}` };
       const created = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, ...auth, 'Upload-Length': String(bytes.length) } });
       expect(created.status).toBe(201);
       const url = created.headers.get('Location')!;
@@ -192,7 +214,10 @@ describe('Cloudflare Workers', () => {
       const { [name]: _, ...without } = bindings;
       const res = await page(without);
       expect(res.status).toBeGreaterThanOrEqual(500);
-      expect(await res.text()).toContain('misconfigured');
+      // Which setting is missing is for the Worker's log, not for whoever asks.
+      const body = await res.text();
+      expect(body).toBe('the server is misconfigured\n');
+      expect(body).not.toContain(name);
     }
     // Each optional one is taken as it is (AUTH_TOKEN and JWT_SECRET exclude each other).
     for (const name of optional!) expect((await page({ ...bindings, [name]: `value-of-${name}` })).status).toBe(200);

@@ -155,13 +155,19 @@ test('sizes are bytes or a number with KB/MB/GB (1000s) or KiB/MiB/GiB (1024s), 
     ['64KiB', 65_536],
     ['2TB', 2e12],
     ['7b', 7],
+    // Decimal fractions are exact: 4.1 × 1e9 in floating point is 4099999999.9999995.
+    ['4.1GB', 4_100_000_000],
+    ['1.10GB', 1_100_000_000],
+    ['0.5KiB', 512],
+    ['2.75 TiB', 2.75 * 1024 ** 4],
   ];
   for (const [text, bytes] of sizes) expect(parseEnv({ MAX_SIZE: text }).MAX_SIZE).toBe(bytes);
   expect(parseEnv({ S3_BUCKET: 'uploads', S3_PART_SIZE: '8MiB', S3_BUFFER_MEMORY: '64MiB' })).toMatchObject({
     S3_PART_SIZE: 8 * 1024 ** 2,
     S3_BUFFER_MEMORY: 64 * 1024 ** 2,
   });
-  for (const bad of ['lots', '1.5', '1e9', 'GiB', '5 MiBs', '-1KB', '0.1b', '0']) {
+  // 4.1GiB is 4402341478.4 bytes: not a whole number.
+  for (const bad of ['lots', '1.5', '1e9', 'GiB', '5 MiBs', '-1KB', '0.1b', '0', '4.1GiB', '9999999TiB']) {
     expect(() => parseEnv({ MAX_SIZE: bad })).toThrow(new RegExp(`^invalid configuration: MAX_SIZE=${JSON.stringify(bad).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
   }
   // Below the minimum part size S3 takes, in whatever unit it is written.
@@ -170,6 +176,7 @@ test('sizes are bytes or a number with KB/MB/GB (1000s) or KiB/MiB/GiB (1024s), 
 
 test('a refusal with several bad variables is still one line', () => {
   expect(() => parseEnv({ PORT: 'x', MAX_SIZE: 'y' })).toThrow(/^invalid configuration: PORT="x": .*; MAX_SIZE="y": [^\n]*$/);
+  expect(() => parseEnv({ CORS_CREDENTIALS: 'true', CORS_ORIGINS: '*' })).toThrow(/^invalid configuration: CORS_CREDENTIALS=true needs CORS_ORIGINS [^\n]*$/);
 });
 
 test('settings ignored as combined are warned about', () => {
@@ -206,4 +213,9 @@ test('S3 path style: on by default for IP and localhost endpoints, off for names
     expect(urlOf(withFetch('http://localhost:9000', false))).resolves.toStartWith('http://uploads.localhost:9000/?'),
     expect(() => client('http://127.0.0.1:9000', false)).toThrow(/IP address \(127\.0\.0\.1\) cannot take/),
   ]);
+});
+
+test("deploy/tusflow.env's example AUTH_TOKEN is refused with one line naming it; any other token is taken", () => {
+  expect(() => parseEnv({ AUTH_TOKEN: 'change-me-to-a-long-random-token' })).toThrow(/^invalid configuration: AUTH_TOKEN is the example value [^\n]*$/);
+  expect(parseEnv({ AUTH_TOKEN: 'change-me' }).AUTH_TOKEN).toBe('change-me');
 });
