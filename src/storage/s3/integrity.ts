@@ -1,6 +1,5 @@
 import { md5 } from '@noble/hashes/legacy.js';
 import { toBase64, toHex } from '../../model/encoding.ts';
-import { joinBytes } from './bytes.ts';
 
 /**
  * How S3 is told what a body's bytes hash to, so that it refuses a body changed on the way (a
