@@ -146,6 +146,19 @@ export function preferredDigest(field: string): DigestAlgorithm | undefined {
   return best?.algorithm;
 }
 
+/**
+ * The digest as S3 user metadata (`x-amz-meta-sha256` or `-sha512`, lowercase hex), when it is
+ * known before the bytes: the one the client sent, which the upload only completes if it matches
+ * (or, for an empty upload finished at once, the one computed). Metadata is fixed when the object's
+ * multipart upload starts; a digest only computed as the bytes arrive is known too late for it.
+ */
+export function digestMetadata(digest: UploadDigest | undefined): Record<string, string> {
+  const known = digest?.value ?? digest?.expected;
+  if (!digest || known === undefined) return {};
+  const hex = Array.from(atob(known), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+  return { [`x-amz-meta-${digest.algorithm.replace('-', '')}`]: hex };
+}
+
 /** The Repr-Digest field value for a digest. */
 export const reprDigestField = (algorithm: DigestAlgorithm, digest: string): string => `${algorithm}=:${digest}:`;
 

@@ -5,6 +5,7 @@
  */
 import type { Metrics } from '../model/metrics.ts';
 import { contentHeaders } from '../protocol/download.ts';
+import { digestMetadata } from '../model/digest.ts';
 import type { ScriptRunner } from '../state/redis/client.ts';
 import { RedisLocker } from '../state/redis/locker.ts';
 import { RedisRateLimiter } from '../state/redis/rate-limit.ts';
@@ -65,8 +66,9 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     streamParts: features.streamParts,
     releaseChunks: features.releaseChunks,
     metrics,
-    // The finished object is stored with the type and disposition a download is served with.
-    objectHeaders: (upload) => ({ ...settings, ...contentHeaders(upload.metadata) }),
+    // The finished object is stored with the type and disposition a download is served with, and
+    // the whole-upload digest the client sent (RFC 9530 Repr-Digest).
+    objectHeaders: (upload) => ({ ...settings, ...contentHeaders(upload.metadata), ...digestMetadata(upload.digest) }),
     downloadRedirect: env.S3_DOWNLOAD_REDIRECT ? { expiresSeconds: env.S3_DOWNLOAD_REDIRECT_SECONDS } : undefined,
   });
 }

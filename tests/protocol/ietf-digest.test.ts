@@ -2,12 +2,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AwsClient } from 'aws4fetch';
 import type { HookEvent } from '../../src/index.ts';
 import { restoreHash } from '../../src/model/digest.ts';
 import type { Upload } from '../../src/model/upload.ts';
+import { MemoryStateStore } from '../../src/state/memory.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { rawRequestTo } from '../support/raw-http.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
+import { startS3Server } from '../support/s3-server.ts';
 import { randomBytes, startServer, TUS, type TestServer } from '../support/server.ts';
 import { STATE_KINDS } from '../support/state-stores.ts';
 
@@ -209,6 +212,7 @@ describe('the uploadDigest option', () => {
 
 describe('across instances: Redis state, one bucket', () => {
   let s3: S3Env;
+  let bucket: string;
   const servers: ServerProcess[] = [];
   beforeAll(async () => {
     s3 = await startS3();
@@ -216,7 +220,7 @@ describe('across instances: Redis state, one bucket', () => {
     const env = {
       ...(await kind.env()),
       S3_ENDPOINT: s3.endpoint,
-      S3_BUCKET: await s3.newBucket(),
+      S3_BUCKET: (bucket = await s3.newBucket()),
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       S3_FORCE_PATH_STYLE: 'true',
@@ -246,6 +250,10 @@ describe('across instances: Redis state, one bucket', () => {
     expect([done.status, done.headers.get('Repr-Digest')]).toEqual([204, digest]);
     const stored = new Uint8Array(await (await fetch(on(b, url))).arrayBuffer());
     expect(b64('sha512', stored)).toBe(b64('sha512', bytes));
+    // The digest the client sent is the object's metadata (set when its multipart upload started).
+    const raw = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3', retries: 0 });
+    const object = await raw.fetch(`${s3.endpoint}/${bucket}/${url.split('/').pop()}`, { method: 'HEAD' });
+    expect(object.headers.get('x-amz-meta-sha512')).toBe(createHash('sha512').update(bytes).digest('hex'));
 
     const wrong = (await fetch(b.endpoint, { method: 'POST', headers: { ...V, 'Upload-Complete': '?0', 'Repr-Digest': field('sha256', randomBytes(4)) } })).headers.get(
       'Location',
@@ -261,3 +269,26 @@ describe('across instances: Redis state, one bucket', () => {
     expect((await fetch(on(b, wrong), { method: 'HEAD', headers: V })).headers.get('Upload-Offset')).toBe('1000');
   }, 60_000);
 });
+
+test('a record rebuilt from S3 keeps the digest to check but not its running state: the completing append is refused, not left unchecked', async () => {
+  const state = new MemoryStateStore();
+  const server = await startS3Server({ state });
+  try {
+    const bytes = randomBytes(20_000);
+    const url = (await fetch(server.endpoint, { method: 'POST', headers: { ...V, 'Upload-Complete': '?0', 'Repr-Digest': field('sha256', bytes) } })).headers.get(
+      'Location',
+    )!;
+    const patch = (offset: number, part: Uint8Array<ArrayBuffer>, complete: boolean) =>
+      fetch(url, { method: 'PATCH', headers: { ...APPEND, 'Upload-Offset': String(offset), 'Upload-Complete': complete ? '?1' : '?0' }, body: part });
+    expect((await patch(0, bytes.subarray(0, 10_000), false)).status).toBe(204);
+    await state.delete(url.split('/').pop()!); // the state store lost the record
+    const head = await fetch(url, { method: 'HEAD', headers: V });
+    expect(head.headers.get('Upload-Offset')).toBe('10000');
+    const last = await patch(10_000, bytes.subarray(10_000), true);
+    expect(last.status).toBe(400);
+    expect(await last.text()).toContain('not known');
+    expect(await server.object(url.split('/').pop()!)).toBeUndefined();
+  } finally {
+    await server.stop();
+  }
+}, 60_000);

@@ -1,5 +1,6 @@
 import type { Upload } from '../../model/upload.ts';
 import { isUploadId } from '../../model/id.ts';
+import { DIGEST_ALGORITHMS, type UploadDigest } from '../../model/digest.ts';
 import type { Metrics } from '../../model/metrics.ts';
 import type { ByteRange } from '../../model/upload.ts';
 import type { DataStore, WriteOptions, WriteResult } from '../types.ts';
@@ -79,11 +80,18 @@ interface Info {
   concat?: Upload['concat'];
   /** The client sends the parts straight to S3 (see direct.ts). */
   direct?: true;
+  /**
+   * The whole-upload digest asked for (RFC 9530). A record rebuilt from here has it without its
+   * running state, so the engine refuses to complete it unchecked rather than complete it.
+   */
+  digest?: Pick<UploadDigest, 'algorithm' | 'expected'>;
 }
 
 /** The record fields an info object restores, taken only when they have their proper types. */
-function restored(info: Info): Pick<Upload, 'key' | 'owner' | 'concat'> {
-  const fields: Pick<Upload, 'key' | 'owner' | 'concat'> = {};
+function restored(info: Info): Pick<Upload, 'key' | 'owner' | 'concat' | 'digest'> {
+  const fields: Pick<Upload, 'key' | 'owner' | 'concat' | 'digest'> = {};
+  const digest: unknown = info.digest;
+  if (isAskedDigest(digest)) fields.digest = digest.expected === undefined ? { algorithm: digest.algorithm } : { algorithm: digest.algorithm, expected: digest.expected };
   if (typeof info.key === 'string') fields.key = info.key;
   if (typeof info.owner === 'string') fields.owner = info.owner;
   const concat: unknown = info.concat;
@@ -91,6 +99,12 @@ function restored(info: Info): Pick<Upload, 'key' | 'owner' | 'concat'> {
   else if (isFinalConcat(concat)) fields.concat = { final: [...concat.final] };
   return fields;
 }
+
+const isAskedDigest = (value: unknown): value is Pick<UploadDigest, 'algorithm' | 'expected'> =>
+  typeof value === 'object' &&
+  value !== null &&
+  DIGEST_ALGORITHMS.includes((value as UploadDigest).algorithm) &&
+  ['string', 'undefined'].includes(typeof (value as UploadDigest).expected);
 
 /** What a write that finds the upload already complete in S3 ends with. */
 const COMPLETED = { completed: true } as const;
@@ -194,6 +208,7 @@ export class S3DataStore implements DataStore {
   async #writeInfo(upload: Upload, uploadId: string, partSize: number, direct?: true): Promise<void> {
     const { key, length, metadata, createdAt, owner, concat } = upload;
     const info: Info = { key, length, metadata, createdAt, uploadId, partSize, owner, concat, direct };
+    if (upload.digest) info.digest = { algorithm: upload.digest.algorithm, expected: upload.digest.expected };
     await this.#s3.putObject(`${this.key(upload.id)}.info`, JSON.stringify(info), { 'Content-Type': 'application/json' });
   }
 
