@@ -1,4 +1,4 @@
-import { isPermanent, TusError } from '../model/errors.ts';
+import { isMisconfigured, TusError } from '../model/errors.ts';
 import { withTimeout } from '../model/async.ts';
 import type { Checksum } from '../model/checksum.ts';
 import { digestOf, restoreHash, startHash, type DigestAlgorithm, type RunningHash, type UploadDigest } from '../model/digest.ts';
@@ -8,7 +8,6 @@ import type { ByteRange } from '../model/upload.ts';
 import type { Lease, LockOptions, Locker, RecordFields, StateStore } from '../state/types.ts';
 import { meterBody } from './body.ts';
 import { NO_METRICS, type Metrics } from '../model/metrics.ts';
-import { errorText } from '../observability/redact.ts';
 import type { HookRequest, Hooks, HookType } from '../hooks/types.ts';
 import { capabilitiesOf, type Capabilities } from './capabilities.ts';
 import { removeExpired } from './cleanup.ts';
@@ -835,9 +834,10 @@ export class UploadEngine {
       return await call();
     } catch (error) {
       if (error instanceof TusError) throw error;
-      // The reason reaches the client: a backend's error may quote a URL with its credentials.
-      // "Try again" only where trying again can help: not for a missing bucket or refused credentials.
-      throw new TusError(code === 'STORAGE_FAILED' && isPermanent(error) ? 'STORAGE_REFUSED' : code, errorText(error));
+      // The client gets the reason alone: a backend's error names hosts, addresses and buckets,
+      // which only the log line (the cause) tells. "Try again" only where trying again can help:
+      // not while the storage settings are wrong (a missing bucket, refused credentials).
+      throw new TusError(code === 'STORAGE_FAILED' && isMisconfigured(error) ? 'STORAGE_REFUSED' : code, undefined, undefined, { cause: error });
     }
   }
 

@@ -92,7 +92,8 @@ type NoteFailure = (request: Request, id: string, error: unknown) => void;
 
 function failureOf(error: unknown, id: string): Failure {
   return {
-    reason: errorText(error).slice(0, 300),
+    // A backend's failure answers the client a generic reason; its own error, the cause, is logged.
+    reason: (error instanceof TusError && error.cause !== undefined ? `${errorText(error)}: ${errorText(error.cause)}` : errorText(error)).slice(0, 300),
     // The id is what the client put in the URL: any length.
     uploadId: id ? id.slice(0, 100) : undefined,
     received: error instanceof TusError ? error.received : undefined,

@@ -61,21 +61,25 @@ export class TusError extends Error {
   offset?: number;
   /** Bytes of the request's body that had arrived when it failed (for the log line of a failed PATCH). */
   received?: number;
-  /** `status` replaces the usual one for a refusal whose status a hook chose. */
+  /**
+   * `status` replaces the usual one for a refusal whose status a hook chose. `detail` reaches the
+   * client; `options.cause`, a backend's own error, only the server's log line.
+   */
   constructor(
     readonly code: ErrorCode,
     detail?: string,
     readonly status?: number,
+    options?: ErrorOptions,
   ) {
-    super(detail ? `${reasons[code]}: ${detail}` : reasons[code]);
+    super(detail ? `${reasons[code]}: ${detail}` : reasons[code], options);
     this.name = 'TusError';
   }
 }
 
 /**
- * A backend error that says retrying cannot help (an S3 answer such as NoSuchBucket or AccessDenied
- * has `transient: false`); an error that says nothing (a network failure) may pass.
+ * A backend error that blames the server's settings (an S3 answer such as NoSuchBucket or
+ * AccessDenied has `misconfigured: true`); one about a single upload or that says nothing may pass.
  */
-export function isPermanent(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'transient' in error && error.transient === false;
+export function isMisconfigured(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'misconfigured' in error && error.misconfigured === true;
 }

@@ -12,7 +12,10 @@ export function tcpRedisRunner(url: string): ScriptRunner {
   // events would otherwise be printed as unhandled, a stack trace per reconnect attempt. The last
   // one names the cause ("connect ECONNREFUSED 127.0.0.1:6379") that ioredis's command error lacks.
   let lastError: Error | undefined;
+  // The text is for the server's log and its start-up line: the engine answers clients a generic reason.
   redis.on('error', (error: Error) => void (lastError = error));
+  // Reconnected: a later failure must not be blamed on a cause that is over.
+  redis.on('ready', () => void (lastError = undefined));
   const explained = (error: unknown): never => {
     if (lastError && error instanceof Error && /max retries/i.test(error.message)) {
       throw new Error(`Redis is not reachable: ${lastError.message}`, { cause: error });

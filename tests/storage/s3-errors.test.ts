@@ -3,6 +3,7 @@ import { AwsClient } from 'aws4fetch';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Error } from '../../src/storage/s3/errors.ts';
 import { startS3 } from '../support/s3.ts';
 import { spawnServer, freePort } from '../support/process.ts';
 import { startS3Server } from '../support/s3-server.ts';
@@ -69,7 +70,14 @@ test('IP and localhost endpoints get path style without S3_FORCE_PATH_STYLE, and
   }
 }, 60_000);
 
-test('a bucket gone while the server runs: 503 whose reason names NoSuchBucket and does not say "try again"', async () => {
+/** The server's JSON log lines for responses with `status`. */
+const loggedWith = (output: string, status: number) =>
+  output
+    .split('\n')
+    .filter((line) => line.includes(`"status":${status}`))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+test('a bucket gone while the server runs: 503 blaming the storage settings, not "try again"; S3\'s answer is logged, not sent', async () => {
   const s3 = await startS3();
   const env = await s3Env();
   const server = await spawnServer(env);
@@ -78,18 +86,41 @@ test('a bucket gone while the server runs: 503 whose reason names NoSuchBucket a
     expect((await aws.fetch(`${s3.endpoint}/${env.S3_BUCKET}`, { method: 'DELETE' })).status).toBe(204);
     const res = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5' } });
     expect(res.status).toBe(503);
-    const reason = await res.text();
-    expect(reason).toContain('NoSuchBucket');
-    expect(reason).toContain("will until the server's storage settings are fixed");
-    expect(reason).not.toContain('try again');
-    // The server's log line for it: an error, with the reason and the client.
+    expect(await res.text()).toBe("the storage backend failed, and will until the server's storage settings are fixed\n");
+    // The server's log line for it: an error, with S3's answer and the client.
     await Bun.sleep(100);
-    const logged = server
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"status":503'))
-      .map((line) => JSON.parse(line));
-    expect(logged).toEqual([expect.objectContaining({ level: 'error', method: 'POST', client: '127.0.0.1', reason: expect.stringContaining('NoSuchBucket') })]);
+    expect(loggedWith(server.output(), 503)).toEqual([
+      expect.objectContaining({ level: 'error', method: 'POST', client: '127.0.0.1', reason: expect.stringContaining('NoSuchBucket') }),
+    ]);
+  } finally {
+    await server.kill();
+    await rm(env.DATA_DIR, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test("an upload's multipart upload aborted behind the server's back (a lifecycle rule): 503 with the generic reason, not the settings one", async () => {
+  const s3 = await startS3();
+  const env = await s3Env();
+  const server = await spawnServer(env);
+  try {
+    const created = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '10' } });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get('Location')!, server.endpoint).href;
+    const key = url.split('/').pop()!;
+    const aws = new AwsClient({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region, service: 's3' });
+    const listed = await (await aws.fetch(`${s3.endpoint}/${env.S3_BUCKET}?uploads`)).text();
+    const uploadIds = [...listed.matchAll(/<UploadId>([^<]+)<\/UploadId>/g)].map((m) => m[1]!);
+    expect(uploadIds.length).toBe(1);
+    const aborted = await aws.fetch(`${s3.endpoint}/${env.S3_BUCKET}/${key}?uploadId=${encodeURIComponent(uploadIds[0]!)}`, { method: 'DELETE' });
+    expect(aborted.status).toBe(204);
+
+    const patch = await fetch(url, { method: 'PATCH', headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' }, body: 'helloworld' });
+    expect(patch.status).toBe(503);
+    expect(await patch.text()).toBe('the storage backend failed; try again\n');
+    // No object was made of it.
+    expect((await aws.fetch(`${s3.endpoint}/${env.S3_BUCKET}/${key}`, { method: 'HEAD' })).status).toBe(404);
+    await Bun.sleep(100);
+    expect(loggedWith(server.output(), 503)).toEqual([expect.objectContaining({ level: 'error', method: 'PATCH', reason: expect.stringContaining('NoSuchUpload') })]);
   } finally {
     await server.kill();
     await rm(env.DATA_DIR, { recursive: true, force: true });
@@ -136,3 +167,26 @@ test('S3 unreachable: a 503 with a reason in bounded time, and the upload resume
     await server.stop();
   }
 }, 60_000);
+
+test('only errors that blame the storage settings count as misconfigured, not those about one upload', () => {
+  const settings: [number, string][] = [
+    [403, 'AccessDenied'],
+    [403, 'InvalidAccessKeyId'],
+    [403, 'SignatureDoesNotMatch'],
+    [404, 'NoSuchBucket'],
+    [400, 'AuthorizationHeaderMalformed'],
+    [301, 'PermanentRedirect'],
+    [400, 'IllegalLocationConstraintException'],
+  ];
+  const perUpload: [number, string][] = [
+    [404, 'NoSuchUpload'],
+    [400, 'InvalidPart'],
+    [400, 'InvalidPartOrder'],
+    [400, 'EntityTooSmall'],
+    [412, 'PreconditionFailed'],
+    [404, 'NoSuchKey'],
+    [503, 'SlowDown'],
+  ];
+  for (const [status, code] of settings) expect([code, new S3Error('PutObject', status, code, '').misconfigured]).toEqual([code, true]);
+  for (const [status, code] of perUpload) expect([code, new S3Error('PutObject', status, code, '').misconfigured]).toEqual([code, false]);
+});
