@@ -132,16 +132,16 @@ function requestLog(metrics: MetricsRegistry, log: Logger | undefined, failures:
  */
 function pageRoute(opts: ResolvedOptions): HonoHandler<Env> {
   const auth = opts.authToken || opts.jwtSecret || opts.authorize ? 'bearer' : '';
-  const page = (endpoint: string) =>
-    PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${endpoint}"`).replace(
-      'name="tus-auth" content=""',
-      `name="tus-auth" content="${auth}"`,
-    );
-  const direct = page(`${opts.path}/`);
+  // With S3_DIRECT, the page sends bytes straight to S3 through the direct-upload API.
+  const page = (prefix = '') =>
+    PAGE_HTML.replace('name="tus-endpoint" content="/files/"', `name="tus-endpoint" content="${prefix}${opts.path}/"`)
+      .replace('name="tus-auth" content=""', `name="tus-auth" content="${auth}"`)
+      .replace('name="tus-direct" content=""', `name="tus-direct" content="${opts.s3Direct ? `${prefix}/s3/multipart` : ''}"`);
+  const direct = page();
   return (c) => {
     // The prefix is checked to be plain path segments, so it is safe inside the attribute.
     const prefix = opts.trustProxy ? publicOrigin(c.req.raw.headers).prefix : undefined;
-    return new Response(prefix ? page(`${prefix}${opts.path}/`) : direct, {
+    return new Response(prefix ? page(prefix) : direct, {
       headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-cache' },
     });
   };

@@ -13,11 +13,14 @@ import { RowView, type State } from './row-view.ts';
 import { serverMaxSize } from './server-limits.ts';
 import { ServerView, serverOffset } from './server-view.ts';
 import { SpeedMeter } from './speed.ts';
+import { DirectUpload } from './direct-upload.ts';
 
 type PreviousUpload = Awaited<ReturnType<Upload['findPreviousUploads']>>[number];
 
 const endpoint = new URL(document.querySelector<HTMLMetaElement>('meta[name="tus-endpoint"]')?.content ?? '/files/', location.href).href;
 const storage = defaultOptions.urlStorage;
+/** The server's direct-upload API when it offers one (S3_DIRECT): bytes then go straight to S3. */
+const directApi = document.querySelector<HTMLMetaElement>('meta[name="tus-direct"]')?.content || undefined;
 /** Browsers open at most 6 HTTP/1.1 connections per server: each running upload takes two (PATCH + events). */
 const MAX_RUNNING = 2;
 /**
@@ -46,9 +49,9 @@ function pump(): void {
   while (running.size < MAX_RUNNING && queue.length > 0) queue.shift()!.run();
 }
 
-/** One file: its tus upload and its state (queued, running, paused…), shown by its view. */
+/** One file: its upload (tus, or direct to S3) and its state (queued, running, paused…), shown by its view. */
 class Row {
-  readonly upload: Upload;
+  readonly upload: Upload | DirectUpload;
   state: State = 'queued';
   previous?: PreviousUpload;
   readonly #view: RowView;
@@ -68,6 +71,19 @@ class Row {
       download: authRequired ? () => void saveWithToken(this.upload.url!, file.name) : undefined,
     });
     this.#server = new ServerView(this.#view.server, file.size);
+    if (directApi) {
+      this.upload = new DirectUpload(file, {
+        api: new URL(directApi, location.href).href,
+        endpoint,
+        metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
+        headers: authHeaders,
+        onUploadUrlAvailable: () => this.#watch(),
+        onProgress: (sent, total) => this.#progress(sent, total),
+        onSuccess: () => this.#finished(),
+        onError: (error) => this.#failed(error),
+      });
+      return;
+    }
 
     this.upload = new Upload(file, {
       endpoint,
