@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import type { Upload } from '../../src/index.ts';
+import { restoreHash, startHash } from '../../src/model/digest.ts';
 import { newUploadId } from '../../src/model/id.ts';
 import type { TusError } from '../../src/model/errors.ts';
 import { IOREDIS_KIND, STATE_KINDS } from '../support/state-stores.ts';
@@ -37,6 +38,26 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       const { expiresAt: _, length: __, ...rest } = u;
       expect(await state.get(u.id)).toEqual({ ...rest, offset: 40, length: 90, finishedAt });
       await state.update(newUploadId(), { offset: 1 });
+    });
+
+    test('the whole-upload digest and its running state go with the offset: put, update, a release; read back with the lock too', async () => {
+      const { state, locker } = await kind.make();
+      const running = startHash('sha-512');
+      const u = upload({ digest: { algorithm: 'sha-512', expected: 'AAAA', state: running.save() } });
+      await state.put(u);
+      expect(await state.get(u.id)).toEqual(u);
+      running.update(new Uint8Array(150).fill(7));
+      await state.update(u.id, { offset: 150, digest: { algorithm: 'sha-512', expected: 'AAAA', state: running.save() } });
+      const saved = (await state.get(u.id))!;
+      expect([saved.offset, restoreHash('sha-512', saved.digest!.state!)?.hashed]).toEqual([150, 150]);
+      if (kind.name === 'embedded') return;
+      const lease = await locker.acquire(u.id, { read: true, transfer: 1 });
+      expect(lease.record?.digest).toEqual(saved.digest);
+      running.update(new Uint8Array(50).fill(8));
+      await lease.release({ offset: 200, digest: { algorithm: 'sha-512', expected: 'AAAA', state: running.save() } });
+      const next = await locker.acquire(u.id, { read: true });
+      expect([next.record?.offset, restoreHash('sha-512', next.record!.digest!.state!)?.hashed]).toEqual([200, 200]);
+      await next.release();
     });
 
     test('the offset never moves back', async () => {
