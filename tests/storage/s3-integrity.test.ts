@@ -185,6 +185,14 @@ test('completion sends x-amz-mp-object-size and If-None-Match, and never overwri
   expect(last.status).toBe(409);
   expect(await last.text()).toMatch(/object key is taken.*appeared at .* before the upload completed; it was kept/);
   expect(new TextDecoder().decode(await object(idOf(other)))).toBe('not yours');
+  // The upload is not finished: the last PATCH did not count, and its retry is refused alike.
+  const head = await fetch(other, { method: 'HEAD', headers: TUS });
+  expect(head.headers.get('Upload-Offset')).toBe(String(PART));
+  const again = await patch(other, PART, bytes.subarray(PART));
+  expect(again.status).toBe(409);
+  await again.text();
+  expect((await fetch(other)).status).toBe(404); // not finished
+  expect(new TextDecoder().decode(await object(idOf(other)))).toBe('not yours');
 }, 60_000);
 
 test('object headers: Cache-Control, storage class, user metadata and an RFC 8187 filename, read back with HeadObject', async () => {
