@@ -427,7 +427,7 @@ export class UploadEngine {
     const overflow = upload.length === undefined ? 'TOO_LARGE' : 'EXCEEDS_LENGTH';
     if (body.size !== undefined && body.size > limit) throw new TusError(overflow);
 
-    const running = this.#runningHash(upload, completes);
+    const running = runningHash(upload);
     const metered = meterBody(body.stream, {
       limit,
       overflow,
@@ -447,8 +447,14 @@ export class UploadEngine {
       this.#o.store.write(upload, metered.stream, {
         verify: () => {
           metered.verify();
-          // The last byte is in: the digest is checked before the bytes count, so a mismatch stores nothing.
-          if (running && upload.digest && completes(metered.received, metered.interrupted)) checkDigest(upload.digest, running);
+          // The last byte is in: the digest is checked before the bytes count, so a mismatch stores
+          // nothing. One whose running state is missing cannot be checked, so it does not complete.
+          if (upload.digest && completes(metered.received, metered.interrupted)) {
+            if (running) checkDigest(upload.digest, running);
+            else if (upload.digest.expected !== undefined) {
+              throw new TusError('DIGEST_MISMATCH', 'the digest of the bytes stored before this request is not known');
+            }
+          }
         },
         onProgress: progress.report,
         // Once the whole body is durable, the record that ends the PATCH follows at once.
@@ -469,22 +475,6 @@ export class UploadEngine {
     const offset = completedBefore ? upload.length : written.offset;
     if (offset === undefined) throw new Error(`the store reported upload ${upload.id} complete, but its length is unknown`);
     return { offset, completedBefore, interrupted: metered.interrupted, received: metered.received, running };
-  }
-
-  /**
-   * The upload's running digest, restored from its record, or undefined when it has none. A digest
-   * to check whose state is missing (the record was rebuilt from storage) cannot be checked, so the
-   * append that would complete such an upload is refused.
-   */
-  #runningHash(upload: Upload, completes: (received: number, interrupted: boolean) => boolean): RunningHash | undefined {
-    const digest = upload.digest;
-    if (!digest) return undefined;
-    const running = digest.state === undefined ? undefined : restoreHash(digest.algorithm, digest.state);
-    if (running && running.hashed === upload.offset) return running;
-    if (digest.expected !== undefined && completes(upload.length === undefined ? 0 : upload.length - upload.offset, false)) {
-      throw new TusError('DIGEST_MISMATCH', 'the digest of the bytes stored before this request is not known');
-    }
-    return undefined;
   }
 
   /**
@@ -849,6 +839,16 @@ const isDirect = (upload: Upload): boolean => upload.store?.direct === '1';
 
 /** An ETag as S3 compares it: without its quotes. */
 const etagOf = (etag: string): string => etag.replace(/^(W\/)?"|"$/g, '');
+
+/**
+ * The upload's running digest, restored from its record: undefined when it has none, or when its
+ * state is missing (a record rebuilt from storage) or does not end at the offset.
+ */
+function runningHash(upload: Upload): RunningHash | undefined {
+  const digest = upload.digest;
+  const running = digest?.state === undefined ? undefined : restoreHash(digest.algorithm, digest.state);
+  return running && running.hashed === upload.offset ? running : undefined;
+}
 
 /**
  * The digest an append's Repr-Digest asks for, merged with the upload's: the first bytes may still

@@ -270,7 +270,7 @@ describe('across instances: Redis state, one bucket', () => {
   }, 60_000);
 });
 
-test('a record rebuilt from S3 keeps the digest to check but not its running state: the completing append is refused, not left unchecked', async () => {
+test('a record rebuilt from S3 keeps the digest to check but not its running state: appends go on, the completing one is refused, not left unchecked', async () => {
   const state = new MemoryStateStore();
   const server = await startS3Server({ state });
   try {
@@ -284,9 +284,12 @@ test('a record rebuilt from S3 keeps the digest to check but not its running sta
     await state.delete(url.split('/').pop()!); // the state store lost the record
     const head = await fetch(url, { method: 'HEAD', headers: V });
     expect(head.headers.get('Upload-Offset')).toBe('10000');
-    const last = await patch(10_000, bytes.subarray(10_000), true);
+    // Appends that do not complete it go on; the one that would is refused and stores nothing.
+    expect((await patch(10_000, bytes.subarray(10_000, 15_000), false)).status).toBe(204);
+    const last = await patch(15_000, bytes.subarray(15_000), true);
     expect(last.status).toBe(400);
     expect(await last.text()).toContain('not known');
+    expect((await fetch(url, { method: 'HEAD', headers: V })).headers.get('Upload-Offset')).toBe('15000');
     expect(await server.object(url.split('/').pop()!)).toBeUndefined();
   } finally {
     await server.stop();
