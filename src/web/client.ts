@@ -5,7 +5,7 @@
  * has received through its Server-Sent Events progress stream. A refusal shows the server's own
  * reason; a lost connection is retried until the server is back.
  */
-import { type DetailedError, Upload, defaultOptions } from 'tus-js-client';
+import { type DetailedError, type HttpResponse, Upload, defaultOptions } from 'tus-js-client';
 import { authHeaders, authRequired, saveToken } from './auth.ts';
 import { $, announce } from './dom.ts';
 import { formatBytes, formatDuration, percent } from './format.ts';
@@ -236,8 +236,10 @@ class Row {
    * the network is down), so the row says so and waits for it; answers that may pass, a few times.
    */
   #shouldRetry(error: DetailedError): boolean {
+    // Removed: its requests were aborted on purpose, and nothing of it is to go on.
+    if (this.#removed) return false;
     const status = error.originalResponse?.getStatus();
-    if (status === undefined && !this.#removed) {
+    if (status === undefined) {
       if (this.state === 'uploading') this.#set('reconnecting', 'Reconnecting… the server cannot be reached');
       return true;
     }
@@ -250,12 +252,13 @@ class Row {
     this.#server.stop();
     const response = (error as DetailedError).originalResponse;
     const status = response?.getStatus();
-    // The server's own words (its refusals are short plain text), else what went wrong.
-    const said = response?.getBody()?.trim().slice(0, 300);
+    // The server's own words (its refusals are short plain text), else what went wrong: a proxy's
+    // error page (HTML) in between would show as markup, so only its status line is shown.
+    const said = response && isPlainText(response) ? response.getBody()?.trim().slice(0, 300) : undefined;
     const reason =
       said ||
       (status !== undefined
-        ? `the server answered ${status}`
+        ? `the server answered ${[status, statusText(response)].filter(Boolean).join(' ')}`
         : (error as DetailedError).originalRequest
           ? 'the server cannot be reached'
           : error.message.replace(/^tus: /, '').split(', originated from')[0]);
@@ -279,6 +282,18 @@ class Row {
       return progress.state !== 'finished';
     });
   }
+}
+
+/** Whether an answer's body is plain text; an answer without headers (the direct-upload API's, already text) counts as such. */
+function isPlainText(response: HttpResponse): boolean {
+  if (typeof response.getHeader !== 'function') return true;
+  return /^text\/plain\b/i.test(response.getHeader('Content-Type') ?? '');
+}
+
+/** The answer's reason phrase ("Bad Gateway"), where the browser has one (not over HTTP/2). */
+function statusText(response: HttpResponse | null | undefined): string {
+  const xhr: unknown = typeof response?.getUnderlyingObject === 'function' ? response.getUnderlyingObject() : undefined;
+  return xhr instanceof XMLHttpRequest ? xhr.statusText : '';
 }
 
 /** Downloads a finished upload with the token, then saves it under its name. */

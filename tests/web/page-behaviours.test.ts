@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatBytes } from '../../src/web/format.ts';
+import { forward } from '../support/fault-proxy.ts';
 import { freePort, type ServerProcess, spawnServer } from '../support/process.ts';
 import { sha256, startServer, TUS, type TestServer } from '../support/server.ts';
 import {
@@ -197,6 +198,73 @@ test('the server killed mid-upload: "reconnecting…", then it goes on by itself
     await server.stop();
   }
 }, 60_000);
+
+/**
+ * A reverse proxy on loopback in front of `upstream`: it forwards every request, except that
+ * `method` gets its own HTML error page with `status` (as nginx answers when the upstream is down,
+ * or a body is over its client_max_body_size), and OPTIONS, with `hangOptions`, is never answered.
+ */
+function proxyWithErrorPage(upstream: string, method: string, status: number, statusText: string, hangOptions = false) {
+  const target = new URL(upstream);
+  return Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    idleTimeout: 0, // a request left unanswered stays open: the page has to give up on it
+    fetch(request) {
+      const url = new URL(request.url);
+      if (hangOptions && request.method === 'OPTIONS') return new Promise<Response>(() => {});
+      if (request.method === method) {
+        const html = `<html>\r\n<head><title>${status} ${statusText}</title></head>\r\n<body>\r\n<center><h1>${status} ${statusText}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
+        return new Response(html, { status, statusText, headers: { 'Content-Type': 'text/html' } });
+      }
+      return forward(request, url, target);
+    },
+  });
+}
+
+describe('behind a proxy that answers with its own HTML error page', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(() => server?.stop());
+
+  test('the row shows the status line, not the markup: a 413 on PATCH refused at once; a 502 on POST failed after its retries', async () => {
+    // The 413 proxy also never answers OPTIONS: the page goes on without the server's limit.
+    const tooLarge = proxyWithErrorPage(server.origin, 'PATCH', 413, 'Payload Too Large', true);
+    const badGateway = proxyWithErrorPage(server.origin, 'POST', 502, 'Bad Gateway');
+    try {
+      const file = await sampleFile(driver, 'behind-proxy.bin', 64 * 1024);
+      const [refused, failed] = await Promise.all(
+        [
+          { proxy: tooLarge, state: 'refused', text: 'Refused: the server answered 413 Payload Too Large', buttons: ['Remove'] },
+          { proxy: badGateway, state: 'failed', text: 'Failed: the server answered 502 Bad Gateway', buttons: ['Retry', 'Cancel'] },
+        ].map(async (expected) => {
+          const { context, page, errors, requests } = await openPage(driver, `http://127.0.0.1:${expected.proxy.port}`, 8 * MiB);
+          const started = performance.now();
+          await page.locator('#files').setInputFiles(file.path);
+          await waitForState(page, file.name, expected.state, 40_000);
+          const seconds = (performance.now() - started) / 1000;
+          expect(await row(page, file.name).locator('.status').textContent()).toBe(expected.text);
+          expect(await buttonsOf(page, file.name)).toEqual(expected.buttons);
+          const count = (method: string) => requests.filter((r) => r.method === method).length;
+          const sent = { posts: count('POST'), patches: count('PATCH') };
+          await context.close();
+          expect(errors).toEqual([]);
+          return { seconds, ...sent };
+        }),
+      );
+      // Without an answer to OPTIONS the file waited for the page's 10 s timeout, then went on.
+      expect(refused!.seconds).toBeGreaterThanOrEqual(9.5);
+      expect(refused!).toMatchObject({ posts: 1, patches: 1 });
+      // A 502 may pass: the creation is tried again (5 retries), then fails.
+      expect(failed!).toMatchObject({ posts: 6, patches: 0 });
+    } finally {
+      tooLarge.stop(true);
+      badGateway.stop(true);
+    }
+  }, 60_000);
+});
 
 describe('cancel and reload', () => {
   let server: TestServer;
