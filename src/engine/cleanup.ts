@@ -12,8 +12,11 @@ export interface CleanupContext {
   now(): number;
   /** Runs `work` holding the upload's lock; LOCKED when another request holds it. */
   withLock<T>(id: string, work: () => Promise<T>): Promise<T>;
-  /** Removes an upload the state store knows: its bytes, its record, then its key. */
-  remove(upload: Upload): Promise<void>;
+  /**
+   * Removes an upload the state store knows: its bytes, its record, then its key. Resolves with
+   * false when it was kept instead (a direct upload found stored whole, and finished).
+   */
+  remove(upload: Upload): Promise<boolean>;
   /** Gives back the object key an upload reserved, if it has one. */
   releaseKey(upload: Upload): Promise<void>;
   /** Runs a storage call, its failure a STORAGE_FAILED. */
@@ -38,8 +41,7 @@ export async function removeExpired(ctx: CleanupContext): Promise<number> {
     await attempt(upload.id, async () => {
       const current = await ctx.state.get(upload.id);
       if (current?.expiresAt === undefined || current.expiresAt > ctx.now()) return false;
-      await ctx.remove(current);
-      return true;
+      return ctx.remove(current);
     });
   }
   // Orphans: storage the state store no longer knows (its records were lost or expired

@@ -14,6 +14,7 @@ import { removeExpired } from './cleanup.ts';
 import { HookRunner } from './hook-runner.ts';
 import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from '../model/upload.ts';
+import { objectSettingsProblem } from '../model/object-settings.ts';
 import { directUploadsOf, type DirectPart, type DirectUploads } from '../storage/direct.ts';
 
 export interface EngineOptions {
@@ -93,6 +94,8 @@ export interface CreateInput {
   request?: HookRequest;
   /** The client sends the bytes straight to storage (see `signParts`): the length is known when it completes. */
   direct?: boolean;
+  /** …in one form POST (see `createSingle`) rather than in parts. */
+  single?: boolean;
 }
 
 /** How long a presigned part URL is valid. */
@@ -167,7 +170,7 @@ export class UploadEngine {
     }
     await this.#preCreate(upload, input.request);
     await this.#releaseKeyOnFailure(upload, async () => {
-      const fields = await this.#storage(() => (direct ? direct.create(upload) : this.#o.store.create(upload)));
+      const fields = await this.#storage(() => (direct ? (input.single ? direct.createSingle(upload) : direct.create(upload)) : this.#o.store.create(upload)));
       if (fields) upload.store = fields;
       if (isFinished(upload)) await this.#finish(upload, input.request);
       await this.#stateCall(() => this.#o.state.put(upload));
@@ -191,6 +194,12 @@ export class UploadEngine {
   async #preCreate(upload: Upload, request?: HookRequest): Promise<void> {
     const decision = await this.#hooks.decide('pre-create', upload, request);
     if (decision.metadata) upload.metadata = decision.metadata;
+    if (decision.object !== undefined) {
+      const problem = objectSettingsProblem(decision.object);
+      // The hook's fault, not the client's: answered as a hook that failed.
+      if (problem) throw new TusError('REJECTED', `the pre-create hook chose object settings that cannot be stored: ${problem}`, 500);
+      upload.object = decision.object;
+    }
     if (decision.key !== undefined) {
       if (!SAFE_KEY.test(decision.key)) throw new TusError('INVALID_KEY', decision.key.slice(0, 100));
       // Those names belong to uploads by id and their helper objects (`<id>.info` decides who owns an upload).
@@ -334,7 +343,7 @@ export class UploadEngine {
    */
   async get(id: string): Promise<Upload> {
     const upload = await this.#load(id);
-    if (isDirect(upload) && upload.finishedAt === undefined) return this.#withDirectOffset(upload);
+    if (isDirect(upload) && upload.finishedAt === undefined) return isSingle(upload) ? this.#finishSingle(upload) : this.#withDirectOffset(upload);
     return isFinal(upload) && upload.finishedAt === undefined ? this.#assemble(upload) : upload;
   }
 
@@ -561,7 +570,7 @@ export class UploadEngine {
       ttlMs: this.#o.ttlMs,
       now: this.#now,
       withLock: (id, work) => this.#withLock(id, work),
-      remove: (upload) => this.#remove(upload),
+      remove: (upload) => this.#removeExpired(upload),
       releaseKey: (upload) => this.#releaseKey(upload),
       storage: this.#storage,
     });
@@ -763,6 +772,64 @@ export class UploadEngine {
     );
   }
 
+  /**
+   * A direct upload the client sends whole in one form POST (small files): created like any (hooks,
+   * key, owner) and signed for exactly its key, its type and at most MAX_SIZE bytes, which S3 checks.
+   * The server does not see the POST: the upload is finished when it is next looked at (HEAD,
+   * progress, GET) or swept, once its object is there.
+   */
+  async createSingle(input: CreateInput & { type: string }): Promise<{ upload: Upload; url: string; fields: Record<string, string>; expires: number }> {
+    const upload = await this.create({ ...input, direct: true, single: true });
+    const post = await this.#storage(() => this.#direct().signPost(upload, { type: input.type, maxSize: this.#o.maxSize, expiresSeconds: PART_URL_SECONDS }));
+    return { upload, ...post, expires: PART_URL_SECONDS };
+  }
+
+  /**
+   * A single direct upload as it stands: finished, with its length, once its object is stored (the
+   * finish hooks run then; a pre-finish refusal removes it), else as it was.
+   */
+  async #finishSingle(upload: Upload): Promise<Upload> {
+    if ((await this.#storage(() => this.#direct().storedSize(upload))) === undefined) return upload;
+    return this.#withLock(upload.id, async (_signal, lease) => this.#finishStored(await this.#load(upload.id, lease)), { read: true });
+  }
+
+  /** Finishes a single direct upload if its object is stored; the caller holds its lock. */
+  async #finishStored(upload: Upload): Promise<Upload> {
+    if (upload.finishedAt !== undefined) return upload;
+    const size = await this.#storage(() => this.#direct().storedSize(upload));
+    if (size === undefined) return upload;
+    Object.assign(upload, { length: size, offset: size });
+    try {
+      await this.#hooks.decide('pre-finish', upload);
+    } catch (error) {
+      // Refused: its bytes must not stay readable at its key.
+      await this.#remove(upload);
+      throw error;
+    }
+    upload.finishedAt = this.#now();
+    delete upload.expiresAt;
+    await this.#stateCall(() => this.#o.state.put(upload));
+    this.#finished(upload);
+    return upload;
+  }
+
+  /**
+   * What the sweep does with an expired upload (holding its lock): removes it — but a single direct
+   * upload whose object was stored meanwhile is finished instead. Resolves with whether it went.
+   */
+  async #removeExpired(upload: Upload): Promise<boolean> {
+    if (isDirect(upload) && isSingle(upload)) {
+      try {
+        if ((await this.#finishStored(upload)).finishedAt !== undefined) return false;
+      } catch (error) {
+        if (error instanceof TusError && error.code === 'REJECTED') return true; // refused at finish, and removed
+        throw error;
+      }
+    }
+    await this.#remove(upload);
+    return true;
+  }
+
   /** The upload with the offset storage lists for it: the bytes of its parts. */
   async #withDirectOffset(upload: Upload): Promise<Upload> {
     const parts = await this.#storage(() => this.#direct().listParts(upload));
@@ -836,6 +903,8 @@ export class UploadEngine {
 }
 
 const isDirect = (upload: Upload): boolean => upload.store?.direct === '1';
+/** A direct upload sent in one form POST: it has no multipart upload. */
+const isSingle = (upload: Upload): boolean => upload.store?.uploadId === '';
 
 /** An ETag as S3 compares it: without its quotes. */
 const etagOf = (etag: string): string => etag.replace(/^(W\/)?"|"$/g, '');

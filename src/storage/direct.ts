@@ -18,6 +18,15 @@ export interface DirectUploads {
   objectKey(upload: Pick<Upload, 'id' | 'key'>): string;
   /** Starts the upload in storage; the returned fields are kept in `upload.store`. */
   create(upload: Upload): Promise<Record<string, string>>;
+  /**
+   * Starts an upload the client sends whole in one form POST (small files): nothing in storage yet
+   * but what recovers the record; the returned fields are kept in `upload.store`.
+   */
+  createSingle(upload: Upload): Promise<Record<string, string>>;
+  /** The form POST of a single upload: its URL and fields, allowing only its key, `type` and at most `maxSize` bytes. */
+  signPost(upload: Upload, o: { type: string; maxSize?: number; expiresSeconds: number }): Promise<{ url: string; fields: Record<string, string> }>;
+  /** The size of the upload's object once it is stored whole, else undefined. */
+  storedSize(upload: Upload): Promise<number | undefined>;
   /** A URL that lets the client PUT one part's bytes for `expiresSeconds`. */
   signPart(upload: Upload, partNumber: number, expiresSeconds: number): Promise<string>;
   /** Every part storage holds, in part order. */

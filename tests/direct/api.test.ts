@@ -282,3 +282,89 @@ describe('direct uploads: the guards of tus', () => {
     expect(await s3Parts(server, u.key, s3UploadId)).toBe(404);
   });
 });
+
+describe('direct uploads in one form POST (/s3/params)', () => {
+  let server: S3TestServer;
+  const finished: string[] = [];
+  beforeAll(async () => {
+    server = await startS3Server({
+      s3Direct: true,
+      prefix: 'one/',
+      maxSize: 4000,
+      uploadTtlSeconds: 2,
+      allowedTypes: ['text/*'],
+      hooks: { 'post-finish': ({ upload }) => void finished.push(`${upload.id}:${upload.length}`) },
+    });
+  });
+  afterAll(() => server.stop());
+
+  interface Params {
+    method: string;
+    url: string;
+    fields: Record<string, string>;
+    uploadId: string;
+    key: string;
+  }
+  const params = async (query: string) => {
+    const res = await fetch(`${server.origin}/s3/params?${query}`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as Params;
+  };
+  /** The form POST a browser sends (Uppy's AwsS3 plugin: the fields, then the file). */
+  const post = (p: Params, bytes: Uint8Array<ArrayBuffer>, type = p.fields['Content-Type']!) => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries({ ...p.fields, 'Content-Type': type })) form.append(name, value);
+    form.append('file', new Blob([bytes]));
+    return fetch(p.url, { method: p.method, body: form });
+  };
+  const head = (id: string) => fetch(`${server.endpoint}${id}`, { method: 'HEAD', headers: TUS });
+  /** The upload S3 refused every POST of: never stored. */
+  let refused = '';
+
+  test('sent straight to S3; the record is finished (length, hooks) when next looked at, and downloads', async () => {
+    const p = await params('filename=note.txt&type=text%2Fplain&metadata%5Bname%5D=note.txt');
+    expect(p.method).toBe('POST');
+    expect(p.key).toBe(`one/${p.uploadId}`);
+    expect(p.fields.key).toBe(p.key);
+    // Not sent yet: an upload of unknown length at 0.
+    expect((await head(p.uploadId)).headers.get('Upload-Offset')).toBe('0');
+    const bytes = randomBytes(3000);
+    expect((await post(p, bytes)).status).toBe(204);
+    const after = await head(p.uploadId);
+    expect([after.headers.get('Upload-Offset'), after.headers.get('Upload-Length')]).toEqual(['3000', '3000']);
+    expect(finished).toEqual([`${p.uploadId}:3000`]);
+    expect(sha256(new Uint8Array(await (await fetch(`${server.endpoint}${p.uploadId}`)).arrayBuffer()))).toBe(sha256(bytes));
+    expect(sha256((await server.object(p.key))!)).toBe(sha256(bytes));
+  });
+
+  test('S3 refuses what the policy does not allow: more than MAX_SIZE, another type, another key', async () => {
+    const p = await params('filename=a.txt&type=text%2Fplain');
+    refused = p.uploadId;
+    expect((await post(p, randomBytes(4001))).status).toBe(400);
+    expect((await post(p, randomBytes(10), 'text/html')).status).toBe(403);
+    expect((await post({ ...p, fields: { ...p.fields, key: 'one/elsewhere' } }, randomBytes(10))).status).toBe(403);
+    expect(await server.object(p.key)).toBeUndefined();
+    expect(await server.object('one/elsewhere')).toBeUndefined();
+    expect((await head(p.uploadId)).headers.get('Upload-Offset')).toBe('0');
+  });
+
+  test('the same refusals as creation: a type not allowed → 415, no filename → 400', async () => {
+    expect((await fetch(`${server.origin}/s3/params?filename=a.png&type=image%2Fpng`)).status).toBe(415);
+    expect((await fetch(`${server.origin}/s3/params?type=text%2Fplain`)).status).toBe(400);
+  });
+
+  test('expiry: the sweep finishes one that was stored unseen, and removes one never sent', async () => {
+    const stored = await params('filename=b.txt&type=text%2Fplain');
+    const never = await params('filename=c.txt&type=text%2Fplain');
+    const bytes = randomBytes(100);
+    expect((await post(stored, bytes)).status).toBe(204);
+    await Bun.sleep(2100);
+    // Removed: the one never sent and the one S3 refused; the stored one is finished, not removed.
+    expect(await server.tusflow.engine.cleanup()).toBe(2);
+    expect((await head(refused)).status).toBe(404);
+    expect(finished).toContain(`${stored.uploadId}:100`);
+    expect((await head(stored.uploadId)).headers.get('Upload-Length')).toBe('100');
+    expect((await head(never.uploadId)).status).toBe(404);
+    expect(sha256((await server.object(stored.key))!)).toBe(sha256(bytes));
+  });
+});

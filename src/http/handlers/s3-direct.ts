@@ -65,7 +65,8 @@ const partNumbers = z
  * the server creates, signs, lists, completes and aborts S3 multipart uploads whose parts the
  * browser PUTs straight to S3. Companion's `uploadId` is the Tusflow upload id, so each direct
  * upload is one record like a tus upload's (HEAD, progress, GET, DELETE and expiry work on it), and
- * `key` must be that upload's object key. Every request passes the tus routes' guard (credentials,
+ * `key` must be that upload's object key. Small files go in one form POST (`/s3/params`), signed
+ * with a policy that allows only their key, type and MAX_SIZE. Every request passes the tus routes' guard (credentials,
  * rate limit) and the engine's checks (owner, pre-create and finish hooks, allowed types, size limit).
  */
 export function s3DirectRoutes(app: Hono<Env>, deps: S3DirectDeps): void {
@@ -91,6 +92,20 @@ export function s3DirectRoutes(app: Hono<Env>, deps: S3DirectDeps): void {
     const body = parse(createBody, await readJson(request), 'body');
     const upload = await engine.create({ metadata: metadataOf(body), owner, request: hook, direct: true });
     return Response.json({ uploadId: upload.id, key: engine.directKey(upload) });
+  });
+
+  // A small file in one form POST (Uppy's choice for files it does not send in parts).
+  route('GET', '/s3/params', async ({ request, owner, hook }) => {
+    const query = new URL(request.url).searchParams;
+    const metadata: Record<string, unknown> = {};
+    for (const [name, value] of query) {
+      const field = /^metadata\[(.+)\]$/.exec(name)?.[1];
+      if (field !== undefined) metadata[field] = value;
+    }
+    const body = parse(createBody, { filename: query.get('filename') ?? undefined, type: query.get('type') ?? undefined, metadata }, 'query');
+    const type = body.type || 'application/octet-stream';
+    const { upload, url, fields, expires } = await engine.createSingle({ metadata: metadataOf({ ...body, type }), owner, request: hook, type });
+    return Response.json({ method: 'POST', url, fields, expires, key: engine.directKey(upload), uploadId: upload.id });
   });
 
   route('GET', '/s3/multipart/:uploadId', async ({ request, id }) => {

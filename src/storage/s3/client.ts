@@ -314,6 +314,11 @@ export class S3Client {
     return signed.url.href;
   }
 
+  /** The bucket's own URL, in this client's addressing style: where browsers POST form uploads. */
+  bucketUrl(): string {
+    return this.#url().href;
+  }
+
   /**
    * Lists nothing in the bucket (ListObjectsV2, max-keys=0): the cheapest call that reaches the
    * bucket itself and, unlike HEAD, answers an error with its code (NoSuchBucket, AccessDenied,

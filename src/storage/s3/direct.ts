@@ -1,13 +1,14 @@
 import type { Upload } from '../../model/upload.ts';
 import type { DirectPart, DirectUploads } from '../direct.ts';
 import type { S3Client } from './client.ts';
+import { postPolicyFields } from './post-policy.ts';
 
 interface S3DirectOptions {
   client: S3Client;
   prefix: string;
   /** The headers the finished object is stored with (as for tus uploads). */
   objectHeaders(upload: Upload): Record<string, string>;
-  /** Writes the upload's `<id>.info`, marked direct, so that a lost record can be rebuilt. */
+  /** Writes the upload's `<id>.info` (with no multipart upload: ''), marked direct, so that a lost record can be rebuilt. */
   writeInfo(upload: Upload, uploadId: string): Promise<void>;
 }
 
@@ -27,6 +28,21 @@ export class S3DirectUploads implements DirectUploads {
     const uploadId = await this.options.client.createMultipartUpload(this.objectKey(upload), this.options.objectHeaders(upload));
     await this.options.writeInfo(upload, uploadId);
     return { uploadId, partSize: '0', direct: '1' };
+  }
+
+  async createSingle(upload: Upload): Promise<Record<string, string>> {
+    await this.options.writeInfo(upload, '');
+    return { uploadId: '', partSize: '0', direct: '1' };
+  }
+
+  async signPost(upload: Upload, o: { type: string; maxSize?: number; expiresSeconds: number }): Promise<{ url: string; fields: Record<string, string> }> {
+    const client = this.options.client;
+    const fields = await postPolicyFields(client.config, { key: this.objectKey(upload), ...o });
+    return { url: client.bucketUrl(), fields };
+  }
+
+  async storedSize(upload: Upload): Promise<number | undefined> {
+    return (await this.options.client.headObject(this.objectKey(upload)))?.size;
   }
 
   signPart(upload: Upload, partNumber: number, expiresSeconds: number): Promise<string> {

@@ -14,6 +14,7 @@ import { TailCache, type Tail } from './tail-cache.ts';
 import { freeChunk } from './bytes.ts';
 import { TusError } from '../../model/errors.ts';
 import { multipartEtag } from './integrity.ts';
+import { objectSettingsHeaders } from './object-settings.ts';
 import { S3DirectUploads } from './direct.ts';
 
 export interface S3StoreOptions {
@@ -193,8 +194,9 @@ export class S3DataStore implements DataStore {
     }
   }
 
+  /** The server's headers for the object, and over them the settings a pre-create hook chose. */
   #objectHeaders(upload: Upload): Record<string, string> {
-    return this.options.objectHeaders?.(upload) ?? {};
+    return { ...this.options.objectHeaders?.(upload), ...objectSettingsHeaders(upload.object ?? {}) };
   }
 
   async create(upload: Upload): Promise<Record<string, string>> {
@@ -596,6 +598,8 @@ export class S3DataStore implements DataStore {
       return { ...upload, offset: object.size, length: object.size, finishedAt };
     }
 
+    // A direct upload sent in one form POST, not stored yet: it has no multipart upload.
+    if (info.direct === true && !info.uploadId) return upload;
     let parts: Part[];
     try {
       parts = await this.#s3.listParts(key, info.uploadId);

@@ -38,9 +38,8 @@ const report: Report = { progress: {}, uploaded: {}, hashes: {}, restored: false
 window.report = report;
 
 const uppy = new Uppy({ id: 'direct-test', autoProceed: false });
-// Every file as a multipart upload (the smallest as one part): the single POST of small files
-// (`/s3/params`) is not served.
-uppy.use(AwsS3, { companionEndpoint: server, shouldUseMultipart: true, limit: 3 });
+// Files over 5 MiB as multipart uploads, smaller ones in one form POST (`/s3/params`).
+uppy.use(AwsS3, { companionEndpoint: server, shouldUseMultipart: (file) => (file.size ?? 0) > 5 * MiB, limit: 3 });
 // Big enough for the largest file: by default Golden Retriever keeps only files up to 10 MiB in
 // IndexedDB (its option type names only `name` and `version`, hence the widened type).
 const indexedDB: { maxFileSize: number; maxTotalSize: number } = { maxFileSize: 128 * MiB, maxTotalSize: 256 * MiB };
