@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The `tusflow` command, on the runtime that launched it: under Node (npx tusflow) the compiled CLI
+// The `tusflow` command, on the runtime that runs this file: under Node (npx tusflow, and plain
+// `bunx tusflow` too, which follows the node shebang when Node is installed) the compiled CLI
 // (dist/runtime/cli.js, from `npm run build`; the package ships it) serves with the Node entry;
-// under Bun (bunx tusflow, bun bin/tusflow.js) the TypeScript sources run as they are, with the Bun
-// entry. Nothing else is needed: no Bun under Node.
+// under Bun (bunx --bun tusflow, bun bin/tusflow.js) the TypeScript sources run as they are, with
+// the Bun entry. Nothing else is needed: no Bun under Node.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
