@@ -141,12 +141,12 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Reads the environment; a bad value throws a ConfigError naming the variable and what it expected. */
-export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
-  // An empty variable means "not set", as in most shells' `VAR= command`.
 /** The AUTH_TOKEN of deploy/tusflow.env, refused so that a copy of it is never served as is. */
 const AUTH_TOKEN_PLACEHOLDER = 'change-me-to-a-long-random-token';
 
+/** Reads the environment; a bad value throws a ConfigError naming the variable and what it expected. */
+export function parseEnv(env: Record<string, string | undefined>): ServerEnv {
+  // An empty variable means "not set", as in most shells' `VAR= command`.
   const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const result = envSchema.safeParse(set);
   if (result.success) {
@@ -161,12 +161,12 @@ const AUTH_TOKEN_PLACEHOLDER = 'change-me-to-a-long-random-token';
       );
     }
     if (e.S3_DIRECT && !e.S3_BUCKET) throw new ConfigError('invalid configuration: S3_DIRECT=true needs S3_BUCKET: only S3 takes uploads straight from clients');
-    if (e.AUTH_TOKEN && e.JWT_SECRET) {
-      throw new ConfigError('invalid configuration: AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
-    }
     if (e.AUTH_TOKEN === AUTH_TOKEN_PLACEHOLDER) {
       // deploy/tusflow.env's example value: a token everyone who read the file knows.
       throw new ConfigError(`invalid configuration: AUTH_TOKEN is the example value "${AUTH_TOKEN_PLACEHOLDER}"; set a long random token`);
+    }
+    if (e.AUTH_TOKEN && e.JWT_SECRET) {
+      throw new ConfigError('invalid configuration: AUTH_TOKEN and JWT_SECRET: set one, not both (a request carries one bearer token)');
     }
     if (e.CORS_CREDENTIALS && e.CORS_ORIGINS.includes('*')) {
       // Browsers refuse credentials from a server that allows any origin.
