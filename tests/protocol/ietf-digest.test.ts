@@ -41,7 +41,9 @@ describe('Repr-Digest of the whole upload (RFC 9530), interop version 8', () => 
     const res = await create({ 'Upload-Complete': '?0', 'Repr-Digest': field('sha256', bytes) });
     expect(res.status).toBe(201);
     const url = res.headers.get('Location')!;
-    expect((await append(url, 0, false, bytes.subarray(0, 100_000))).status).toBe(204);
+    const first = await append(url, 0, false, bytes.subarray(0, 100_000));
+    // No partial Repr-Digest for a client that sent the whole one.
+    expect([first.status, first.headers.get('Repr-Digest')]).toEqual([204, null]);
     const middle = await record(url);
     expect([middle.offset, stateCovers(middle)]).toEqual([100_000, 100_000]);
     // The state, restored and fed the rest, gives the digest of the whole.
@@ -114,10 +116,16 @@ describe('Repr-Digest of the whole upload (RFC 9530), interop version 8', () => 
     expect((await create({ 'Upload-Complete': '?1', 'Content-Length': '0', 'Repr-Digest': field('sha256', bytes) })).status).toBe(400);
   });
 
-  test('Want-Repr-Digest: sha-512 computed and answered at completion', async () => {
+  test('Want-Repr-Digest: sha-512 of what arrived so far on each creation and append, of the whole at completion', async () => {
     const bytes = randomBytes(9000);
-    const url = (await create({ 'Upload-Complete': '?0', 'Want-Repr-Digest': 'sha-256=2, sha-512=9' }, bytes.subarray(0, 4000))).headers.get('Location')!;
-    const res = await append(url, 4000, true, bytes.subarray(4000));
+    const created = await create({ 'Upload-Complete': '?0', 'Want-Repr-Digest': 'sha-256=2, sha-512=9' }, bytes.subarray(0, 4000));
+    expect(created.headers.get('Repr-Digest')).toBe(field('sha512', bytes.subarray(0, 4000)));
+    const url = created.headers.get('Location')!;
+    const middle = await append(url, 4000, false, bytes.subarray(4000, 6000));
+    expect(middle.headers.get('Repr-Digest')).toBe(field('sha512', bytes.subarray(0, 6000)));
+    // HEAD says nothing of an incomplete upload's digest (the draft names creation and append responses).
+    expect((await fetch(url, { method: 'HEAD', headers: V })).headers.get('Repr-Digest')).toBeNull();
+    const res = await append(url, 6000, true, bytes.subarray(6000));
     expect(res.headers.get('Repr-Digest')).toBe(field('sha512', bytes));
     const head = await fetch(url, { method: 'HEAD', headers: V });
     expect(head.headers.get('Repr-Digest')).toBe(field('sha512', bytes));

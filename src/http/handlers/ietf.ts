@@ -5,7 +5,7 @@ import * as h from '../../protocol/headers.ts';
 import { dispositionFilename, ietfError, PARTIAL_UPLOAD, remainingLifetime, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
 import type { Metadata } from '../../protocol/metadata.ts';
 import { creationDigest, readBody } from './body.ts';
-import { reprDigestField } from '../../model/digest.ts';
+import { digestOf, reprDigestField, restoreHash } from '../../model/digest.ts';
 import { uploadUrl, type Handler, type HandlerContext } from './context.ts';
 
 /**
@@ -18,7 +18,7 @@ type IetfHandler = (ctx: HandlerContext, version: InteropVersion) => Promise<Res
 
 const BASE = (version: InteropVersion) => ({ 'Upload-Draft-Interop-Version': String(version) });
 
-function state(ctx: HandlerContext, version: InteropVersion, upload: Upload): Record<string, string> {
+function state(ctx: HandlerContext, version: InteropVersion, upload: Upload, transfer = false): Record<string, string> {
   const headers: Record<string, string> = {
     ...BASE(version),
     'Upload-Offset': String(upload.offset),
@@ -27,8 +27,23 @@ function state(ctx: HandlerContext, version: InteropVersion, upload: Upload): Re
   };
   if (upload.length !== undefined) headers['Upload-Length'] = String(upload.length);
   // The whole upload's digest, once complete, when it was asked for or sent (RFC 9530).
-  if (upload.digest?.value !== undefined) headers['Repr-Digest'] = reprDigestField(upload.digest.algorithm, upload.digest.value);
+  const digest = upload.digest?.value ?? (transfer ? runningDigest(upload) : undefined);
+  if (digest !== undefined) headers['Repr-Digest'] = reprDigestField(upload.digest!.algorithm, digest);
   return headers;
+}
+
+/**
+ * The digest of what an incomplete upload holds so far: "the server can compute the digest
+ * continuously during the upload and include the Repr-Digest header field in responses to upload
+ * creation and upload appending requests even when the upload is not completed yet", so that a
+ * client spots a corruption before the end. That is what Want-Repr-Digest asks for; a client that
+ * sent its own Repr-Digest of the whole gets none until the end, so no partial value is taken for it.
+ */
+function runningDigest(upload: Upload): string | undefined {
+  if (upload.digest?.expected !== undefined) return undefined;
+  const saved = upload.digest?.state;
+  const running = saved === undefined ? undefined : restoreHash(upload.digest!.algorithm, saved);
+  return running && running.hashed === upload.offset ? digestOf(running) : undefined;
 }
 
 /** The limits before any upload exists (as OPTIONS announces them), for a 413. */
@@ -79,7 +94,7 @@ const create: IetfHandler = async (ctx, version) => {
       throw error;
     }
   }
-  return new Response(null, { status: 201, headers: { Location: location, ...state(ctx, version, upload) } });
+  return new Response(null, { status: 201, headers: { Location: location, ...state(ctx, version, upload, true) } });
 };
 
 const head: IetfHandler = async (ctx, version) => {
@@ -103,7 +118,7 @@ const append: IetfHandler = async (ctx, version) => {
   try {
     const digest = h.digestRequest(headers);
     const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, digest, request: ctx.hook });
-    return new Response(null, { status: 204, headers: state(ctx, version, upload) });
+    return new Response(null, { status: 204, headers: state(ctx, version, upload, true) });
   } catch (error) {
     if (error instanceof TusError) return ietfError(error, version, { providedOffset: offset, limits: limits(ctx, version) });
     throw error;
