@@ -368,3 +368,30 @@ describe('direct uploads in one form POST (/s3/params)', () => {
     expect(sha256((await server.object(stored.key))!)).toBe(sha256(bytes));
   });
 });
+
+test('webhooks (HOOKS_URL): pre-create, post-create, pre-finish and post-finish of a direct upload, with its length', async () => {
+  const events: HookEvent[] = [];
+  const receiver = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    async fetch(request) {
+      events.push((await request.json()) as HookEvent);
+      return new Response(null, { status: 204 });
+    },
+  });
+  const server = await startS3Server({ s3Direct: true, hooksUrl: `http://127.0.0.1:${receiver.port}/hooks`, hooksSecret: 'direct-hooks' });
+  try {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'hooked.bin', type: 'application/octet-stream' }));
+    const etag = await putPart(server, u, 1, randomBytes(4321));
+    expect((await client.complete(u, [{ PartNumber: 1, ETag: etag }])).status).toBe(200);
+    for (let i = 0; i < 100 && !events.some((e) => e.type === 'post-finish'); i++) await Bun.sleep(20);
+    const mine = events.filter((e) => e.upload.id === u.uploadId || e.type === 'pre-create');
+    expect(mine.map((e) => e.type)).toEqual(['pre-create', 'post-create', 'pre-finish', 'post-finish']);
+    expect(mine.at(-1)!.upload.length).toBe(4321);
+    expect(mine[0]!.upload.metadata.filename).toBe('hooked.bin');
+  } finally {
+    await server.stop();
+    await receiver.stop(true);
+  }
+});
