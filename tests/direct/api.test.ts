@@ -395,3 +395,13 @@ test('webhooks (HOOKS_URL): pre-create, post-create, pre-finish and post-finish 
     await receiver.stop(true);
   }
 });
+
+test('configuration: S3_DIRECT needs S3_BUCKET; s3Direct needs a store that signs (refused at start, not per request)', async () => {
+  const { ConfigError, parseEnv } = await import('../../src/wiring/config.ts');
+  const { createTusflow } = await import('../../src/index.ts');
+  expect(() => parseEnv({ S3_DIRECT: 'true' })).toThrow(ConfigError);
+  expect(() => parseEnv({ S3_DIRECT: 'true' })).toThrow('S3_DIRECT=true needs S3_BUCKET');
+  expect(() => parseEnv({ S3_DIRECT: 'maybe' })).toThrow('S3_DIRECT');
+  expect(parseEnv({ S3_DIRECT: 'true', S3_BUCKET: 'bucket' }).S3_DIRECT).toBe(true);
+  expect(() => createTusflow({ s3Direct: true })).toThrow('s3Direct needs a data store that signs direct uploads');
+});
