@@ -122,7 +122,8 @@ export function parseReprDigest(field: string): { algorithm: DigestAlgorithm; di
   for (const algorithm of ['sha-512', 'sha-256'] as const) {
     const digest = members.get(algorithm);
     if (digest === undefined) continue;
-    if (digest.length !== Math.ceil(DIGEST_BYTES[algorithm] / 3) * 4) return null;
+    // Exactly the digest's bytes, canonically padded (44 characters for SHA-256, 88 for SHA-512).
+    if (digest.length !== Math.ceil(DIGEST_BYTES[algorithm] / 3) * 4 || atob(digest).length !== DIGEST_BYTES[algorithm]) return null;
     return { algorithm, digest };
   }
   return undefined;

@@ -87,6 +87,9 @@ describe('digest fields', () => {
     expect(parseReprDigest('md5=:AAAA:')).toBeUndefined();
     expect(parseReprDigest(`sha-256=${s256}`)).toBeNull();
     expect(parseReprDigest('sha-256=:AAAA:')).toBeNull();
+    // 44 characters, but 31 bytes.
+    expect(parseReprDigest(`sha-256=:${'A'.repeat(42)}==:`)).toBeNull();
+    expect(parseReprDigest(`sha-256=:${'A'.repeat(1_000_000)}:`)).toBeNull();
   });
   test('Want-Repr-Digest: the heaviest supported algorithm, weight 0 excluded', () => {
     expect(preferredDigest('sha-256=3, sha-512=10')).toBe('sha-512');
