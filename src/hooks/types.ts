@@ -1,5 +1,6 @@
 import type { Upload } from '../model/upload.ts';
 import type { Metadata } from '../model/upload.ts';
+import type { ObjectSettings } from '../model/object-settings.ts';
 
 /**
  * The lifecycle events, as tusd and @tus/server name them between them. `pre-*` hooks are awaited
@@ -28,6 +29,8 @@ export interface HookDecision {
   metadata?: Metadata;
   /** The object's key in storage (S3), instead of the upload id. */
   key?: string;
+  /** Cache-Control, storage class and user metadata of the stored object (S3), over the server's. */
+  object?: ObjectSettings;
 }
 
 export type HookHandler = (event: HookEvent) => void | HookDecision | Promise<void | HookDecision>;

@@ -1,3 +1,4 @@
+import type { ObjectSettings } from './object-settings.ts';
 import type { UploadDigest } from './digest.ts';
 
 /** Decoded Upload-Metadata: a key with no value maps to null. */
@@ -25,6 +26,11 @@ export interface Upload {
   owner?: string;
   /** The object's name in storage when a hook chose one (default: the id). */
   key?: string;
+  /**
+   * What the stored object carries besides type and disposition, as a pre-create hook chose it
+   * (over the server's own settings).
+   */
+  object?: ObjectSettings;
   /** Concatenation: a partial upload, or a final one made of these partial uploads (ids, in order). */
   concat?: 'partial' | { final: string[] };
   /** Present while a PATCH streams: what arrived so far, for the progress view. */

@@ -11,6 +11,7 @@ import { contentHeaders } from '../../src/protocol/download.ts';
 import type { PayloadCheck } from '../../src/storage/s3/integrity.ts';
 import { objectSettingsHeaders, type ObjectSettings } from '../../src/storage/s3/object-settings.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
+import type { HookDecision, Hooks } from '../../src/hooks/types.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { randomBytes, sha256, startServer, TUS, type TestServer } from '../support/server.ts';
@@ -42,10 +43,11 @@ interface Setup {
   streamParts?: boolean;
   downloadRedirect?: { expiresSeconds: number };
   authToken?: string;
+  hooks?: Hooks;
 }
 
 /** A server storing into a fresh bucket through the fault proxy. */
-async function serve({ check, settings = {}, streamParts = true, downloadRedirect, authToken }: Setup) {
+async function serve({ check, settings = {}, streamParts = true, downloadRedirect, authToken, hooks }: Setup) {
   const bucket = await s3.newBucket();
   const client = new S3Client({
     endpoint: proxy.endpoint,
@@ -68,7 +70,7 @@ async function serve({ check, settings = {}, streamParts = true, downloadRedirec
     objectHeaders: (upload) => ({ ...fixed, ...contentHeaders(upload.metadata) }),
     downloadRedirect,
   });
-  const server = await startServer({ store, state: new MemoryStateStore(), authToken });
+  const server = await startServer({ store, state: new MemoryStateStore(), authToken, hooks });
   servers.push(server);
   const object = async (key: string) => {
     const res = await raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`);
@@ -211,6 +213,33 @@ test('object headers: Cache-Control, storage class, user metadata and an RFC 818
   const disposition = res.headers.get('content-disposition')!;
   expect(disposition).toBe(`attachment; filename="r_sum_ _final_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%C2%ABfinal%C2%BB.pdf`);
   expect(decodeURIComponent(disposition.split("UTF-8''")[1]!)).toBe('résumé «final».pdf');
+}, 60_000);
+
+test("a pre-create hook's object settings are stored over the server's; settings that cannot be stored fail the creation", async () => {
+  const settings: ObjectSettings = { cacheControl: 'no-cache', metadata: { team: 'media', source: 'server' } };
+  const { server, head, object } = await serve({
+    check: 'sha256',
+    settings,
+    hooks: {
+      'pre-create': ({ upload }): HookDecision => {
+        if (upload.metadata.bad) return { object: { metadata: { 'Bad Name': 'x' } } };
+        return { object: { cacheControl: 'public, max-age=31536000, immutable', storageClass: 'STANDARD', metadata: { source: 'hook', user: 'ana' } } };
+      },
+    },
+  });
+  const bytes = randomBytes(PART + 1);
+  const url = await create(server.endpoint, bytes.byteLength);
+  expect((await patch(url, 0, bytes)).status).toBe(204);
+  const res = await head(idOf(url));
+  expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+  expect(res.headers.get('x-amz-meta-team')).toBe('media'); // the server's, kept
+  expect(res.headers.get('x-amz-meta-source')).toBe('hook'); // the hook's, over the server's
+  expect(res.headers.get('x-amz-meta-user')).toBe('ana');
+  expect(sha256((await object(idOf(url)))!)).toBe(sha256(bytes));
+
+  const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `bad ${b64('1')}` } });
+  expect(refused.status).toBe(500);
+  expect(await refused.text()).toContain('object settings that cannot be stored: metadata name "Bad Name" is not a lower-case token');
 }, 60_000);
 
 test('S3_DOWNLOAD_REDIRECT: GET answers 307 to a presigned URL; fetch follows it and gets the bytes, type and name from S3, ranges too', async () => {

@@ -29,9 +29,10 @@ const FIELDS = {
   owner: 'w',
   key: 'k',
   digest: 'd',
+  object: 'b',
 } as const satisfies Record<Exclude<keyof Upload, 'id'>, string>;
 type Field = keyof typeof FIELDS;
-const JSON_FIELDS = new Set<Field>(['metadata', 'store', 'transfer', 'concat', 'digest']);
+const JSON_FIELDS = new Set<Field>(['metadata', 'store', 'transfer', 'concat', 'digest', 'object']);
 const TEXT_FIELDS = new Set<Field>(['owner', 'key']);
 const BY_LETTER = Object.fromEntries(Object.entries(FIELDS).map(([k, v]) => [v, k as Field]));
 

@@ -1,21 +1,7 @@
-/**
- * What the finished object is stored with besides its type and disposition: how caches may keep it,
- * where S3 keeps it, and user metadata (`x-amz-meta-*`), as a download from the bucket serves them.
- */
-export interface ObjectSettings {
-  /** e.g. `public, max-age=31536000, immutable`. */
-  cacheControl?: string;
-  /** e.g. STANDARD_IA, INTELLIGENT_TIERING (AWS); R2 takes STANDARD and STANDARD_IA. */
-  storageClass?: string;
-  /** User metadata: names are lower-case tokens, values any text. */
-  metadata?: Record<string, string>;
-}
+import { FIELD_VALUE, METADATA_NAME, type ObjectSettings } from '../../model/object-settings.ts';
 
-/** A header field value: visible ASCII and spaces (what S3 keeps as given). */
-const FIELD_VALUE = /^[\x20-\x7e]*$/;
-/** A metadata name: an HTTP token, lower-case (S3 lower-cases them). */
-export const METADATA_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
-export const STORAGE_CLASS = /^[A-Z][A-Z0-9_]*$/;
+export type { ObjectSettings } from '../../model/object-settings.ts';
+export { STORAGE_CLASS } from '../../model/object-settings.ts';
 
 /**
  * A metadata value as a header: ASCII as it is, anything else as an RFC 2047 encoded word, which is
