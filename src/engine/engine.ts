@@ -343,7 +343,7 @@ export class UploadEngine {
    */
   async get(id: string): Promise<Upload> {
     const upload = await this.#load(id);
-    if (isDirect(upload) && upload.finishedAt === undefined) return isSingle(upload) ? this.#finishSingle(upload) : this.#withDirectOffset(upload);
+    if (isDirect(upload) && upload.finishedAt === undefined) return isSingle(upload) ? this.#finishIfStored(upload) : this.#withDirectOffset(upload);
     return isFinal(upload) && upload.finishedAt === undefined ? this.#assemble(upload) : upload;
   }
 
@@ -732,7 +732,9 @@ export class UploadEngine {
   async directParts(id: string, key: string): Promise<DirectPart[]> {
     const upload = await this.direct(id, key);
     if (upload.finishedAt !== undefined) throw new TusError('UPLOAD_FINISHED');
-    return this.#storage(() => this.#direct().listParts(upload));
+    const parts = await this.#storage(() => this.#direct().listParts(upload));
+    if (parts) return parts;
+    throw (await this.#finishIfStored(upload)).finishedAt === undefined ? new TusError('NOT_FOUND', 'its multipart upload is gone') : new TusError('UPLOAD_FINISHED');
   }
 
   /**
@@ -748,7 +750,14 @@ export class UploadEngine {
         const upload = await this.direct(id, key, lease);
         if (upload.finishedAt !== undefined) return upload;
         const direct = this.#direct();
-        const listed = new Map((await this.#storage(() => direct.listParts(upload))).map((part) => [part.partNumber, part]));
+        const found = await this.#storage(() => direct.listParts(upload));
+        // Completed in S3 by a completion whose answer (or its record) was lost: finished now.
+        if (!found) {
+          const finished = await this.#finishStored(upload, request);
+          if (finished.finishedAt !== undefined) return finished;
+          throw new TusError('NOT_FOUND', 'its multipart upload is gone');
+        }
+        const listed = new Map(found.map((part) => [part.partNumber, part]));
         let length = 0;
         for (const part of parts) {
           const stored = listed.get(part.partNumber);
@@ -785,22 +794,22 @@ export class UploadEngine {
   }
 
   /**
-   * A single direct upload as it stands: finished, with its length, once its object is stored (the
-   * finish hooks run then; a pre-finish refusal removes it), else as it was.
+   * A direct upload as it stands: finished, with its length, once its object is stored (the finish
+   * hooks run then; a pre-finish refusal removes it), else as it was.
    */
-  async #finishSingle(upload: Upload): Promise<Upload> {
+  async #finishIfStored(upload: Upload): Promise<Upload> {
     if ((await this.#storage(() => this.#direct().storedSize(upload))) === undefined) return upload;
     return this.#withLock(upload.id, async (_signal, lease) => this.#finishStored(await this.#load(upload.id, lease)), { read: true });
   }
 
-  /** Finishes a single direct upload if its object is stored; the caller holds its lock. */
-  async #finishStored(upload: Upload): Promise<Upload> {
+  /** Finishes a direct upload if its object is stored; the caller holds its lock. */
+  async #finishStored(upload: Upload, request?: HookRequest): Promise<Upload> {
     if (upload.finishedAt !== undefined) return upload;
     const size = await this.#storage(() => this.#direct().storedSize(upload));
     if (size === undefined) return upload;
     Object.assign(upload, { length: size, offset: size });
     try {
-      await this.#hooks.decide('pre-finish', upload);
+      await this.#hooks.decide('pre-finish', upload, request);
     } catch (error) {
       // Refused: its bytes must not stay readable at its key.
       await this.#remove(upload);
@@ -809,16 +818,17 @@ export class UploadEngine {
     upload.finishedAt = this.#now();
     delete upload.expiresAt;
     await this.#stateCall(() => this.#o.state.put(upload));
-    this.#finished(upload);
+    this.#finished(upload, request);
     return upload;
   }
 
   /**
-   * What the sweep does with an expired upload (holding its lock): removes it — but a single direct
-   * upload whose object was stored meanwhile is finished instead. Resolves with whether it went.
+   * What the sweep does with an expired upload (holding its lock): removes it — but a direct upload
+   * whose object is stored (a form POST, or a completion whose answer was lost) is finished instead.
+   * Resolves with whether it went.
    */
   async #removeExpired(upload: Upload): Promise<boolean> {
-    if (isDirect(upload) && isSingle(upload)) {
+    if (isDirect(upload)) {
       try {
         if ((await this.#finishStored(upload)).finishedAt !== undefined) return false;
       } catch (error) {
@@ -833,6 +843,8 @@ export class UploadEngine {
   /** The upload with the offset storage lists for it: the bytes of its parts. */
   async #withDirectOffset(upload: Upload): Promise<Upload> {
     const parts = await this.#storage(() => this.#direct().listParts(upload));
+    // No multipart upload any more: completed in S3 (finished now), or aborted (offset 0 until it expires).
+    if (!parts) return this.#finishIfStored(upload);
     return { ...upload, offset: parts.reduce((sum, part) => sum + part.size, 0) };
   }
 

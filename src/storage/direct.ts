@@ -29,8 +29,11 @@ export interface DirectUploads {
   storedSize(upload: Upload): Promise<number | undefined>;
   /** A URL that lets the client PUT one part's bytes for `expiresSeconds`. */
   signPart(upload: Upload, partNumber: number, expiresSeconds: number): Promise<string>;
-  /** Every part storage holds, in part order. */
-  listParts(upload: Upload): Promise<DirectPart[]>;
+  /**
+   * Every part storage holds, in part order; undefined when the multipart upload is gone (it was
+   * completed, perhaps by a completion whose answer was lost, or aborted).
+   */
+  listParts(upload: Upload): Promise<DirectPart[] | undefined>;
   /** Joins the parts, in order, into the finished object. */
   complete(upload: Upload, parts: Pick<DirectPart, 'partNumber' | 'etag'>[]): Promise<void>;
 }

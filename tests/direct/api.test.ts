@@ -116,6 +116,22 @@ describe('direct uploads: the whole way, one record', () => {
     expect((await client.sign(u, 3)).status).toBe(400);
   });
 
+  test('completed in S3 but its answer lost: the repeated completion, or HEAD, finds it finished', async () => {
+    const client = api(server);
+    for (const how of ['complete', 'head'] as const) {
+      const u = await created(await client.create({ filename: `${how}.bin`, type: 'application/octet-stream' }));
+      const bytes = randomBytes(3333);
+      const etag = await putPart(server, u, 1, bytes);
+      // The server's completion reached S3; its answer, and the record of it, did not come back.
+      await server.client.completeMultipartUpload(u.key, await s3UploadIdOf(server, u.uploadId), [{ partNumber: 1, etag }]);
+      if (how === 'complete') expect((await client.complete(u, [{ PartNumber: 1, ETag: etag }])).status).toBe(200);
+      const head = await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS });
+      expect([how, head.headers.get('Upload-Length')]).toEqual([how, '3333']);
+      expect(sha256((await server.object(u.key))!)).toBe(sha256(bytes));
+      expect(finished.filter((ctx) => ctx.upload.id === u.uploadId).length).toBe(1);
+    }
+  });
+
   test('the record outlives the state store: rebuilt from S3 as a direct upload', async () => {
     const client = api(server);
     const u = await created(await client.create({ filename: 'a.bin', type: 'application/octet-stream' }));
@@ -271,15 +287,23 @@ describe('direct uploads: the guards of tus', () => {
     expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(404);
   });
 
-  test('an abandoned upload expires: the cleanup aborts it in S3', async () => {
+  test('an abandoned upload expires: the cleanup aborts it in S3 (but finishes one S3 completed)', async () => {
     const server = await start({ uploadTtlSeconds: 1 });
     const u = await created(await api(server).create({ filename: 'a.bin' }));
     await putPart(server, u, 1, randomBytes(1000));
     const s3UploadId = await s3UploadIdOf(server, u.uploadId);
+    // Completed in S3 by a completion whose answer and record were lost, then nobody looked.
+    const done = await created(await api(server).create({ filename: 'done.bin' }));
+    const bytes = randomBytes(2000);
+    const etag = await putPart(server, done, 1, bytes);
+    await server.client.completeMultipartUpload(done.key, await s3UploadIdOf(server, done.uploadId), [{ partNumber: 1, etag }]);
     await Bun.sleep(1200);
     expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(410);
     expect(await server.tusflow.engine.cleanup()).toBe(1);
     expect(await s3Parts(server, u.key, s3UploadId)).toBe(404);
+    const head = await fetch(`${server.endpoint}${done.uploadId}`, { method: 'HEAD', headers: TUS });
+    expect([head.status, head.headers.get('Upload-Length')]).toEqual([200, '2000']);
+    expect(sha256((await server.object(done.key))!)).toBe(sha256(bytes));
   });
 });
 

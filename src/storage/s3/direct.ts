@@ -1,6 +1,7 @@
 import type { Upload } from '../../model/upload.ts';
 import type { DirectPart, DirectUploads } from '../direct.ts';
 import type { S3Client } from './client.ts';
+import { S3Error } from './errors.ts';
 import { postPolicyFields } from './post-policy.ts';
 
 interface S3DirectOptions {
@@ -49,8 +50,14 @@ export class S3DirectUploads implements DirectUploads {
     return this.options.client.presign('PUT', this.objectKey(upload), { partNumber, uploadId: uploadIdOf(upload) }, expiresSeconds);
   }
 
-  listParts(upload: Upload): Promise<DirectPart[]> {
-    return this.options.client.listParts(this.objectKey(upload), uploadIdOf(upload));
+  async listParts(upload: Upload): Promise<DirectPart[] | undefined> {
+    try {
+      return await this.options.client.listParts(this.objectKey(upload), uploadIdOf(upload));
+    } catch (error) {
+      // radosgw answers NoSuchKey for an upload that was completed or aborted, S3 NoSuchUpload.
+      if (error instanceof S3Error && error.notFound) return undefined;
+      throw error;
+    }
   }
 
   complete(upload: Upload, parts: Pick<DirectPart, 'partNumber' | 'etag'>[]): Promise<void> {
