@@ -66,8 +66,9 @@ const partNumbers = z
  * browser PUTs straight to S3. Companion's `uploadId` is the Tusflow upload id, so each direct
  * upload is one record like a tus upload's (HEAD, progress, GET, DELETE and expiry work on it), and
  * `key` must be that upload's object key. Small files go in one form POST (`/s3/params`), signed
- * with a policy that allows only their key, type and MAX_SIZE. Every request passes the tus routes' guard (credentials,
- * rate limit) and the engine's checks (owner, pre-create and finish hooks, allowed types, size limit).
+ * with a policy that allows only their key, their type and at most MAX_SIZE bytes. Every request
+ * passes the tus routes' guard (credentials, rate limit) and the engine's checks (owner, pre-create
+ * and finish hooks, allowed types, size limit).
  */
 export function s3DirectRoutes(app: Hono<Env>, deps: S3DirectDeps): void {
   const { engine } = deps;
