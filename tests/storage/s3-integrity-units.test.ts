@@ -2,6 +2,7 @@ import { expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { crc32c, crc64nvme, multipartEtag, payloadHeaders } from '../../src/storage/s3/integrity.ts';
 import { parseMetadataSetting } from '../../src/storage/s3/object-settings.ts';
+import { S3Client } from '../../src/storage/s3/client.ts';
 import { parseEnv } from '../../src/wiring/config.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -49,4 +50,72 @@ test('S3_CHECKSUM, S3_METADATA, S3_STORAGE_CLASS and S3_CACHE_CONTROL are parsed
   expect(() => parseEnv({ S3_METADATA: 'novalue' })).toThrow(/S3_METADATA=.*"novalue" is not name=value/);
   expect(() => parseEnv({ S3_STORAGE_CLASS: 'glacier' })).toThrow(/S3_STORAGE_CLASS/);
   expect(() => parseEnv({ S3_CACHE_CONTROL: 'max-age=1\n' })).toThrow(/S3_CACHE_CONTROL/);
+});
+
+/** A client whose every request goes to `answer` (no network), recording each request's headers. */
+function offline(answer: (headers: Headers, attempt: number) => Response) {
+  const seen: Headers[] = [];
+  const client = new S3Client({
+    endpoint: 'http://127.0.0.1:9',
+    bucket: 'b',
+    region: 'us-east-1',
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+    forcePathStyle: true,
+    retryBudgetMs: 1_000,
+    fetch: async (_url, init) => {
+      const headers = new Headers(init?.headers);
+      seen.push(headers);
+      return answer(headers, seen.length);
+    },
+  });
+  return { client, seen };
+}
+
+test('a service that refuses If-None-Match on completion (501) gets the completion again without it, and no condition after that', async () => {
+  const { client, seen } = offline((headers) =>
+    headers.has('if-none-match') ? new Response('<Error><Code>NotImplemented</Code></Error>', { status: 501 }) : new Response('<CompleteMultipartUploadResult/>'),
+  );
+  await client.completeMultipartUpload('k', 'u', [{ partNumber: 1, etag: '"e"' }], 5);
+  expect(seen.map((h) => h.get('if-none-match'))).toEqual(['*', null]); // 501 is not retried as it is
+  expect(seen.map((h) => h.get('x-amz-mp-object-size'))).toEqual(['5', '5']);
+  expect(client.conditionalComplete).toBe(false);
+  await client.completeMultipartUpload('k', 'u', [{ partNumber: 1, etag: '"e"' }], 5);
+  expect(seen.map((h) => h.get('if-none-match'))).toEqual(['*', null, null]);
+});
+
+test('a failed condition (412) is an error of the completion, not a refusal of the header', async () => {
+  const { client, seen } = offline(() => new Response('<Error><Code>PreconditionFailed</Code></Error>', { status: 412 }));
+  await expect(client.completeMultipartUpload('k', 'u', [{ partNumber: 1, etag: '"e"' }])).rejects.toThrow(/412 PreconditionFailed/);
+  expect(seen).toHaveLength(1);
+  expect(client.conditionalComplete).toBe(true);
+});
+
+test('crc32c: the upload declares the algorithm, and completion gives back each part checksum ListParts reports', async () => {
+  const { client, seen } = offline((headers, n) => {
+    if (n === 1) return new Response('<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>');
+    if (n === 2)
+      return new Response(
+        '<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>"e"</ETag><Size>5</Size><ChecksumCRC32C>4waSgw==</ChecksumCRC32C></Part></ListPartsResult>',
+      );
+    return new Response('<CompleteMultipartUploadResult/>');
+  });
+  const crc = new S3Client({ ...client.config, payloadCheck: 'crc32c' });
+  expect(await crc.createMultipartUpload('k')).toBe('u');
+  expect(seen[0]!.get('x-amz-checksum-algorithm')).toBe('CRC32C');
+  const parts = await crc.listParts('k', 'u');
+  expect(parts).toEqual([{ partNumber: 1, etag: '"e"', size: 5, checksum: '4waSgw==' }]);
+  let sent = '';
+  const capture = new S3Client({
+    ...client.config,
+    payloadCheck: 'crc32c',
+    fetch: async (_url, init) => {
+      sent = String(init?.body);
+      return new Response('<CompleteMultipartUploadResult/>');
+    },
+  });
+  await capture.completeMultipartUpload('k', 'u', parts);
+  expect(sent).toBe(
+    '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;e&quot;</ETag><ChecksumCRC32C>4waSgw==</ChecksumCRC32C></Part></CompleteMultipartUpload>',
+  );
 });

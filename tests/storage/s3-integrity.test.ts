@@ -8,7 +8,7 @@ import { AwsClient } from 'aws4fetch';
 import { S3Client } from '../../src/storage/s3/client.ts';
 import { S3DataStore } from '../../src/storage/s3/store.ts';
 import { contentHeaders } from '../../src/protocol/download.ts';
-import type { PayloadCheck } from '../../src/storage/s3/integrity.ts';
+import { multipartEtag, type PayloadCheck } from '../../src/storage/s3/integrity.ts';
 import { objectSettingsHeaders, type ObjectSettings } from '../../src/storage/s3/object-settings.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
 import type { HookDecision, Hooks } from '../../src/hooks/types.ts';
@@ -195,6 +195,19 @@ test('completion sends x-amz-mp-object-size and If-None-Match, and never overwri
   await again.text();
   expect((await fetch(other)).status).toBe(404); // not finished
   expect(new TextDecoder().decode(await object(idOf(other)))).toBe('not yours');
+}, 60_000);
+
+test("a completed object's ETag is the MD5 of its parts' MD5s, as the check after a 412 expects (on radosgw)", async () => {
+  const { client, head } = await serve({ check: 'sha256' });
+  const uploadId = await client.createMultipartUpload('etag-check');
+  const etags = [await client.uploadPart('etag-check', uploadId, 1, randomBytes(PART)), await client.uploadPart('etag-check', uploadId, 2, randomBytes(10))];
+  await client.completeMultipartUpload(
+    'etag-check',
+    uploadId,
+    etags.map((etag, i) => ({ partNumber: i + 1, etag })),
+    PART + 10,
+  );
+  expect((await head('etag-check')).headers.get('etag')).toBe(multipartEtag(etags));
 }, 60_000);
 
 test('object headers: Cache-Control, storage class, user metadata and an RFC 8187 filename, read back with HeadObject', async () => {
