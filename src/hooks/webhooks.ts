@@ -73,10 +73,12 @@ export function webhooks(options: WebhookOptions): Hooks {
     if (refused) return { reject: { status: res.status, message: text.slice(0, 200) || `refused by the ${event.type} hook` } };
     if (!text) return {};
     try {
-      const answer = JSON.parse(text) as { metadata?: unknown; key?: unknown };
+      const answer = JSON.parse(text) as { metadata?: unknown; key?: unknown; object?: unknown };
       const decision: HookDecision = {};
       if (answer.metadata && typeof answer.metadata === 'object') decision.metadata = answer.metadata as HookDecision['metadata'];
       if (typeof answer.key === 'string') decision.key = answer.key;
+      // Checked where it is applied (the engine refuses settings storage cannot take).
+      if (answer.object !== undefined) decision.object = answer.object as HookDecision['object'];
       return decision;
     } catch {
       return {};

@@ -44,10 +44,11 @@ interface Setup {
   downloadRedirect?: { expiresSeconds: number };
   authToken?: string;
   hooks?: Hooks;
+  hooksUrl?: string;
 }
 
 /** A server storing into a fresh bucket through the fault proxy. */
-async function serve({ check, settings = {}, streamParts = true, downloadRedirect, authToken, hooks }: Setup) {
+async function serve({ check, settings = {}, streamParts = true, downloadRedirect, authToken, hooks, hooksUrl }: Setup) {
   const bucket = await s3.newBucket();
   const client = new S3Client({
     endpoint: proxy.endpoint,
@@ -70,7 +71,7 @@ async function serve({ check, settings = {}, streamParts = true, downloadRedirec
     objectHeaders: (upload) => ({ ...fixed, ...contentHeaders(upload.metadata) }),
     downloadRedirect,
   });
-  const server = await startServer({ store, state: new MemoryStateStore(), authToken, hooks });
+  const server = await startServer({ store, state: new MemoryStateStore(), authToken, hooks, hooksUrl });
   servers.push(server);
   const object = async (key: string) => {
     const res = await raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`);
@@ -253,6 +254,27 @@ test("a pre-create hook's object settings are stored over the server's; settings
   const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `bad ${b64('1')}` } });
   expect(refused.status).toBe(500);
   expect(await refused.text()).toContain('object settings that cannot be stored: metadata name "Bad Name" is not a lower-case token');
+}, 60_000);
+
+test("a webhook's answer to pre-create may carry the object settings too", async () => {
+  const receiver = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: async (req) => {
+      const event = (await req.json()) as { type: string };
+      return event.type === 'pre-create' ? Response.json({ object: { cacheControl: 'max-age=60', metadata: { via: 'webhook' } } }) : new Response(null, { status: 204 });
+    },
+  });
+  try {
+    const { server, head } = await serve({ check: 'sha256', hooksUrl: `http://127.0.0.1:${receiver.port}/` });
+    const url = await create(server.endpoint, 3);
+    expect((await patch(url, 0, randomBytes(3))).status).toBe(204);
+    const res = await head(idOf(url));
+    expect(res.headers.get('cache-control')).toBe('max-age=60');
+    expect(res.headers.get('x-amz-meta-via')).toBe('webhook');
+  } finally {
+    await receiver.stop(true);
+  }
 }, 60_000);
 
 test('S3_DOWNLOAD_REDIRECT: GET answers 307 to a presigned URL; fetch follows it and gets the bytes, type and name from S3, ranges too', async () => {
