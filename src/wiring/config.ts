@@ -90,6 +90,9 @@ export const envSchema = z.object({
     .regex(/^[\x20-\x7e]+$/, 'a Cache-Control value (visible ASCII)')
     .optional(),
   S3_STORAGE_CLASS: z.string().regex(STORAGE_CLASS, 'an S3 storage class such as STANDARD_IA').optional(),
+  /** GET of a finished upload answers 307 to a presigned S3 URL valid S3_DOWNLOAD_REDIRECT_SECONDS: its bytes bypass the server. */
+  S3_DOWNLOAD_REDIRECT: flag.default(false),
+  S3_DOWNLOAD_REDIRECT_SECONDS: integer(1, 604_800).default(300),
   /** User metadata of the finished object: name=value,name=value or a JSON object of strings. */
   S3_METADATA: z
     .string()
