@@ -92,7 +92,7 @@ test('a failed condition (412) is an error of the completion, not a refusal of t
 });
 
 test('crc32c: the upload declares the algorithm, and completion gives back each part checksum ListParts reports', async () => {
-  const { client, seen } = offline((headers, n) => {
+  const { client, seen } = offline((_headers, n) => {
     if (n === 1) return new Response('<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>');
     if (n === 2)
       return new Response(
