@@ -44,12 +44,14 @@ export class MemoryStateStore implements StateStore {
 
 /**
  * A copy of `upload` with `fields` applied; a field given as undefined is removed. The offset
- * never moves back, so a writer that lost its lock cannot undo a newer writer's progress.
+ * never moves back, so a writer that lost its lock cannot undo a newer writer's progress; the
+ * running digest covers exactly the offset saved with it, so it is refused along with that offset.
  */
 export function applyFields(upload: Upload, fields: Partial<Omit<Upload, 'id'>>): Upload {
   const next: Record<string, unknown> = { ...upload };
+  const behind = fields.offset !== undefined && fields.offset < upload.offset;
   for (const [key, value] of Object.entries(fields)) {
-    if (key === 'offset' && (value as number) < upload.offset) continue;
+    if (behind && (key === 'offset' || key === 'digest')) continue;
     if (value === undefined) delete next[key];
     else next[key] = structuredClone(value);
   }

@@ -60,6 +60,34 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       await next.release();
     });
 
+    test('a save whose offset is behind the record leaves the running digest that covers the record offset', async () => {
+      const { state, locker, runner } = await kind.make();
+      const running = startHash('sha-256');
+      const u = upload({ digest: { algorithm: 'sha-256', state: running.save() } });
+      await state.put(u);
+      running.update(new Uint8Array(30).fill(1));
+      const at30 = { algorithm: 'sha-256' as const, state: running.save() };
+      running.update(new Uint8Array(20).fill(2));
+      const at50 = { algorithm: 'sha-256' as const, state: running.save() };
+      await state.update(u.id, { offset: 50, digest: at50 });
+      await state.update(u.id, { offset: 30, digest: at30 });
+      let saved = (await state.get(u.id))!;
+      expect([saved.offset, restoreHash('sha-256', saved.digest!.state!)?.hashed]).toEqual([50, 50]);
+      if (kind.name === 'embedded') return;
+      // A writer whose lease ran out releases with a lower offset and its state: both are refused.
+      const late = await locker.acquire(u.id, { read: true, transfer: 1 });
+      const { RELEASE } = await import('../../src/state/redis/scripts.ts');
+      const lock = `${(state as unknown as { key(id: string): string }).key(u.id)}:lock`;
+      const token = (await runner!.run({ name: 'peek', source: "return redis.call('GET', KEYS[1])" }, [lock], [])) as string;
+      expect(await runner!.run(RELEASE, [lock], [token])).toBe(1);
+      const holder = await locker.acquire(u.id, { read: true, transfer: 2 });
+      running.update(new Uint8Array(10).fill(3));
+      await holder.release({ offset: 60, digest: { algorithm: 'sha-256', state: running.save() } });
+      await late.release({ offset: 30, digest: at30 });
+      saved = (await state.get(u.id))!;
+      expect([saved.offset, restoreHash('sha-256', saved.digest!.state!)?.hashed]).toEqual([60, 60]);
+    });
+
     test('the offset never moves back', async () => {
       const { state } = await kind.make();
       const u = upload();

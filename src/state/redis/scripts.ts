@@ -15,19 +15,28 @@ const script = (name: string, source: string): Script => ({ name, source: source
  * Lua that changes fields of the record `KEYS[record]` from ARGV[first] on: the expire-at (ms, or 0
  * to keep), whether the upload leaves the expiry index KEYS[index] ('1', with its id in
  * ARGV[first + 1]), then field/value pairs; an empty value removes the field. The offset never moves
- * back, so a writer that lost its lease cannot undo a newer writer's progress. Shared by the scripts
- * that save a record along with something else (a renewal, a release), so each is one command.
+ * back, so a writer that lost its lease cannot undo a newer writer's progress; the running digest
+ * ('d') covers exactly the offset saved with it, so it is refused along with that offset. Shared by
+ * the scripts that save a record along with something else (a renewal, a release), so each is one
+ * command.
  */
 const save = (record: number, index: number, first: number, ownsTransfer = 'true') => `
 if redis.call('EXISTS', KEYS[${record}]) == 1 then
   local owns = ${ownsTransfer}
+  local behind = false
+  local current = tonumber(redis.call('HGET', KEYS[${record}], 'o') or '0')
+  for i = ${first} + 3, #ARGV, 2 do
+    if ARGV[i] == 'o' and ARGV[i + 1] ~= '' and tonumber(ARGV[i + 1]) < current then behind = true end
+  end
   for i = ${first} + 3, #ARGV, 2 do
     local field, value = ARGV[i], ARGV[i + 1]
     if field == 't' and not owns then
       -- the running-transfer mark is the lock holder's alone
+    elseif behind and (field == 'o' or field == 'd') then
+      -- an offset behind the record's, and the digest state that covers it
     elseif value == '' then
       redis.call('HDEL', KEYS[${record}], field)
-    elseif field ~= 'o' or tonumber(value) >= tonumber(redis.call('HGET', KEYS[${record}], 'o') or '0') then
+    else
       redis.call('HSET', KEYS[${record}], field, value)
     end
   end
