@@ -16,6 +16,13 @@ export interface MeteredBody {
   /** Bytes read from the client so far. */
   readonly received: number;
   /**
+   * The whole-upload digest over exactly the upload's first `offset` bytes, for a store that kept
+   * less than it read (a body cut while it waited for memory leaves the rest of a chunk unstored):
+   * rebuilt from the state before the last chunk and that chunk's first bytes. Undefined without a
+   * running digest, or for an offset it cannot rebuild.
+   */
+  runningAt(offset: number): RunningHash | undefined;
+  /**
    * Aborts when the body is cut: `signal` aborted, the client went away (noticed even while nothing
    * reads, as when the store waits for memory), or it sent nothing for the idle time.
    */
@@ -62,6 +69,10 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
   };
   const stop = (reason?: unknown) => (reader ? reader.cancel(reason) : source.cancel(reason));
   let received = 0;
+  // The running digest before the last chunk read, and that chunk (see `runningAt`).
+  let beforeLast: RunningHash | undefined;
+  let lastChunk: Uint8Array | undefined;
+  let lastLength = 0;
   let interrupted = false;
   let cutReason: unknown;
   const cutting = new AbortController();
@@ -128,7 +139,12 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
         }
         received += chunk.byteLength;
         hasher?.update(chunk);
-        running?.update(chunk);
+        if (running) {
+          beforeLast = running.clone();
+          lastChunk = chunk;
+          lastLength = chunk.byteLength;
+          running.update(chunk);
+        }
         controller.enqueue(chunk);
       },
       cancel(reason) {
@@ -149,6 +165,15 @@ export function meterBody(source: ReadableStream<Uint8Array>, options: MeterOpti
       return received;
     },
     signal: cutting.signal,
+    runningAt(offset) {
+      if (!running || offset === running.hashed) return running;
+      if (!beforeLast || !lastChunk || offset < beforeLast.hashed || offset > running.hashed) return undefined;
+      // A chunk the store freed (its buffer detached) cannot be hashed again.
+      if (lastChunk.byteLength !== lastLength) return undefined;
+      const rebuilt = beforeLast.clone();
+      rebuilt.update(lastChunk.subarray(0, offset - beforeLast.hashed));
+      return rebuilt;
+    },
     verify() {
       if (!hasher || !checksum) return;
       if (interrupted) throw new TusError('BODY_INTERRUPTED', String(cutReason ?? 'the body was cut'));

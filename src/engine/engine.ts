@@ -483,7 +483,8 @@ export class UploadEngine {
     const completedBefore = 'completed' in written;
     const offset = completedBefore ? upload.length : written.offset;
     if (offset === undefined) throw new Error(`the store reported upload ${upload.id} complete, but its length is unknown`);
-    return { offset, completedBefore, interrupted: metered.interrupted, received: metered.received, running };
+    // The digest state at the offset stored: a store may keep less than it read.
+    return { offset, completedBefore, interrupted: metered.interrupted, received: metered.received, running: metered.runningAt(offset) };
   }
 
   /**

@@ -60,6 +60,8 @@ export interface RunningHash {
   digest(): Uint8Array;
   /** The state as compact text (base64 of words, byte count and pending bytes), for `restoreHash`. */
   save(): string;
+  /** An independent copy of this hash, at the same state. */
+  clone(): RunningHash;
 }
 
 function wrap(algorithm: DigestAlgorithm, inner: Sha2Internals): RunningHash {
@@ -70,6 +72,7 @@ function wrap(algorithm: DigestAlgorithm, inner: Sha2Internals): RunningHash {
     },
     update: (chunk) => void inner.update(chunk),
     digest: () => (inner.clone() as Sha2Internals).digest(),
+    clone: () => wrap(algorithm, inner.clone() as Sha2Internals),
     save() {
       const words = inner.get();
       const pending = inner.pos;
