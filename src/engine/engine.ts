@@ -98,8 +98,18 @@ export interface CreateInput {
   single?: boolean;
 }
 
+/** S3's smallest part (but the last): a direct upload of MAX_SIZE bytes needs no more parts than MAX_SIZE / this. */
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+/** A direct upload's expiry moves on when parts are signed, but at most once a minute (a state write under its lock). */
+const EXPIRY_STEP_MS = 60_000;
 /** How long a presigned part URL is valid. */
 const PART_URL_SECONDS = 900;
+/**
+ * How long a form POST's policy lets the client store its object (at most; never past the record's
+ * expiry). S3 takes any number of POSTs with it until then, so the upload is finished only once it
+ * has expired, and a removed one keeps its record and key until then (see `#tombstone`).
+ */
+const POST_SECONDS = 120;
 
 /** What a request asked for that needs a capability, as its refusal names it. */
 const REQUIRES: Record<keyof Capabilities, string> = {
@@ -172,6 +182,7 @@ export class UploadEngine {
     await this.#releaseKeyOnFailure(upload, async () => {
       const fields = await this.#storage(() => (direct ? (input.single ? direct.createSingle(upload) : direct.create(upload)) : this.#o.store.create(upload)));
       if (fields) upload.store = fields;
+      if (input.single && upload.store) upload.store.postUntil = String(upload.createdAt + this.#postMs());
       if (isFinished(upload)) await this.#finish(upload, input.request);
       await this.#stateCall(() => this.#o.state.put(upload));
     });
@@ -355,7 +366,7 @@ export class UploadEngine {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const record = lease?.record !== undefined ? lease.record : await this.#stateCall(() => this.#o.state.get(id));
     const upload = record ?? (await this.#recover(id));
-    if (!upload) throw new TusError('NOT_FOUND');
+    if (!upload || upload.store?.removed === '1') throw new TusError('NOT_FOUND');
     if (upload.expiresAt !== undefined && upload.expiresAt <= this.#now()) throw new TusError('GONE');
     return upload;
   }
@@ -555,7 +566,7 @@ export class UploadEngine {
       async (_signal, lease) => {
         const upload = await this.#load(id, lease);
         await this.#hooks.decide('pre-terminate', upload, request);
-        await this.#remove(upload);
+        await (isSingle(upload) && this.#now() < this.#postUntil(upload) ? this.#tombstone(upload) : this.#remove(upload));
         this.#metrics.inc('tusflow_uploads_terminated_total');
         this.#hooks.emit('post-terminate', upload, request);
       },
@@ -705,6 +716,13 @@ export class UploadEngine {
     return upload;
   }
 
+  /** The direct upload sent in parts `id`, as `direct` checks it: one sent in a form POST has no multipart upload. */
+  async #multipart(id: string, key: string, lease?: Lease): Promise<Upload> {
+    const upload = await this.direct(id, key, lease);
+    if (isSingle(upload)) throw new TusError('NOT_FOUND', 'it is sent in one form POST, not in parts');
+    return upload;
+  }
+
   /** Whether the data store takes direct uploads. */
   get offersDirect(): boolean {
     return directUploadsOf(this.#o.store) !== undefined;
@@ -720,9 +738,24 @@ export class UploadEngine {
    * so its expiry moves on (one state write for the lot).
    */
   async signParts(id: string, key: string, partNumbers: number[]): Promise<{ urls: Map<number, string>; expires: number }> {
-    const upload = await this.direct(id, key);
+    const upload = await this.#multipart(id, key);
     if (upload.finishedAt !== undefined) throw new TusError('UPLOAD_FINISHED');
-    await this.#stateCall(() => this.#o.state.update(id, { expiresAt: this.#now() + this.#o.ttlMs }));
+    const maxPart = this.#maxPartNumber();
+    const over = partNumbers.find((n) => n > maxPart);
+    if (over !== undefined) throw new TusError('INVALID_DIRECT_REQUEST', `part ${over}: at most ${maxPart} parts fit in MAX_SIZE`);
+    // Under the lock, and only while unfinished: a completion that ran meanwhile removed the expiry
+    // for good, and one given back would answer 410 once it passed.
+    if (upload.expiresAt === undefined || upload.expiresAt - this.#now() < this.#o.ttlMs - Math.min(EXPIRY_STEP_MS, this.#o.ttlMs / 2)) {
+      await this.#withLock(
+        id,
+        async (_signal, lease) => {
+          const current = await this.#multipart(id, key, lease);
+          if (current.finishedAt !== undefined) throw new TusError('UPLOAD_FINISHED');
+          await this.#stateCall(() => this.#o.state.update(id, { expiresAt: this.#now() + this.#o.ttlMs }));
+        },
+        { read: true },
+      );
+    }
     const direct = this.#direct();
     const urls = new Map<number, string>();
     for (const partNumber of partNumbers) urls.set(partNumber, await this.#storage(() => direct.signPart(upload, partNumber, PART_URL_SECONDS)));
@@ -731,7 +764,7 @@ export class UploadEngine {
 
   /** The parts storage holds for an unfinished direct upload (every page of ListParts). */
   async directParts(id: string, key: string): Promise<DirectPart[]> {
-    const upload = await this.direct(id, key);
+    const upload = await this.#multipart(id, key);
     if (upload.finishedAt !== undefined) throw new TusError('UPLOAD_FINISHED');
     const parts = await this.#storage(() => this.#direct().listParts(upload));
     if (parts) return parts;
@@ -750,6 +783,7 @@ export class UploadEngine {
       async (_signal, lease) => {
         const upload = await this.direct(id, key, lease);
         if (upload.finishedAt !== undefined) return upload;
+        if (isSingle(upload)) throw new TusError('NOT_FOUND', 'it is sent in one form POST, not in parts');
         const direct = this.#direct();
         const found = await this.#storage(() => direct.listParts(upload));
         // Completed in S3 by a completion whose answer (or its record) was lost: finished now.
@@ -760,9 +794,11 @@ export class UploadEngine {
         }
         const listed = new Map(found.map((part) => [part.partNumber, part]));
         let length = 0;
+        const named: DirectPart[] = [];
         for (const part of parts) {
           const stored = listed.get(part.partNumber);
           if (!stored || etagOf(stored.etag) !== etagOf(part.etag)) throw new TusError('INVALID_DIRECT_REQUEST', `part ${part.partNumber} is not stored with that ETag`);
+          named.push(stored);
           length += stored.size;
         }
         if (this.#o.maxSize !== undefined && length > this.#o.maxSize) {
@@ -771,7 +807,7 @@ export class UploadEngine {
         }
         Object.assign(upload, { length, offset: length });
         await this.#hooks.decide('pre-finish', upload, request);
-        await this.#storage(() => direct.complete(upload, parts));
+        await this.#storage(() => direct.complete(upload, named, length));
         upload.finishedAt = this.#now();
         delete upload.expiresAt;
         await this.#stateCall(() => this.#o.state.put(upload));
@@ -790,8 +826,43 @@ export class UploadEngine {
    */
   async createSingle(input: CreateInput & { type: string }): Promise<{ upload: Upload; url: string; fields: Record<string, string>; expires: number }> {
     const upload = await this.create({ ...input, direct: true, single: true });
-    const post = await this.#storage(() => this.#direct().signPost(upload, { type: input.type, maxSize: this.#o.maxSize, expiresSeconds: PART_URL_SECONDS }));
-    return { upload, ...post, expires: PART_URL_SECONDS };
+    // Signed as of the upload's creation, so it expires exactly at its `postUntil`.
+    const expiresSeconds = this.#postMs() / 1000;
+    const post = await this.#storage(() =>
+      this.#direct().signPost(upload, { type: input.type, maxSize: this.#o.maxSize, expiresSeconds, now: new Date(upload.createdAt) }),
+    );
+    return { upload, ...post, expires: Math.floor(expiresSeconds) };
+  }
+
+  /**
+   * How long a form POST's policy lasts: POST_SECONDS, or half the upload's lifetime when that is
+   * shorter, so that the record is still there to be finished when the policy has expired.
+   */
+  #postMs(): number {
+    return Math.min(POST_SECONDS * 1000, this.#o.ttlMs / 2);
+  }
+
+  /** When a form POST upload's policy expires (S3 takes no POST for it after that). */
+  #postUntil(upload: Upload): number {
+    // A record rebuilt from its `.info` has no `postUntil`: its policy lasted as long as this server's give.
+    return Number(upload.store?.postUntil) || upload.createdAt + this.#postMs();
+  }
+
+  /**
+   * Removes a form POST upload whose policy has not expired yet: its object goes, but its record
+   * stays (answered as not found) with its key until the policy expires, when the sweep removes
+   * the object again, should one more POST have stored it, and only then gives the key back.
+   */
+  async #tombstone(upload: Upload): Promise<void> {
+    await this.#storage(() => this.#o.store.remove(upload));
+    const store = { ...upload.store, removed: '1' };
+    await this.#stateCall(() => this.#o.state.put({ ...upload, store, expiresAt: this.#postUntil(upload) }));
+  }
+
+  /** The highest part number worth signing: more parts of the smallest size would pass MAX_SIZE. */
+  #maxPartNumber(): number {
+    const maxSize = this.#o.maxSize;
+    return maxSize === undefined ? 10_000 : Math.min(10_000, Math.max(1, Math.ceil(maxSize / MIN_PART_BYTES)));
   }
 
   /**
@@ -799,6 +870,7 @@ export class UploadEngine {
    * hooks run then; a pre-finish refusal removes it), else as it was.
    */
   async #finishIfStored(upload: Upload): Promise<Upload> {
+    if (isSingle(upload) && this.#now() < this.#postUntil(upload)) return upload;
     if ((await this.#storage(() => this.#direct().storedSize(upload))) === undefined) return upload;
     return this.#withLock(upload.id, async (_signal, lease) => this.#finishStored(await this.#load(upload.id, lease)), { read: true });
   }
@@ -806,6 +878,8 @@ export class UploadEngine {
   /** Finishes a direct upload if its object is stored; the caller holds its lock. */
   async #finishStored(upload: Upload, request?: HookRequest): Promise<Upload> {
     if (upload.finishedAt !== undefined) return upload;
+    // Another POST could still replace the bytes the finish hooks would approve.
+    if (isSingle(upload) && this.#now() < this.#postUntil(upload)) return upload;
     const size = await this.#storage(() => this.#direct().storedSize(upload));
     if (size === undefined) return upload;
     Object.assign(upload, { length: size, offset: size });
@@ -829,7 +903,7 @@ export class UploadEngine {
    * Resolves with whether it went.
    */
   async #removeExpired(upload: Upload): Promise<boolean> {
-    if (isDirect(upload)) {
+    if (isDirect(upload) && upload.store?.removed !== '1') {
       try {
         if ((await this.#finishStored(upload)).finishedAt !== undefined) return false;
       } catch (error) {

@@ -9,6 +9,12 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 // Keys are free text for the spec except for the separators; ASCII control bytes would break headers.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control bytes is the point (they are refused)
 const KEY = /^[^\s,\x00-\x1f\x7f]+$/;
+
+/** Whether `name` may name an Upload-Metadata entry (as a header carries it: Latin-1, no space, comma or control). */
+export function isMetadataKey(name: string): boolean {
+  return KEY.test(name) && /^[\x21-\xff]+$/.test(name);
+}
+
 // ignoreBOM: a leading byte-order mark is part of the value, not a hint to drop.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

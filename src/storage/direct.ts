@@ -23,8 +23,11 @@ export interface DirectUploads {
    * but what recovers the record; the returned fields are kept in `upload.store`.
    */
   createSingle(upload: Upload): Promise<Record<string, string>>;
-  /** The form POST of a single upload: its URL and fields, allowing only its key, `type` and at most `maxSize` bytes. */
-  signPost(upload: Upload, o: { type: string; maxSize?: number; expiresSeconds: number }): Promise<{ url: string; fields: Record<string, string> }>;
+  /**
+   * The form POST of a single upload: its URL and fields, allowing only its key, its object headers
+   * (`type` where it has none) and at most `maxSize` bytes, for `expiresSeconds` from `now`.
+   */
+  signPost(upload: Upload, o: { type: string; maxSize?: number; expiresSeconds: number; now?: Date }): Promise<{ url: string; fields: Record<string, string> }>;
   /** The size of the upload's object once it is stored whole, else undefined. */
   storedSize(upload: Upload): Promise<number | undefined>;
   /** A URL that lets the client PUT one part's bytes for `expiresSeconds`. */
@@ -34,8 +37,12 @@ export interface DirectUploads {
    * completed, perhaps by a completion whose answer was lost, or aborted).
    */
   listParts(upload: Upload): Promise<DirectPart[] | undefined>;
-  /** Joins the parts, in order, into the finished object. */
-  complete(upload: Upload, parts: Pick<DirectPart, 'partNumber' | 'etag'>[]): Promise<void>;
+  /**
+   * Joins the parts (as storage lists them), in order, into the finished object of `length` bytes,
+   * without overwriting another object at its key. Parts storage refuses to join (too small, not
+   * stored, out of order) are the client's fault: a TusError.
+   */
+  complete(upload: Upload, parts: DirectPart[], length: number): Promise<void>;
 }
 
 /** The direct uploads a data store offers, if it offers them. */

@@ -6,6 +6,7 @@ import { sign } from 'hono/jwt';
 import { startS3Server, type S3ServerOptions, type S3TestServer } from '../support/s3-server.ts';
 import { randomBytes, sha256, TUS } from '../support/server.ts';
 import type { HookEvent } from '../../src/hooks/types.ts';
+import { MemoryStateStore } from '../../src/state/memory.ts';
 
 const MiB = 1024 * 1024;
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
@@ -56,8 +57,9 @@ const s3UploadIdOf = async (server: S3TestServer, id: string) => (await server.t
 describe('direct uploads: the whole way, one record', () => {
   let server: S3TestServer;
   const finished: HookEvent[] = [];
+  const state = new MemoryStateStore();
   beforeAll(async () => {
-    server = await startS3Server({ s3Direct: true, prefix: 'up/', hooks: { 'post-finish': (ctx) => void finished.push(ctx) } });
+    server = await startS3Server({ s3Direct: true, prefix: 'up/', state, hooks: { 'post-finish': (ctx) => void finished.push(ctx) } });
   });
   afterAll(() => server.stop());
 
@@ -132,12 +134,32 @@ describe('direct uploads: the whole way, one record', () => {
     }
   });
 
-  test('the record outlives the state store: rebuilt from S3 as a direct upload', async () => {
+  test('the record outlives the state store: rebuilt from S3 as a direct upload (HEAD, then complete)', async () => {
     const client = api(server);
     const u = await created(await client.create({ filename: 'a.bin', type: 'application/octet-stream' }));
-    const recovered = await server.store.recover(u.uploadId);
-    expect(recovered?.store?.direct).toBe('1');
-    expect(recovered?.store?.uploadId).toBe(await s3UploadIdOf(server, u.uploadId));
+    const s3UploadId = await s3UploadIdOf(server, u.uploadId);
+    const bytes = randomBytes(4444);
+    const etag = await putPart(server, u, 1, bytes);
+    await state.delete(u.uploadId);
+    const head = await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS });
+    expect([head.status, head.headers.get('Upload-Offset')]).toEqual([200, '4444']);
+    expect((await state.get(u.uploadId))?.store).toMatchObject({ direct: '1', uploadId: s3UploadId });
+    expect((await client.complete(u, [{ PartNumber: 1, ETag: etag }])).status).toBe(200);
+    expect(finished.filter((ctx) => ctx.upload.id === u.uploadId).map((ctx) => ctx.upload.length)).toEqual([4444]);
+    expect(sha256((await server.object(u.key))!)).toBe(sha256(bytes));
+  });
+
+  test('a completion S3 refuses for its parts (a part under 5 MiB but the last) → 400 with a reason, and the upload stays', async () => {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'small.bin' }));
+    const etag1 = await putPart(server, u, 1, randomBytes(1000));
+    const etag2 = await putPart(server, u, 2, randomBytes(1000));
+    const res = await client.complete(u, [
+      { PartNumber: 1, ETag: etag1 },
+      { PartNumber: 2, ETag: etag2 },
+    ]);
+    expect([res.status, await res.text()]).toEqual([400, 'the request to the direct-upload API is malformed: S3 refused the parts (EntityTooSmall)\n']);
+    expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).headers.get('Upload-Offset')).toBe('2000');
   });
 
   test('DELETE aborts the multipart upload and the record goes; so does a tus DELETE', async () => {
@@ -177,6 +199,8 @@ describe('direct uploads: the whole way, one record', () => {
       ],
       ['no parts', client.complete(u, [])],
       ['a part S3 does not hold', client.complete(u, [{ PartNumber: 1, ETag: '"0123"' }])],
+      // Given back in Upload-Metadata headers: tus's rule for names.
+      ...['a b', 'a,b', 'a\nb', 'ā', ''].map((name): [string, Promise<Response>] => [`metadata name ${JSON.stringify(name)}`, client.create({ filename: 'a.bin', metadata: { [name]: 'x' } })]),
     ];
     for (const [what, pending] of cases) {
       const res = await pending;
@@ -274,6 +298,9 @@ describe('direct uploads: the guards of tus', () => {
     const client = api(server);
     const u = await created(await client.create({ filename: 'big.bin' }));
     const s3UploadId = await s3UploadIdOf(server, u.uploadId);
+    // 6 MiB fits in two parts of S3's smallest size: a third is not signed.
+    const third = await client.batch(u, '1,3');
+    expect([third.status, await third.text()]).toEqual([400, 'the request to the direct-upload API is malformed: part 3: at most 2 parts fit in MAX_SIZE\n']);
     const etag1 = await putPart(server, u, 1, randomBytes(5 * MiB));
     const etag2 = await putPart(server, u, 2, randomBytes(2 * MiB));
     const res = await client.complete(u, [
@@ -308,19 +335,8 @@ describe('direct uploads: the guards of tus', () => {
 });
 
 describe('direct uploads in one form POST (/s3/params)', () => {
-  let server: S3TestServer;
-  const finished: string[] = [];
-  beforeAll(async () => {
-    server = await startS3Server({
-      s3Direct: true,
-      prefix: 'one/',
-      maxSize: 4000,
-      uploadTtlSeconds: 2,
-      allowedTypes: ['text/*'],
-      hooks: { 'post-finish': ({ upload }) => void finished.push(`${upload.id}:${upload.length}`) },
-    });
-  });
-  afterAll(() => server.stop());
+  const servers: S3TestServer[] = [];
+  afterAll(() => Promise.all(servers.map((s) => s.stop())));
 
   interface Params {
     method: string;
@@ -329,66 +345,153 @@ describe('direct uploads in one form POST (/s3/params)', () => {
     uploadId: string;
     key: string;
   }
-  const params = async (query: string) => {
-    const res = await fetch(`${server.origin}/s3/params?${query}`);
-    expect(res.status).toBe(200);
-    return (await res.json()) as Params;
+  /**
+   * A server of its own for each test (nothing carries over), whose uploads expire after 4 s, so a
+   * POST policy lasts 2 s (half of that).
+   */
+  const start = async (options: Partial<S3ServerOptions> = {}) => {
+    const finished: string[] = [];
+    const state = new MemoryStateStore();
+    const server = await startS3Server({
+      s3Direct: true,
+      prefix: 'one/',
+      maxSize: 4000,
+      uploadTtlSeconds: 4,
+      allowedTypes: ['text/*'],
+      state,
+      hooks: { 'post-finish': ({ upload }) => void finished.push(`${upload.id}:${upload.length}`) },
+      ...options,
+    });
+    servers.push(server);
+    const params = async (query: string) => {
+      const res = await fetch(`${server.origin}/s3/params?${query}`);
+      expect(res.status).toBe(200);
+      return { ...((await res.json()) as Params), at: Date.now() };
+    };
+    const head = (id: string) => fetch(`${server.endpoint}${id}`, { method: 'HEAD', headers: TUS });
+    return { server, finished, state, params, head };
   };
-  /** The form POST a browser sends (Uppy's AwsS3 plugin: the fields, then the file). */
-  const post = (p: Params, bytes: Uint8Array<ArrayBuffer>, type = p.fields['Content-Type']!) => {
+  /** The form POST a browser sends (Uppy's AwsS3 plugin: the fields as given, then the file). */
+  const post = (p: Params, bytes: Uint8Array<ArrayBuffer>, change: Record<string, string> = {}) => {
     const form = new FormData();
-    for (const [name, value] of Object.entries({ ...p.fields, 'Content-Type': type })) form.append(name, value);
+    for (const [name, value] of Object.entries({ ...p.fields, ...change })) form.append(name, value);
     form.append('file', new Blob([bytes]));
     return fetch(p.url, { method: p.method, body: form });
   };
-  const head = (id: string) => fetch(`${server.endpoint}${id}`, { method: 'HEAD', headers: TUS });
-  /** The upload S3 refused every POST of: never stored. */
-  let refused = '';
+  /** Waits until the POST policy signed at `at` has expired (2 s, and some slack). */
+  const policyExpired = (p: { at: number }) => Bun.sleep(Math.max(0, p.at + 2300 - Date.now()));
 
-  test('sent straight to S3; the record is finished (length, hooks) when next looked at, and downloads', async () => {
+  test('sent straight to S3; finished (length, hooks) once its policy expired, so a later POST cannot replace the bytes', async () => {
+    const { server, finished, params, head } = await start();
     const p = await params('filename=note.txt&type=text%2Fplain&metadata%5Bname%5D=note.txt');
     expect(p.method).toBe('POST');
     expect(p.key).toBe(`one/${p.uploadId}`);
     expect(p.fields.key).toBe(p.key);
     // Not sent yet: an upload of unknown length at 0.
     expect((await head(p.uploadId)).headers.get('Upload-Offset')).toBe('0');
-    const bytes = randomBytes(3000);
+    expect((await post(p, randomBytes(3000))).status).toBe(204);
+    // While the policy lasts S3 takes another POST: not finished yet.
+    const early = await head(p.uploadId);
+    expect([early.status, early.headers.get('Upload-Length')]).toEqual([200, null]);
+    const bytes = randomBytes(2500);
     expect((await post(p, bytes)).status).toBe(204);
+    expect(finished).toEqual([]);
+    await policyExpired(p);
+    // Expired: S3 refuses the POST, the record is finished with the bytes stored, hooks once.
+    expect((await post(p, randomBytes(100))).status).toBe(403);
     const after = await head(p.uploadId);
-    expect([after.headers.get('Upload-Offset'), after.headers.get('Upload-Length')]).toEqual(['3000', '3000']);
-    expect(finished).toEqual([`${p.uploadId}:3000`]);
+    expect([after.headers.get('Upload-Offset'), after.headers.get('Upload-Length')]).toEqual(['2500', '2500']);
+    expect(finished).toEqual([`${p.uploadId}:2500`]);
     expect(sha256(new Uint8Array(await (await fetch(`${server.endpoint}${p.uploadId}`)).arrayBuffer()))).toBe(sha256(bytes));
     expect(sha256((await server.object(p.key))!)).toBe(sha256(bytes));
   });
 
+  test('the policy fixes the object headers a tus upload gets: stored with them, a POST that changes one refused', async () => {
+    const { server, params } = await start();
+    const p = await params('filename=page.html&type=text%2Fhtml');
+    // A scriptable type is never served inline from the bucket.
+    expect(p.fields['Content-Type']).toBe('text/html');
+    expect(p.fields['Content-Disposition']).toStartWith('attachment; filename="page.html"');
+    expect((await post(p, randomBytes(10), { 'Content-Disposition': 'inline' })).status).toBe(403);
+    expect((await post(p, randomBytes(10), { 'Content-Type': 'text/plain' })).status).toBe(403);
+    expect(await server.object(p.key)).toBeUndefined();
+    expect((await post(p, randomBytes(10))).status).toBe(204);
+    const stored = await server.client.headObject(p.key);
+    // radosgw 16 keeps the type but not a form's Content-Disposition (AWS S3 keeps both); the policy checks both.
+    expect(stored?.headers.get('Content-Type')).toBe('text/html');
+  });
+
   test('S3 refuses what the policy does not allow: more than MAX_SIZE, another type, another key', async () => {
+    const { server, params, head } = await start();
     const p = await params('filename=a.txt&type=text%2Fplain');
-    refused = p.uploadId;
     expect((await post(p, randomBytes(4001))).status).toBe(400);
-    expect((await post(p, randomBytes(10), 'text/html')).status).toBe(403);
-    expect((await post({ ...p, fields: { ...p.fields, key: 'one/elsewhere' } }, randomBytes(10))).status).toBe(403);
+    expect((await post(p, randomBytes(10), { 'Content-Type': 'text/html' })).status).toBe(403);
+    expect((await post(p, randomBytes(10), { key: 'one/elsewhere' })).status).toBe(403);
     expect(await server.object(p.key)).toBeUndefined();
     expect(await server.object('one/elsewhere')).toBeUndefined();
     expect((await head(p.uploadId)).headers.get('Upload-Offset')).toBe('0');
   });
 
-  test('the same refusals as creation: a type not allowed → 415, no filename → 400', async () => {
+  test('the same refusals as creation: a type not allowed → 415, no filename → 400; the multipart routes → 404', async () => {
+    const { server, params } = await start();
     expect((await fetch(`${server.origin}/s3/params?filename=a.png&type=image%2Fpng`)).status).toBe(415);
     expect((await fetch(`${server.origin}/s3/params?type=text%2Fplain`)).status).toBe(400);
+    const p = await params('filename=a.txt&type=text%2Fplain');
+    const client = api(server);
+    for (const res of [await client.sign(p, 1), await client.batch(p, '1,2'), await client.list(p), await client.complete(p, [{ PartNumber: 1, ETag: '"a"' }])]) {
+      expect([res.status, (await res.text()).includes('form POST')]).toEqual([404, true]);
+    }
   });
 
-  test('expiry: the sweep finishes one that was stored unseen, and removes one never sent', async () => {
+  test('DELETE while the policy lasts: the record and key stay until it expires, and the sweep removes what one more POST stored', async () => {
+    const { server, state, params, head } = await start({
+      hooks: { 'pre-create': ({ upload }) => (upload.metadata.filename === 'keyed.txt' ? { key: 'chosen/keyed.txt' } : undefined) },
+    });
+    const p = await params('filename=keyed.txt&type=text%2Fplain');
+    expect(p.key).toBe('one/chosen/keyed.txt');
+    expect((await post(p, randomBytes(50))).status).toBe(204);
+    expect((await fetch(`${server.endpoint}${p.uploadId}`, { method: 'DELETE', headers: TUS })).status).toBe(204);
+    expect(await server.object(p.key)).toBeUndefined();
+    expect((await head(p.uploadId)).status).toBe(404);
+    // The key is not another upload's yet: this POST would overwrite its bytes.
+    expect((await fetch(`${server.origin}/s3/params?filename=keyed.txt&type=text%2Fplain`)).status).toBe(409);
+    expect((await post(p, randomBytes(60))).status).toBe(204);
+    expect(await server.object(p.key)).toBeDefined();
+    await policyExpired(p);
+    expect((await post(p, randomBytes(70))).status).toBe(403);
+    expect(await server.tusflow.engine.cleanup()).toBe(1);
+    expect(await server.object(p.key)).toBeUndefined();
+    expect(await state.get(p.uploadId)).toBeUndefined();
+    expect((await fetch(`${server.origin}/s3/params?filename=keyed.txt&type=text%2Fplain`)).status).toBe(200);
+  });
+
+  test('a record the state store lost is rebuilt unfinished from its .info: the finish hooks run when it is next looked at', async () => {
+    const { server, finished, state, params, head } = await start();
+    const p = await params('filename=lost.txt&type=text%2Fplain');
+    const bytes = randomBytes(777);
+    expect((await post(p, bytes)).status).toBe(204);
+    await state.delete(p.uploadId);
+    await policyExpired(p);
+    const after = await head(p.uploadId);
+    expect([after.status, after.headers.get('Upload-Length')]).toEqual([200, '777']);
+    expect(finished).toEqual([`${p.uploadId}:777`]);
+    expect(sha256((await server.object(p.key))!)).toBe(sha256(bytes));
+  });
+
+  test('expiry: the sweep finishes one that was stored unseen, and removes one never sent and one S3 refused', async () => {
+    const { server, finished, params, head } = await start();
     const stored = await params('filename=b.txt&type=text%2Fplain');
     const never = await params('filename=c.txt&type=text%2Fplain');
+    const refused = await params('filename=d.txt&type=text%2Fplain');
     const bytes = randomBytes(100);
     expect((await post(stored, bytes)).status).toBe(204);
-    await Bun.sleep(2100);
-    // Removed: the one never sent and the one S3 refused; the stored one is finished, not removed.
+    expect((await post(refused, randomBytes(4001))).status).toBe(400);
+    await Bun.sleep(Math.max(0, stored.at + 4200 - Date.now()));
     expect(await server.tusflow.engine.cleanup()).toBe(2);
-    expect((await head(refused)).status).toBe(404);
-    expect(finished).toContain(`${stored.uploadId}:100`);
-    expect((await head(stored.uploadId)).headers.get('Upload-Length')).toBe('100');
+    expect((await head(refused.uploadId)).status).toBe(404);
     expect((await head(never.uploadId)).status).toBe(404);
+    expect(finished).toEqual([`${stored.uploadId}:100`]);
+    expect((await head(stored.uploadId)).headers.get('Upload-Length')).toBe('100');
     expect(sha256((await server.object(stored.key))!)).toBe(sha256(bytes));
   });
 });

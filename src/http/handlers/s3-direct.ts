@@ -4,6 +4,7 @@ import type { UploadEngine } from '../../engine/engine.ts';
 import type { HookRequest } from '../../hooks/types.ts';
 import { TusError } from '../../model/errors.ts';
 import type { Metadata, Upload } from '../../model/upload.ts';
+import { isMetadataKey } from '../../protocol/metadata.ts';
 import { errorResponse } from '../../protocol/respond.ts';
 import type { ConnectionInfo, requestGuard } from '../auth/guard.ts';
 import { publicUrl } from '../forwarded.ts';
@@ -42,7 +43,8 @@ const partNumberText = z
 const createBody = z.object({
   filename: z.string().min(1).max(1024),
   type: z.string().max(255).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  // Named as tus names them: they are given back in Upload-Metadata headers (HEAD).
+  metadata: z.record(z.string().refine(isMetadataKey, 'a metadata name has no space, comma, control or non-Latin-1 character'), z.unknown()).optional(),
 });
 
 const completeBody = z.object({

@@ -328,8 +328,9 @@ export class S3Client {
     await this.#send('ListObjectsV2', 'GET', { query: { 'list-type': 2, 'max-keys': 0 } });
   }
 
-  async createMultipartUpload(key: string, headers: Record<string, string> = {}): Promise<string> {
-    const declared = { ...headers, ...multipartHeaders(this.payloadCheck) };
+  /** `checksum: false` declares no checksum algorithm (S3_CHECKSUM): for parts sent by clients that send none. */
+  async createMultipartUpload(key: string, headers: Record<string, string> = {}, o: { checksum?: boolean } = {}): Promise<string> {
+    const declared = o.checksum === false ? headers : { ...headers, ...multipartHeaders(this.payloadCheck) };
     const res = await this.#send('CreateMultipartUpload', 'POST', { key, query: { uploads: '' }, headers: declared });
     const uploadId = text(res.text, 'UploadId');
     if (!uploadId) throw new S3Error('CreateMultipartUpload', res.status, 'MalformedResponse', 'no UploadId');

@@ -4,8 +4,8 @@ import type { S3ClientConfig } from './client.ts';
 export interface PostPolicyOptions {
   /** The one key the form may store. */
   key: string;
-  /** The one Content-Type it may store. */
-  type: string;
+  /** The headers it stores the object with, each allowed with exactly this value (Content-Type among them). */
+  headers: Record<string, string>;
   /** At most this many bytes (S3 refuses more with EntityTooLarge). */
   maxSize?: number;
   expiresSeconds: number;
@@ -21,8 +21,8 @@ async function hmac(key: Uint8Array, data: string): Promise<Uint8Array> {
 
 /**
  * The form fields of a browser-based upload (S3 POST Object) signed with a SigV4 POST policy that
- * allows exactly one key, one Content-Type and at most `maxSize` bytes, for `expiresSeconds`: S3
- * itself refuses anything else. Web Crypto only, so it runs on every runtime.
+ * allows exactly one key, its headers each with exactly its value and at most `maxSize` bytes, for
+ * `expiresSeconds`: S3 itself refuses anything else. Web Crypto only, so it runs on every runtime.
  */
 export async function postPolicyFields(
   config: Pick<S3ClientConfig, 'bucket' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>,
@@ -34,7 +34,7 @@ export async function postPolicyFields(
   const credential = `${config.accessKeyId}/${day}/${config.region}/s3/aws4_request`;
   const fields: Record<string, string> = {
     key: o.key,
-    'Content-Type': o.type,
+    ...o.headers,
     'x-amz-algorithm': 'AWS4-HMAC-SHA256',
     'x-amz-credential': credential,
     'x-amz-date': date,

@@ -152,6 +152,7 @@ export class S3DataStore implements DataStore {
       prefix: options.prefix,
       objectHeaders: (upload) => this.#objectHeaders(upload),
       writeInfo: (upload, uploadId) => this.#writeInfo(upload, uploadId, 0, true),
+      complete: (key, uploadId, parts, length) => this.#complete(key, uploadId, parts, length),
     });
     this.#buffers = new PartBuffers(options.bufferMemory ?? 128 * 1024 * 1024, { maxWaitMs: options.bufferWaitMs, metrics: options.metrics });
     this.#tails = new TailCache(this.#buffers, options.tailCacheBytes ?? Number.POSITIVE_INFINITY);
@@ -590,6 +591,9 @@ export class S3DataStore implements DataStore {
       store: { uploadId: info.uploadId, partSize: String(info.partSize), ...(info.direct === true ? { direct: '1' } : {}) },
       ...restored(info),
     };
+    // A direct upload sent in one form POST: unfinished, stored or not, so that the engine's finish
+    // (its hooks, after its POST policy expired) decides.
+    if (info.direct === true && !info.uploadId) return upload;
     const key = this.#object(upload);
     const object = await this.#s3.headObject(key);
     if (object) {
@@ -598,8 +602,6 @@ export class S3DataStore implements DataStore {
       return { ...upload, offset: object.size, length: object.size, finishedAt };
     }
 
-    // A direct upload sent in one form POST, not stored yet: it has no multipart upload.
-    if (info.direct === true && !info.uploadId) return upload;
     let parts: Part[];
     try {
       parts = await this.#s3.listParts(key, info.uploadId);
