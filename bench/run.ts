@@ -100,13 +100,13 @@ async function directUpload(client: S3Client, key: string, size: number): Promis
   onePart ??= new Uint8Array(await new Response(generatedBody(PART)).arrayBuffer());
   const uploadId = await client.createMultipartUpload(key);
   const count = Math.ceil(size / PART);
-  const parts: { partNumber: number; etag: string }[] = [];
+  const parts: { partNumber: number; etag: string; checksum?: string }[] = [];
   let next = 1;
   await Promise.all(
     Array.from({ length: PARALLEL }, async () => {
       for (let n = next++; n <= count; n = next++) {
         const bytes = n < count ? onePart! : onePart!.subarray(0, size - (count - 1) * PART);
-        parts.push({ partNumber: n, etag: await client.uploadPart(key, uploadId, n, bytes) });
+        parts.push({ partNumber: n, ...(await client.uploadPart(key, uploadId, n, bytes)) });
       }
     }),
   );

@@ -3,10 +3,13 @@ import { createHash } from 'node:crypto';
 import { crc32c, crc64nvme, multipartEtag, payloadHeaders } from '../../src/storage/s3/integrity.ts';
 import { parseMetadataSetting } from '../../src/storage/s3/object-settings.ts';
 import { S3Client } from '../../src/storage/s3/client.ts';
+import { sendPlan } from '../../src/storage/s3/concat.ts';
+import { S3DataStore } from '../../src/storage/s3/store.ts';
 import { parseEnv } from '../../src/wiring/config.ts';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 const CHECK = new TextEncoder().encode('123456789');
+const ID = 'a3c7fae7d6e574338c313c6474b86b18';
 
 test('CRC-32C and CRC-64/NVME give the catalogued check values, whatever the views', () => {
   // The "check" values of the CRC catalogue (the CRC of "123456789").
@@ -117,5 +120,89 @@ test('crc32c: the upload declares the algorithm, and completion gives back each 
   await capture.completeMultipartUpload('k', 'u', parts);
   expect(sent).toBe(
     '<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;e&quot;</ETag><ChecksumCRC32C>4waSgw==</ChecksumCRC32C></Part></CompleteMultipartUpload>',
+  );
+});
+
+test('a 501 that does not say the header is refused (another operation not implemented) is an error, and the condition stays on', async () => {
+  const { client, seen } = offline(() => new Response('<Error><Code>InvalidRequest</Code><Message>checksum type</Message></Error>', { status: 501 }));
+  await expect(client.completeMultipartUpload('k', 'u', [{ partNumber: 1, etag: '"e"' }], 5)).rejects.toThrow(/501 InvalidRequest/);
+  expect(seen).toHaveLength(1);
+  expect(client.conditionalComplete).toBe(true);
+  // One that names the header is a refusal of it: the call goes again without.
+  const named = offline((headers) =>
+    headers.has('if-none-match')
+      ? new Response('<Error><Code>Http501</Code><Message>If-None-Match is not supported</Message></Error>', { status: 501 })
+      : new Response(''),
+  );
+  await named.client.putObject('k', new Uint8Array(), {}, { onlyNew: true });
+  expect(named.seen.map((h) => h.get('if-none-match'))).toEqual(['*', null]);
+  expect(named.client.conditionalComplete).toBe(false);
+});
+
+test('crc32c: UploadPart and UploadPartCopy give back the part checksum, and a concatenation completes with every part checksum', async () => {
+  const crcOf = (bytes: Uint8Array) => Buffer.from(crc32c([bytes])).toString('base64');
+  const bytes = new TextEncoder().encode('hello');
+  let completion = '';
+  const { client } = offline(() => new Response(''));
+  const crc = new S3Client({
+    ...client.config,
+    payloadCheck: 'crc32c',
+    fetch: async (url, init) => {
+      const u = new URL(String(url));
+      const headers = new Headers(init?.headers);
+      if (init?.method === 'PUT' && headers.has('x-amz-copy-source')) {
+        return new Response(`<CopyPartResult><ETag>"c${u.searchParams.get('partNumber')}"</ETag><ChecksumCRC32C>copied==</ChecksumCRC32C></CopyPartResult>`);
+      }
+      if (init?.method === 'PUT') return new Response('', { headers: { ETag: `"p${u.searchParams.get('partNumber')}"` } });
+      if (init?.method === 'GET') return new Response(bytes);
+      completion = String(init?.body);
+      return new Response('<CompleteMultipartUploadResult/>');
+    },
+  });
+  expect(await crc.uploadPart('k', 'u', 1, bytes)).toEqual({ etag: '"p1"', checksum: crcOf(bytes) });
+  expect(await crc.uploadPartCopy('k', 'u', 2, 'src')).toEqual({ etag: '"c2"', checksum: 'copied==' });
+  // One partial copied inside S3, one read through the server (smaller than a part).
+  const plan = [{ copy: { source: 0, start: 0, end: 6 * 1024 * 1024 } }, { read: [{ source: 1, start: 0, end: 5 }] }];
+  const parts = await sendPlan(crc, 'k', 'u', ['a', 'b'], plan, 2);
+  expect(parts).toEqual([
+    { partNumber: 1, etag: '"c1"', checksum: 'copied==' },
+    { partNumber: 2, etag: '"p2"', checksum: crcOf(bytes) },
+  ]);
+  await crc.completeMultipartUpload('k', 'u', parts);
+  expect(completion).toBe(
+    `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;c1&quot;</ETag><ChecksumCRC32C>copied==</ChecksumCRC32C></Part><Part><PartNumber>2</PartNumber><ETag>&quot;p2&quot;</ETag><ChecksumCRC32C>${crcOf(bytes)}</ChecksumCRC32C></Part></CompleteMultipartUpload>`,
+  );
+});
+
+test('crc32c: the last part that finish sends from the segments goes into the completion with its checksum', async () => {
+  const crcOf = (bytes: Uint8Array) => Buffer.from(crc32c([bytes])).toString('base64');
+  const tail = new TextEncoder().encode('abc');
+  let completion = '';
+  const { client } = offline(() => new Response(''));
+  const crc = new S3Client({
+    ...client.config,
+    payloadCheck: 'crc32c',
+    fetch: async (url, init) => {
+      const u = new URL(String(url));
+      const method = init?.method ?? 'GET';
+      if (method === 'GET' && u.searchParams.has('uploadId')) {
+        return new Response(
+          '<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>"p1"</ETag><Size>5</Size><ChecksumCRC32C>first==</ChecksumCRC32C></Part></ListPartsResult>',
+        );
+      }
+      if (method === 'GET' && u.searchParams.has('list-type')) {
+        return new Response(`<ListBucketResult><Contents><Key>${ID}.part/5</Key><Size>3</Size></Contents></ListBucketResult>`);
+      }
+      if (method === 'GET') return new Response(tail);
+      if (method === 'HEAD') return new Response(null, { status: 404 });
+      if (method === 'PUT') return new Response('', { headers: { ETag: '"p2"' } });
+      if (method === 'POST' && u.searchParams.has('uploadId')) completion = String(init?.body);
+      return new Response('<CompleteMultipartUploadResult/>');
+    },
+  });
+  const store = new S3DataStore({ client: crc, prefix: '', partSize: 5, parallelParts: 1 });
+  await store.finish({ id: ID, offset: 8, length: 8, metadata: {}, createdAt: 0, store: { uploadId: 'u', partSize: '5' } });
+  expect(completion).toBe(
+    `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;p1&quot;</ETag><ChecksumCRC32C>first==</ChecksumCRC32C></Part><Part><PartNumber>2</PartNumber><ETag>&quot;p2&quot;</ETag><ChecksumCRC32C>${crcOf(tail)}</ChecksumCRC32C></Part></CompleteMultipartUpload>`,
   );
 });

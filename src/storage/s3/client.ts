@@ -62,6 +62,9 @@ export interface Part {
   checksum?: string;
 }
 
+/** What sending a part gives back: its ETag and, where parts carry one, its S3 checksum (for the completion). */
+export type SentPart = Pick<Part, 'etag' | 'checksum'>;
+
 export interface MultipartUpload {
   key: string;
   uploadId: string;
@@ -341,10 +344,14 @@ export class S3Client {
    * Sends a part from its bytes, one array or views of them in order (the slabs of a part), with
    * their digest: a part S3 refuses for not matching it is sent again from the same views.
    */
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[]): Promise<string> {
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[]): Promise<SentPart> {
     const headers = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#scratch);
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body, headers, checked: true });
-    return res.headers.get('ETag') ?? '';
+    const sent: SentPart = { etag: res.headers.get('ETag') ?? '' };
+    // The checksum S3 checked the part against is the one the completion must give back.
+    const checksum = headers[`x-amz-checksum-${this.payloadCheck}`];
+    if (checksum) sent.checksum = checksum;
+    return sent;
   }
 
   /**
@@ -359,12 +366,16 @@ export class S3Client {
   }
 
   /** Copies `source` (or a byte range of it) in as a part, inside S3: no bytes pass through here. */
-  async uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range?: [number, number]): Promise<string> {
+  async uploadPartCopy(key: string, uploadId: string, partNumber: number, source: string, range?: [number, number]): Promise<SentPart> {
     const headers: Record<string, string> = { 'x-amz-copy-source': `/${this.config.bucket}/${encodeKey(source)}` };
     if (range) headers['x-amz-copy-source-range'] = `bytes=${range[0]}-${range[1]}`;
     const body = (await this.#send('UploadPartCopy', 'PUT', { key, query: { partNumber, uploadId }, headers })).text;
     if (blocks(body, 'Error').length) throw errorFromXml('UploadPartCopy', 200, body);
-    return text(body, 'ETag') ?? '';
+    const sent: SentPart = { etag: text(body, 'ETag') ?? '' };
+    // S3 computes a copied part's checksum (CopyPartResult) when the upload declared an algorithm.
+    const checksum = this.#checksumTag() && text(body, this.#checksumTag()!);
+    if (checksum) sent.checksum = checksum;
+    return sent;
   }
 
   /** Every part of the upload, across as many pages as S3 needs. */
@@ -433,10 +444,22 @@ export class S3Client {
     }
   }
 
-  /** Stores an object, with its bytes' digest (see uploadPart). */
-  async putObject(key: string, body: Uint8Array | Uint8Array[] | string, headers: Record<string, string> = {}): Promise<void> {
+  /**
+   * Stores an object, with its bytes' digest (see uploadPart). `onlyNew`: only where no object is at
+   * the key yet (`If-None-Match: *`, while the service takes it, as completions): a
+   * PreconditionFailed S3Error (412) then.
+   */
+  async putObject(key: string, body: Uint8Array | Uint8Array[] | string, headers: Record<string, string> = {}, o: { onlyNew?: boolean } = {}): Promise<void> {
     const digest = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#scratch);
-    await this.#send('PutObject', 'PUT', { key, body, headers: { ...headers, ...digest }, checked: true });
+    const conditional = o.onlyNew === true && this.#conditionalComplete;
+    const sent = conditional ? { ...headers, ...digest, 'If-None-Match': '*' } : { ...headers, ...digest };
+    try {
+      await this.#send('PutObject', 'PUT', { key, body, headers: sent, checked: true });
+    } catch (error) {
+      if (!(conditional && error instanceof S3Error && refusesCondition(error))) throw error;
+      this.#conditionalComplete = false;
+      return this.putObject(key, body, headers, o);
+    }
   }
 
   /** The object's body and headers, or undefined when there is no such key. */
@@ -502,10 +525,14 @@ export class S3Client {
   }
 }
 
-/** A service that does not take `If-None-Match` on CompleteMultipartUpload (rather than a failed condition). */
+/**
+ * A service that does not take `If-None-Match` (rather than a failed condition): it says so by its
+ * code or names the header. Any other refusal (a 501 for something else) is an error of its own,
+ * and leaves the condition on.
+ */
 function refusesCondition(error: S3Error): boolean {
-  if (error.status === 501 || error.code === 'NotImplemented') return true;
-  return error.status === 400 && /If-None-Match/i.test(error.message);
+  if (error.code === 'NotImplemented') return true;
+  return (error.status === 400 || error.status === 501) && /If-None-Match/i.test(error.message);
 }
 
 function errorFromXml(operation: string, status: number, body: string): S3Error {

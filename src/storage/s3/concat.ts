@@ -1,4 +1,4 @@
-import type { S3Client } from './client.ts';
+import type { S3Client, SentPart } from './client.ts';
 import { MIN_PART_SIZE, MiB } from './parts.ts';
 
 /** Bytes [start, end) of source number `source`. */
@@ -57,8 +57,8 @@ export function planConcat(sizes: number[]): PlannedPart[] {
  * read parts), and resolves with what CompleteMultipartUpload needs.
  */
 export async function sendPlan(s3: S3Client, key: string, uploadId: string, sources: string[], plan: PlannedPart[], parallel: number) {
-  const etags = new Array<string>(plan.length);
-  const send = async (part: PlannedPart, partNumber: number): Promise<string> => {
+  const sent = new Array<SentPart>(plan.length);
+  const send = async (part: PlannedPart, partNumber: number): Promise<SentPart> => {
     if ('copy' in part) {
       const { source, start, end } = part.copy;
       return s3.uploadPartCopy(key, uploadId, partNumber, sources[source]!, [start, end - 1]);
@@ -75,8 +75,8 @@ export async function sendPlan(s3: S3Client, key: string, uploadId: string, sour
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(parallel, plan.length) }, async () => {
-      for (let i = next++; i < plan.length; i = next++) etags[i] = await send(plan[i]!, i + 1);
+      for (let i = next++; i < plan.length; i = next++) sent[i] = await send(plan[i]!, i + 1);
     }),
   );
-  return etags.map((etag, i) => ({ partNumber: i + 1, etag }));
+  return sent.map((part, i) => ({ partNumber: i + 1, ...part }));
 }

@@ -218,16 +218,18 @@ export class S3DataStore implements DataStore {
   async concat(final: Upload, partials: Upload[]): Promise<Record<string, string>> {
     const key = this.#object(final);
     const objectHeaders = this.#objectHeaders(final);
-    const plan = planConcat(partials.map((p) => p.length ?? 0));
+    const lengths = partials.map((p) => p.length ?? 0);
+    const length = lengths.reduce((a, b) => a + b, 0);
+    const plan = planConcat(lengths);
     const info = { uploadId: '', partSize: '0' };
     if (plan.length === 0) {
-      await this.#s3.putObject(key, new Uint8Array(), objectHeaders);
+      await this.#putEmpty(key, objectHeaders);
     } else {
       info.uploadId = await this.#s3.createMultipartUpload(key, objectHeaders);
       try {
         const sources = partials.map((p) => this.#object(p));
         const parts = await sendPlan(this.#s3, key, info.uploadId, sources, plan, this.options.parallelParts * 2);
-        await this.#s3.completeMultipartUpload(key, info.uploadId, parts);
+        await this.#complete(key, info.uploadId, parts, length);
       } catch (error) {
         await this.#s3.abortMultipartUpload(key, info.uploadId).catch(() => {});
         throw error;
@@ -467,7 +469,7 @@ export class S3DataStore implements DataStore {
     const length = upload.length ?? upload.offset;
     if (length === 0) {
       await this.#s3.abortMultipartUpload(key, uploadId);
-      await this.#s3.putObject(key, new Uint8Array(), this.#objectHeaders(upload));
+      await this.#putEmpty(key, this.#objectHeaders(upload));
       return;
     }
     const count = Math.ceil(length / partSize);
@@ -490,7 +492,7 @@ export class S3DataStore implements DataStore {
       if ('completed' in tail) return this.#dropSegments(upload.id);
       try {
         const size = tail.held?.length ?? 0;
-        parts.push({ partNumber: count, etag: await this.#s3.uploadPart(key, uploadId, count, heldViews(tail.held)), size });
+        parts.push({ partNumber: count, ...(await this.#s3.uploadPart(key, uploadId, count, heldViews(tail.held))), size });
       } finally {
         tail.held?.memory.release();
       }
@@ -514,7 +516,7 @@ export class S3DataStore implements DataStore {
    * the retry of a completion that succeeded (its answer lost): the object is then this upload's,
    * which its multipart ETag (MD5 of the parts' MD5s) shows.
    */
-  async #complete(key: string, uploadId: string, parts: Part[], length: number): Promise<void> {
+  async #complete(key: string, uploadId: string, parts: Pick<Part, 'partNumber' | 'etag' | 'checksum'>[], length: number): Promise<void> {
     if (this.options.overwrite !== true && (await this.#s3.headObject(key))) throw keyTaken(key);
     try {
       await this.#s3.completeMultipartUpload(key, uploadId, parts, length);
@@ -522,6 +524,23 @@ export class S3DataStore implements DataStore {
       if (!(error instanceof S3Error && (error.status === 412 || error.code === 'PreconditionFailed'))) throw error;
       const found = await this.#s3.headObject(key);
       if (found?.headers.get('ETag') !== multipartEtag(parts.map((p) => p.etag))) throw keyTaken(key);
+    }
+  }
+
+  /**
+   * Stores an empty upload's object as `#complete` stores others: never over an object another
+   * writer put at its key (HeadObject first, then `If-None-Match: *`). A 412 can answer the retry
+   * of a put that succeeded: an empty object at the key is then taken as this upload's (its bytes
+   * are the same whoever put it).
+   */
+  async #putEmpty(key: string, headers: Record<string, string>): Promise<void> {
+    const guarded = this.options.overwrite !== true;
+    if (guarded && (await this.#s3.headObject(key))) throw keyTaken(key);
+    try {
+      await this.#s3.putObject(key, new Uint8Array(), headers, { onlyNew: guarded });
+    } catch (error) {
+      if (!(error instanceof S3Error && (error.status === 412 || error.code === 'PreconditionFailed'))) throw error;
+      if ((await this.#s3.headObject(key))?.size !== 0) throw keyTaken(key);
     }
   }
 
