@@ -102,6 +102,8 @@ export interface CreateInput {
 const MIN_PART_BYTES = 5 * 1024 * 1024;
 /** A direct upload's expiry moves on when parts are signed, but at most once a minute (a state write under its lock). */
 const EXPIRY_STEP_MS = 60_000;
+/** How long a direct upload's listed offset is reused (see `#withDirectOffset`). */
+const DIRECT_OFFSET_MS = 3000;
 /** How long a presigned part URL is valid. */
 const PART_URL_SECONDS = 900;
 /**
@@ -140,6 +142,8 @@ export class UploadEngine {
   /** Appends taking in bytes right now. */
   #receiving = 0;
   readonly #inflight = new Set<Promise<unknown>>();
+  /** Direct uploads' offsets as last listed, and when (see `#withDirectOffset`). */
+  readonly #directOffsets = new Map<string, { at: number; offset: number }>();
   readonly #hooks: HookRunner;
   /** What the data store allows beyond what every store does (the extensions the server offers). */
   readonly capabilities: Capabilities;
@@ -915,12 +919,23 @@ export class UploadEngine {
     return true;
   }
 
-  /** The upload with the offset storage lists for it: the bytes of its parts. */
+  /**
+   * The upload with the offset storage lists for it: the bytes of its parts. A listing is reused for
+   * DIRECT_OFFSET_MS, so that progress polling (every 500 ms) and HEADs cost S3 one ListParts (or
+   * more, for many parts) per upload that often at most.
+   */
   async #withDirectOffset(upload: Upload): Promise<Upload> {
+    const now = this.#now();
+    const cached = this.#directOffsets.get(upload.id);
+    if (cached && now - cached.at < DIRECT_OFFSET_MS) return { ...upload, offset: cached.offset };
     const parts = await this.#storage(() => this.#direct().listParts(upload));
     // No multipart upload any more: completed in S3 (finished now), or aborted (offset 0 until it expires).
     if (!parts) return this.#finishIfStored(upload);
-    return { ...upload, offset: parts.reduce((sum, part) => sum + part.size, 0) };
+    const offset = parts.reduce((sum, part) => sum + part.size, 0);
+    // Bounded: entries older than the reuse window are dropped when it grows large.
+    if (this.#directOffsets.size >= 10_000) for (const [id, entry] of this.#directOffsets) if (now - entry.at >= DIRECT_OFFSET_MS) this.#directOffsets.delete(id);
+    if (this.#directOffsets.size < 10_000) this.#directOffsets.set(upload.id, { at: now, offset });
+    return { ...upload, offset };
   }
 
   #direct(): DirectUploads {

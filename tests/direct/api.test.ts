@@ -52,7 +52,8 @@ async function s3Parts(server: S3TestServer, key: string, s3UploadId: string): P
   return res.status;
 }
 
-const s3UploadIdOf = async (server: S3TestServer, id: string) => (await server.tusflow.engine.get(id)).store!.uploadId!;
+/** The upload's S3 UploadId, from its `.info` (not through the engine, whose listed offsets a HEAD would then reuse). */
+const s3UploadIdOf = async (server: S3TestServer, id: string) => (await server.store.recover(id))!.store!.uploadId!;
 
 describe('direct uploads: the whole way, one record', () => {
   let server: S3TestServer;
@@ -177,6 +178,21 @@ describe('direct uploads: the whole way, one record', () => {
     }
   });
 
+  test('progress polling and HEADs reuse a listing for 3 s: one ListParts, not one per request', async () => {
+    const client = api(server);
+    const u = await created(await client.create({ filename: 'polled.bin' }));
+    await putPart(server, u, 1, randomBytes(1234));
+    const listed = () => server.client.requests.get('ListParts') ?? 0;
+    const before = listed();
+    const offsets = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS });
+      offsets.push(res.headers.get('Upload-Offset'));
+    }
+    expect(offsets).toEqual(Array(6).fill('1234'));
+    expect(listed() - before).toBe(1);
+  });
+
   test('malformed requests: 400 with a reason, never a 500', async () => {
     const client = api(server);
     const u = await created(await client.create({ filename: 'a.bin' }));
@@ -200,7 +216,10 @@ describe('direct uploads: the whole way, one record', () => {
       ['no parts', client.complete(u, [])],
       ['a part S3 does not hold', client.complete(u, [{ PartNumber: 1, ETag: '"0123"' }])],
       // Given back in Upload-Metadata headers: tus's rule for names.
-      ...['a b', 'a,b', 'a\nb', 'ā', ''].map((name): [string, Promise<Response>] => [`metadata name ${JSON.stringify(name)}`, client.create({ filename: 'a.bin', metadata: { [name]: 'x' } })]),
+      ...['a b', 'a,b', 'a\nb', 'ā', ''].map((name): [string, Promise<Response>] => [
+        `metadata name ${JSON.stringify(name)}`,
+        client.create({ filename: 'a.bin', metadata: { [name]: 'x' } }),
+      ]),
     ];
     for (const [what, pending] of cases) {
       const res = await pending;
