@@ -391,7 +391,8 @@ export class UploadEngine {
           if (options.length !== undefined) await this.#declareLength(upload, options.length);
           if (wasFinished && options.finishedIsError) throw new TusError('UPLOAD_FINISHED');
           expectOffset(upload, offset);
-          if (options.digest && !wasFinished) upload.digest = digestFor(upload, options.digest);
+          const digest = options.digest && !wasFinished ? digestFor(upload, options.digest) : undefined;
+          if (digest) upload.digest = digest;
           if (wasFinished) {
             // Nothing more can be stored; an empty body is a harmless retry of the last PATCH.
             await drainEmpty(body.stream);
@@ -1022,11 +1023,24 @@ function runningHash(upload: Upload): RunningHash | undefined {
 }
 
 /**
- * The digest an append's Repr-Digest asks for, merged with the upload's: the first bytes may still
- * bring it; later it must be the one the upload already has.
+ * The digest (base64) of what the upload holds so far: its final value once finished, else its
+ * running state's when that covers exactly its offset; undefined when not known.
  */
-function digestFor(upload: Upload, request: DigestRequest): UploadDigest {
+export function currentDigest(upload: Upload): string | undefined {
+  if (upload.digest?.value !== undefined) return upload.digest.value;
+  const running = runningHash(upload);
+  return running && digestOf(running);
+}
+
+/**
+ * The digest an append's Repr-Digest asks for, merged with the upload's: the first bytes may still
+ * bring it; later it must be the one the upload already has. A mere preference (Want-Repr-Digest,
+ * nothing expected) never fails the request: past the first bytes, or for another algorithm than
+ * the upload's, it gets the digest the upload has, if any.
+ */
+function digestFor(upload: Upload, request: DigestRequest): UploadDigest | undefined {
   const current = upload.digest;
+  if (request.expected === undefined && (current ? current.algorithm !== request.algorithm : upload.offset > 0)) return current;
   if (!current) {
     if (upload.offset > 0) throw new TusError('INVALID_DIGEST', 'it must come with the creation or the first bytes of the upload');
     return { ...request, state: startHash(request.algorithm).save() };

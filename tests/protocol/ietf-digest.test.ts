@@ -131,6 +131,19 @@ describe('Repr-Digest of the whole upload (RFC 9530), interop version 8', () => 
     expect(head.headers.get('Repr-Digest')).toBe(field('sha512', bytes));
   });
 
+  test('Want-Repr-Digest on an append never fails it: past the first bytes of an upload without a digest none is given; another algorithm gets the running one', async () => {
+    const bytes = randomBytes(3000);
+    const plain = (await create({ 'Upload-Complete': '?0' }, bytes.subarray(0, 1000))).headers.get('Location')!;
+    const later = await append(plain, 1000, true, bytes.subarray(1000), { 'Want-Repr-Digest': 'sha-256=1' });
+    expect([later.status, later.headers.get('Repr-Digest')]).toEqual([204, null]);
+    expect(Buffer.from(await (await fetch(plain)).arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
+    const hashed = (await create({ 'Upload-Complete': '?0', 'Want-Repr-Digest': 'sha-512=1' }, bytes.subarray(0, 1000))).headers.get('Location')!;
+    const other = await append(hashed, 1000, false, bytes.subarray(1000, 2000), { 'Want-Repr-Digest': 'sha-256=1' });
+    expect([other.status, other.headers.get('Repr-Digest')]).toEqual([204, field('sha512', bytes.subarray(0, 2000))]);
+    const last = await append(hashed, 2000, true, bytes.subarray(2000), { 'Want-Repr-Digest': 'sha-256=1' });
+    expect([last.status, last.headers.get('Repr-Digest')]).toEqual([204, field('sha512', bytes)]);
+  });
+
   test('a body cut mid-append keeps what arrived, with a state covering exactly that; the upload then completes with its digest', async () => {
     const bytes = randomBytes(200_000);
     const url = (await create({ 'Upload-Complete': '?0', 'Repr-Digest': field('sha256', bytes) })).headers.get('Location')!;

@@ -5,7 +5,8 @@ import * as h from '../../protocol/headers.ts';
 import { dispositionFilename, ietfError, PARTIAL_UPLOAD, remainingLifetime, uploadComplete, uploadLimit, type InteropVersion } from '../../protocol/ietf.ts';
 import type { Metadata } from '../../protocol/metadata.ts';
 import { creationDigest, readBody } from './body.ts';
-import { digestOf, reprDigestField, restoreHash } from '../../model/digest.ts';
+import { reprDigestField } from '../../model/digest.ts';
+import { currentDigest } from '../../engine/engine.ts';
 import { uploadUrl, type Handler, type HandlerContext } from './context.ts';
 
 /**
@@ -40,10 +41,7 @@ function state(ctx: HandlerContext, version: InteropVersion, upload: Upload, tra
  * sent its own Repr-Digest of the whole gets none until the end, so no partial value is taken for it.
  */
 function runningDigest(upload: Upload): string | undefined {
-  if (upload.digest?.expected !== undefined) return undefined;
-  const saved = upload.digest?.state;
-  const running = saved === undefined ? undefined : restoreHash(upload.digest!.algorithm, saved);
-  return running && running.hashed === upload.offset ? digestOf(running) : undefined;
+  return upload.digest?.expected === undefined ? currentDigest(upload) : undefined;
 }
 
 /** The limits before any upload exists (as OPTIONS announces them), for a 413. */
