@@ -1,6 +1,7 @@
 // `tusflow s3-cors` as users run it (bun bin/tusflow.js), against a fresh radosgw bucket: it shows
 // the rules, applies the one direct uploads need, and the bucket then answers browsers with it.
 import { beforeAll, expect, test } from 'bun:test';
+import { BucketCors } from '../../src/storage/s3/bucket-cors.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -31,21 +32,37 @@ const s3Vars = () => ({
   S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
 });
 
-test('shows the rules and the one needed; --apply sets it, and radosgw answers the preflight of a part PUT', async () => {
+const OTHER = 'http://reader.example';
+
+test("shows the rules and the one needed; --apply adds it to the bucket's own, and radosgw answers the preflight of a part PUT", async () => {
+  expect((await tusflow(['s3-cors', '--origin', ORIGIN], s3Vars())).stdout).toContain('CORS rules now: none');
+  // The bucket's own rules: GET for another site, and PUT without POST for this one (no small files).
+  const cors = new BucketCors({ endpoint: s3.endpoint, bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+  await cors.put(
+    `<CORSConfiguration><CORSRule><AllowedOrigin>${OTHER}</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>` +
+      `<CORSRule><AllowedOrigin>${ORIGIN}</AllowedOrigin><AllowedMethod>PUT</AllowedMethod><ExposeHeader>ETag</ExposeHeader></CORSRule></CORSConfiguration>`,
+  );
   const shown = await tusflow(['s3-cors', '--origin', ORIGIN], s3Vars());
   expect(shown.code).toBe(0);
-  expect(shown.stdout).toContain('CORS rules now: none');
+  expect(shown.stdout).toContain(OTHER);
   expect(shown.stdout).toContain(`${ORIGIN}: may not PUT parts`);
   expect(shown.stdout).toContain('<ExposeHeader>ETag</ExposeHeader>');
   expect(shown.stdout).toContain('--apply');
   const preflight = () =>
     fetch(`${s3.endpoint}/${bucket}/k?partNumber=1&uploadId=u`, { method: 'OPTIONS', headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'PUT' } });
-  expect((await preflight()).headers.get('Access-Control-Allow-Origin')).toBeNull();
+  const postPreflight = () => fetch(`${s3.endpoint}/${bucket}`, { method: 'OPTIONS', headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'POST' } });
+  expect((await postPreflight()).headers.get('Access-Control-Allow-Origin')).toBeNull();
 
   const applied = await tusflow(['s3-cors', `--origin=${ORIGIN}`, '--apply'], s3Vars());
   expect(applied.code).toBe(0);
   expect(applied.stdout).toContain('applied:');
   expect((await preflight()).headers.get('Access-Control-Allow-Origin')).toBe(ORIGIN);
+  expect((await postPreflight()).headers.get('Access-Control-Allow-Origin')).toBe(ORIGIN);
+  // The bucket's own rule is still there.
+  const read = await fetch(`${s3.endpoint}/${bucket}/k`, { method: 'OPTIONS', headers: { Origin: OTHER, 'Access-Control-Request-Method': 'GET' } });
+  expect(read.headers.get('Access-Control-Allow-Origin')).toBe(OTHER);
+  expect((await tusflow(['s3-cors', `--origin=${ORIGIN}`, '--apply'], s3Vars())).stdout).toContain('nothing to change');
+  expect((await cors.get())!.match(/<CORSRule>/g)?.length).toBe(3);
 
   // The origins default to CORS_ORIGINS.
   const again = await tusflow(['s3-cors'], { ...s3Vars(), CORS_ORIGINS: `${ORIGIN},http://other.example` });
@@ -58,6 +75,8 @@ test('refusals: no bucket → exit 1 with a reason; --origin elsewhere or malfor
   expect([noBucket.code, noBucket.stderr]).toEqual([1, expect.stringContaining('S3_BUCKET')]);
   const misplaced = await tusflow(['cleanup', '--origin', ORIGIN]);
   expect([misplaced.code, misplaced.stderr]).toEqual([2, expect.stringContaining('s3-cors')]);
+  const none = await tusflow(['s3-cors'], { ...s3Vars(), CORS_ORIGINS: ',' });
+  expect([none.code, none.stderr]).toEqual([1, expect.stringContaining('s3-cors needs an origin')]);
   const malformed = await tusflow(['s3-cors', '--origin', 'app.example/path']);
   expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringContaining('--origin needs an origin')]);
 });

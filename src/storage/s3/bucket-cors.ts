@@ -1,7 +1,7 @@
 import { AwsClient } from 'aws4fetch';
 import { md5 } from '@noble/hashes/legacy.js';
 import { toBase64 } from '../../model/encoding.ts';
-import type { S3ClientConfig } from './client.ts';
+import { S3Client, type S3ClientConfig } from './client.ts';
 import { blocks, decodeXml, escapeXml, text } from './xml.ts';
 
 /**
@@ -9,6 +9,12 @@ import { blocks, decodeXml, escapeXml, text } from './xml.ts';
  * GET, HEAD) with any header, and read the ETag of each part they sent, which completing needs.
  */
 export function directUploadCorsXml(origins: string[]): string {
+  return `<CORSConfiguration>${directUploadCorsRule(origins)}</CORSConfiguration>`;
+}
+
+/** The one `<CORSRule>` of `directUploadCorsXml`. */
+function directUploadCorsRule(origins: string[]): string {
+  if (origins.length === 0) throw new Error('a CORS rule needs at least one origin');
   const rule = [
     ...origins.map((origin) => `<AllowedOrigin>${escapeXml(origin)}</AllowedOrigin>`),
     ...['PUT', 'POST', 'GET', 'HEAD'].map((method) => `<AllowedMethod>${method}</AllowedMethod>`),
@@ -16,7 +22,17 @@ export function directUploadCorsXml(origins: string[]): string {
     '<ExposeHeader>ETag</ExposeHeader>',
     '<MaxAgeSeconds>3600</MaxAgeSeconds>',
   ].join('');
-  return `<CORSConfiguration><CORSRule>${rule}</CORSRule></CORSConfiguration>`;
+  return `<CORSRule>${rule}</CORSRule>`;
+}
+
+/**
+ * The bucket's rules with the one direct uploads need put first: services use the first rule that
+ * matches, and radosgw matches by origin alone, so an older rule for the same origin (say, PUT
+ * without POST) would otherwise hide it. The bucket's rules for other origins decide as before.
+ */
+export function withDirectUploadRule(current: string | undefined, origins: string[]): string {
+  const kept = current === undefined ? [] : blocks(current, 'CORSRule').map((rule) => `<CORSRule>${rule}</CORSRule>`);
+  return `<CORSConfiguration>${directUploadCorsRule(origins)}${kept.join('')}</CORSConfiguration>`;
 }
 
 /** One bucket's CORS configuration, read and written with the server's S3 settings. */
@@ -26,11 +42,8 @@ export class BucketCors {
 
   constructor(config: Pick<S3ClientConfig, 'endpoint' | 'bucket' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'sessionToken' | 'forcePathStyle'>) {
     this.#aws = new AwsClient({ ...config, service: 's3', retries: 2 });
-    const base = new URL(config.endpoint ?? `https://s3.${config.region}.amazonaws.com`);
-    const pathStyle = config.forcePathStyle ?? /^[\d.]+$|^\[|^localhost$/i.test(base.hostname);
-    if (pathStyle) base.pathname = `${base.pathname.replace(/\/$/, '')}/${config.bucket}`;
-    else base.hostname = `${config.bucket}.${base.hostname}`;
-    this.#url = `${base.href.replace(/\/$/, '')}/?cors`;
+    // The bucket's URL as the server's S3 client addresses it (path or virtual-host style).
+    this.#url = `${new S3Client(config).bucketUrl()}?cors`;
   }
 
   /** The rules as S3 holds them (XML), or undefined when the bucket has none. */
@@ -54,12 +67,12 @@ export class BucketCors {
   }
 }
 
-/** Whether the rules let `origin` PUT parts and read their ETag. */
+/** Whether the rules let `origin` PUT parts, POST small files (`/s3/params`) and read the parts' ETag. */
 export function allowsDirectUploads(xml: string, origin: string): boolean {
   return blocks(xml, 'CORSRule').some((rule) => {
     const origins = blocks(rule, 'AllowedOrigin').map(decodeXml);
     const methods = blocks(rule, 'AllowedMethod');
     const exposed = blocks(rule, 'ExposeHeader').map((h) => h.toLowerCase());
-    return (origins.includes('*') || origins.includes(origin)) && methods.includes('PUT') && exposed.includes('etag');
+    return (origins.includes('*') || origins.includes(origin)) && methods.includes('PUT') && methods.includes('POST') && exposed.includes('etag');
   });
 }
