@@ -4,78 +4,43 @@
 // and resumed, the page is reloaded mid-upload and Golden Retriever resumes from the parts S3
 // lists. S3 ends up with the very bytes the page made.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Request } from 'playwright-core';
 import { sha256 } from '../support/server.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
-import { freePort } from '../support/process.ts';
+import { type PageHarness, startPageHarness, throttleUploads, watchRequests } from '../support/browser.ts';
 import { fileBytes, type FileSpec } from '../proxy/uppy/bytes.ts';
 import { allowsDirectUploads, BucketCors, directUploadCorsXml } from '../../src/storage/s3/bucket-cors.ts';
 
 const MiB = 1024 * 1024;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FILES: FileSpec[] = [
   { name: 'big.bin', seed: 0x5eed_0101, size: 56 * MiB + 123 },
   { name: 'middle.bin', seed: 0x5eed_0102, size: 6 * MiB + 17 },
   { name: 'small.bin', seed: 0x5eed_0103, size: 300 * 1024 + 3 },
 ];
 
-let dir: string;
-let pageServer: ReturnType<typeof Bun.serve>;
+let harness: PageHarness;
 let pageOrigin: string;
 let server: S3TestServer;
-let browser: Browser;
 let cors: BucketCors;
-/** The bucket's CORS rules before the test applied its own. */
-let rulesBefore: string | undefined;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tusflow-direct-uppy-'));
-  const built = await Bun.build({ entrypoints: [join(import.meta.dir, 'uppy/page.ts')], target: 'browser', outdir: dir });
-  if (!built.success) throw new Error(built.logs.join('\n'));
-  const script = await built.outputs[0]!.text();
-  const port = await freePort();
-  pageServer = Bun.serve({
-    hostname: '127.0.0.1',
-    port,
-    fetch: (request) =>
-      new URL(request.url).pathname === '/page.js'
-        ? new Response(script, { headers: { 'Content-Type': 'text/javascript' } })
-        : new Response('<!doctype html><title>uppy direct</title><script type="module" src="/page.js"></script>', { headers: { 'Content-Type': 'text/html' } }),
-  });
+  harness = await startPageHarness(join(import.meta.dir, 'uppy/page.ts'), 'uppy direct');
   // Another origin than both the server and radosgw: CORS applies to each.
-  pageOrigin = `http://localhost:${port}`;
-  server = await startS3Server({ s3Direct: true, corsOrigins: [pageOrigin], prefix: 'direct/' });
+  pageOrigin = harness.origin;
+  // Uploads expire after 40 s unused, so the form POST's policy lasts 20 s (half) and its upload
+  // is finished within the test.
+  server = await startS3Server({ s3Direct: true, corsOrigins: [pageOrigin], prefix: 'direct/', uploadTtlSeconds: 40 });
   const { endpoint, region, accessKeyId, secretAccessKey } = server.s3;
   cors = new BucketCors({ endpoint, bucket: server.bucket, region, accessKeyId, secretAccessKey });
-  rulesBefore = await cors.get();
   await cors.put(directUploadCorsXml([pageOrigin]));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await harness?.stop();
   await server?.stop();
-  await pageServer?.stop(true);
-  await rm(dir, { recursive: true, force: true });
 });
 
 test("the bucket's CORS rule: applied, read back, and radosgw answers a presigned PUT's preflight with ETag exposed", async () => {
-  expect(rulesBefore).toBeUndefined();
   const rules = await cors.get();
   expect(allowsDirectUploads(rules!, pageOrigin)).toBe(true);
   expect(allowsDirectUploads(rules!, 'http://elsewhere.example')).toBe(false);
@@ -95,7 +60,7 @@ test("the bucket's CORS rule: applied, read back, and radosgw answers a presigne
 
 test('three files straight to S3 (56 MiB in 12 parts, 6 MiB in 1, 300 KiB in one form POST): paused and resumed, reloaded mid-upload and resumed from the listed parts; S3 holds the same bytes', async () => {
   const api = `${server.origin}/s3/multipart`;
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   const page = await context.newPage();
   const requests: { method: string; url: string; status: number; reloaded: boolean }[] = [];
   /** The `location` each completion answered (the page's own record of them goes with the reload). */
@@ -103,24 +68,17 @@ test('three files straight to S3 (56 MiB in 12 parts, 6 MiB in 1, 300 KiB in one
   /** The upload ids `/s3/params` answered (small files, in one form POST). */
   const singles: string[] = [];
   let reloaded = false;
-  const watch = async (r: Request) => {
-    if (!r.url().startsWith(`${server.origin}/s3/`)) return;
-    const response = await r.response();
+  const { pageErrors } = watchRequests(page, `${server.origin}/s3/`, async (r, response) => {
     requests.push({ method: r.method(), url: r.url(), status: response?.status() ?? 0, reloaded });
     if (r.url().includes('/complete?') && response?.ok()) locations.push(((await response.json()) as { location: string }).location);
     if (r.url().startsWith(`${server.origin}/s3/params?`) && response?.ok()) singles.push(((await response.json()) as { uploadId: string }).uploadId);
-  };
-  page.on('requestfinished', (r) => void watch(r));
-  const s3Puts: { url: string; reloaded: boolean }[] = [];
-  page.on('requestfinished', (r) => {
-    if (r.method() === 'PUT' && r.url().startsWith(server.s3.endpoint)) s3Puts.push({ url: r.url(), reloaded });
   });
-  const pageErrors: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(String(error)));
-  // Slow enough that the pause and the reload land mid-way (Chromium's throttling; it stays across reloads).
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 12 * MiB });
+  const s3Puts: { url: string; reloaded: boolean }[] = [];
+  watchRequests(page, server.s3.endpoint, (r) => {
+    if (r.method() === 'PUT') s3Puts.push({ url: r.url(), reloaded });
+  });
+  // Slow enough that the pause and the reload land mid-way.
+  await throttleUploads(context, page, 12 * MiB);
 
   await page.goto(`${pageOrigin}/?server=${encodeURIComponent(server.origin)}`);
   await page.waitForFunction(() => typeof window.addFiles === 'function');
@@ -170,9 +128,15 @@ test('three files straight to S3 (56 MiB in 12 parts, 6 MiB in 1, 300 KiB in one
   // Each upload is a Tusflow upload: its location downloads it, and S3 holds the same bytes at <prefix><id>.
   expect(report.uploaded['big.bin']).toBe(`${server.endpoint}${bigId}`);
   expect(locations.length).toBe(FILES.length - 1);
-  // The form POST's upload is a Tusflow upload too: finished, with its length, once looked at.
-  const small = await fetch(`${server.endpoint}${singles[0]}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
-  expect(small.headers.get('Upload-Length')).toBe(String(FILES[2]!.size));
+  // The form POST's upload is a Tusflow upload too: finished, with its length, once looked at after
+  // its policy expired (20 s after it was signed).
+  let smallLength: string | null = null;
+  for (let i = 0; i < 300 && smallLength === null; i++) {
+    const small = await fetch(`${server.endpoint}${singles[0]}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    smallLength = small.headers.get('Upload-Length');
+    if (smallLength === null) await Bun.sleep(100);
+  }
+  expect(smallLength).toBe(String(FILES[2]!.size));
   locations.push(`${server.endpoint}${singles[0]}`);
   const stored: string[] = [];
   for (const location of locations) {

@@ -3,98 +3,59 @@
 // to a server with TRUST_PROXY and CORS_CREDENTIALS, storing into S3 (radosgw). The page is reloaded
 // mid-upload: Golden Retriever restores the files and the uploads go on from the server's offsets.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Request } from 'playwright-core';
 import { sha256, startServer, type TestServer } from '../support/server.ts';
 import { startS3Server, type S3TestServer } from '../support/s3-server.ts';
 import { startNginx, type ProxyProcess } from '../support/proxies.ts';
-import { freePort } from '../support/process.ts';
+import { type PageHarness, startPageHarness, throttleUploads, watchRequests } from '../support/browser.ts';
 import { fileBytes, type FileSpec } from './uppy/bytes.ts';
 
 const MiB = 1024 * 1024;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FILES: FileSpec[] = [
   { name: 'big.bin', seed: 0x5eed_0001, size: 20 * MiB },
   { name: 'middle.bin', seed: 0x5eed_0002, size: 3 * MiB + 17 },
   { name: 'small.bin', seed: 0x5eed_0003, size: 300 * 1024 + 3 },
 ];
 
-let dir: string;
-let pageServer: ReturnType<typeof Bun.serve>;
+let harness: PageHarness;
 let pageOrigin: string;
 let server: S3TestServer;
 /** The same origins allowed, but no CORS_CREDENTIALS: what Uppy met before. */
 let uncredentialed: TestServer;
 let proxy: ProxyProcess;
-let browser: Browser;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tusflow-uppy-'));
-  const built = await Bun.build({ entrypoints: [join(import.meta.dir, 'uppy/page.ts')], target: 'browser', outdir: dir });
-  if (!built.success) throw new Error(built.logs.join('\n'));
-  const script = await built.outputs[0]!.text();
-  const port = await freePort();
-  pageServer = Bun.serve({
-    hostname: '127.0.0.1',
-    port,
-    fetch: (request) =>
-      new URL(request.url).pathname === '/page.js'
-        ? new Response(script, { headers: { 'Content-Type': 'text/javascript' } })
-        : new Response('<!doctype html><title>uppy</title><script type="module" src="/page.js"></script>', { headers: { 'Content-Type': 'text/html' } }),
-  });
+  harness = await startPageHarness(join(import.meta.dir, 'uppy/page.ts'), 'uppy');
   // Same site as the proxy (localhost), so the cookie below is first-party, yet another origin (port): CORS applies.
-  pageOrigin = `http://localhost:${port}`;
+  pageOrigin = harness.origin;
   server = await startS3Server({ trustProxy: true, corsOrigins: [pageOrigin], corsCredentials: true });
   uncredentialed = await startServer({ trustProxy: true, corsOrigins: [pageOrigin] });
   proxy = await startNginx(Number(new URL(server.origin).port));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await harness?.stop();
   await proxy?.stop();
   await server?.stop();
   await uncredentialed?.stop();
-  await pageServer?.stop(true);
-  await rm(dir, { recursive: true, force: true });
 });
 
 test('three files (one of 20 MiB) through nginx with credentials; reloaded mid-upload, restored, resumed; S3 holds the same bytes', async () => {
   const endpoint = `${proxy.origin}/uploads/files/`;
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   // A cookie for the upload origin: sent only if the requests are credentialed.
   await context.addCookies([{ name: 'session', value: 'uppy-test', domain: 'localhost', path: '/' }]);
   const page = await context.newPage();
   const requests: { method: string; url: string; offset: string | null; cookie: string | undefined; location: string | null; reloaded: boolean }[] = [];
   let reloaded = false;
-  const watch = async (r: Request) => {
-    if (!r.url().startsWith(endpoint)) return;
-    const headers = await r.allHeaders();
-    const location = (await r.response())?.headers().location ?? null;
-    requests.push({ method: r.method(), url: r.url(), offset: headers['upload-offset'] ?? null, cookie: headers.cookie, location, reloaded });
-  };
   // Requests that got their answer (the PATCH in flight at the reload is cancelled, and has none).
-  page.on('requestfinished', (r) => void watch(r));
-  const pageErrors: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(String(error)));
-  // Slow enough uploads that the reload lands mid-way (Chromium's own throttling; it stays across reloads).
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 4 * MiB });
+  const { pageErrors } = watchRequests(page, endpoint, async (r, response) => {
+    const headers = await r.allHeaders();
+    const location = response?.headers().location ?? null;
+    requests.push({ method: r.method(), url: r.url(), offset: headers['upload-offset'] ?? null, cookie: headers.cookie, location, reloaded });
+  });
+  // Slow enough uploads that the reload lands mid-way.
+  await throttleUploads(context, page, 4 * MiB);
 
   const url = `${pageOrigin}/?endpoint=${encodeURIComponent(endpoint)}`;
   await page.goto(url);
@@ -140,7 +101,7 @@ test('three files (one of 20 MiB) through nginx with credentials; reloaded mid-u
 }, 120_000);
 
 test('a credentialed request from the page: readable with CORS_CREDENTIALS, refused by the browser without', async () => {
-  const context = await browser.newContext();
+  const context = await harness.browser.newContext();
   const page = await context.newPage();
   await page.goto(`${pageOrigin}/?endpoint=`);
   const attempt = (target: string) =>
