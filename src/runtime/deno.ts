@@ -1,9 +1,10 @@
 /** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
+import { nodeSha256 } from './node-sha256.ts';
 import { serve } from './serve.ts';
 
 await serve({
   vars: Deno.env.toObject(),
-  features: { releaseChunks: true },
+  features: { releaseChunks: true, sha256: nodeSha256 },
   listen: (tusflow, env) =>
     new Promise((ready) => {
       const server = Deno.serve(

@@ -8,11 +8,13 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { errorText } from '../observability/redact.ts';
 import { nodeServeOptions } from '../wiring/server-options.ts';
+import { nodeSha256 } from './node-sha256.ts';
 import { serve, type Listening } from './serve.ts';
 
 export function serveOnNode(vars: Record<string, string | undefined> = process.env) {
   return serve({
     vars,
+    features: { sha256: nodeSha256 },
     listen: (tusflow, env) =>
       new Promise<Listening>((ready, fail) => {
         // requestTimeout off, headers and keep-alive bounded by CONNECTION_IDLE_TIMEOUT_SECONDS: a

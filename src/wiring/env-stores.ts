@@ -24,6 +24,8 @@ export interface S3Features {
   streamParts?: boolean;
   releaseChunks?: boolean;
   fixedLength?: S3ClientConfig['fixedLength'];
+  /** The runtime's native streaming SHA-256 (S3_CHECKSUM=sha256); without one, @noble/hashes'. */
+  sha256?: S3ClientConfig['sha256'];
 }
 
 /** The client, its refusal of the addressing style as one line naming the settings. */
@@ -55,6 +57,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     fixedLength: features.fixedLength,
     metrics,
     payloadCheck: env.S3_CHECKSUM,
+    sha256: features.sha256,
   });
   const settings = objectSettingsHeaders({ cacheControl: env.S3_CACHE_CONTROL, storageClass: env.S3_STORAGE_CLASS, metadata: env.S3_METADATA });
   return new S3DataStore({

@@ -1,6 +1,8 @@
 import { expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
-import { crc32c, crc64nvme, multipartEtag, payloadHeaders } from '../../src/storage/s3/integrity.ts';
+import { crc32c, crc64nvme, jsSha256, multipartEtag, payloadHeaders, type Sha256Factory } from '../../src/storage/s3/integrity.ts';
+import { PartBuffers } from '../../src/storage/s3/buffers.ts';
+import { sendParts } from '../../src/storage/s3/parts.ts';
 import { parseMetadataSetting } from '../../src/storage/s3/object-settings.ts';
 import { S3Client } from '../../src/storage/s3/client.ts';
 import { sendPlan } from '../../src/storage/s3/concat.ts';
@@ -205,4 +207,42 @@ test('crc32c: the last part that finish sends from the segments goes into the co
   expect(completion).toBe(
     `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;p1&quot;</ETag><ChecksumCRC32C>first==</ChecksumCRC32C></Part><Part><PartNumber>2</PartNumber><ETag>&quot;p2&quot;</ETag><ChecksumCRC32C>${crcOf(tail)}</ChecksumCRC32C></Part></CompleteMultipartUpload>`,
   );
+});
+
+test('sha256 parts are hashed as their slabs fill: each part gets the SHA-256 of exactly its bytes (carry, held slabs, any chunking), with every hasher', async () => {
+  const hashers: [string, Sha256Factory][] = [
+    ['@noble/hashes', jsSha256],
+    ['Bun.CryptoHasher', () => new Bun.CryptoHasher('sha256')],
+    ['node:crypto', () => createHash('sha256')],
+  ];
+  for (const [name, hash] of hashers) {
+    const buffers = new PartBuffers(Number.POSITIVE_INFINITY, { slabSize: 3 });
+    // Held bytes from an earlier write: the first part goes on filling their slabs.
+    const held = { memory: buffers.part(10), length: 4 };
+    held.memory.tryTake()!.set([200, 201, 202]);
+    held.memory.tryTake()!.set([203]);
+    let n = 0;
+    const sizes = [1, 7, 2, 9, 5];
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        const size = sizes.shift();
+        if (size === undefined) return c.close();
+        c.enqueue(Uint8Array.from({ length: size }, () => n++ & 0xff));
+      },
+    });
+    const sent: { bytes: Buffer; sha256: string }[] = [];
+    await sendParts(body, {
+      partSize: 10,
+      firstPart: 1,
+      held,
+      keepTail: true,
+      parallel: 2,
+      buffers,
+      hash,
+      send: async (_n, bytes, sha256) => void sent.push({ bytes: Buffer.concat(bytes), sha256: hex(sha256!) }),
+    });
+    expect({ name, parts: sent.length }).toEqual({ name, parts: 2 });
+    for (const { bytes, sha256 } of sent) expect({ name, sha256 }).toEqual({ name, sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect([...sent[0]!.bytes.subarray(0, 4)]).toEqual([200, 201, 202, 203]);
+  }
 });

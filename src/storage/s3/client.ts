@@ -6,7 +6,7 @@ import { NO_METRICS, type Metrics } from '../../model/metrics.ts';
 import { S3Error } from './errors.ts';
 import { byteLengthOf, joinBytes } from './bytes.ts';
 import { blocks, escapeXml, text } from './xml.ts';
-import { isDigestError, multipartHeaders, type PayloadCheck, payloadHeaders, S3_ALGORITHM, Sha256Scratch } from './integrity.ts';
+import { isDigestError, jsSha256, multipartHeaders, type PayloadCheck, payloadHeaders, S3_ALGORITHM, type Sha256Factory } from './integrity.ts';
 
 /** The fetch the client calls; tests pass one that injects faults. */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -47,6 +47,8 @@ export interface S3ClientConfig {
    * changed on the way (see integrity.ts). Default `sha256`, the signed payload hash.
    */
   payloadCheck?: PayloadCheck;
+  /** The streaming SHA-256 for `sha256` (the runtime's native one; default @noble/hashes'). */
+  sha256?: Sha256Factory;
   /**
    * Complete a multipart upload only if nothing is at its key yet (`If-None-Match: *`). Default on;
    * switched off for the client's life when the service refuses the header.
@@ -170,8 +172,7 @@ export class S3Client {
   /** Bodies S3 refused because their bytes did not match their declared digest (each was sent again). */
   digestRefusals = 0;
   readonly payloadCheck: PayloadCheck;
-  /** Where sha256 joins a part's views to hash them: one buffer of a part's size, reused. */
-  readonly #scratch = new Sha256Scratch();
+  readonly #sha256: Sha256Factory;
   #conditionalComplete: boolean;
 
   constructor(readonly config: S3ClientConfig) {
@@ -188,6 +189,7 @@ export class S3Client {
     this.#budgetMs = config.retryBudgetMs ?? 20_000;
     this.#metrics = config.metrics ?? NO_METRICS;
     this.payloadCheck = config.payloadCheck ?? 'sha256';
+    this.#sha256 = config.sha256 ?? jsSha256;
     this.#conditionalComplete = config.conditionalComplete ?? true;
     for (const operation of OPERATIONS) {
       this.#metrics.declare('tusflow_s3_request_duration_seconds', { operation });
@@ -342,10 +344,11 @@ export class S3Client {
 
   /**
    * Sends a part from its bytes, one array or views of them in order (the slabs of a part), with
-   * their digest: a part S3 refuses for not matching it is sent again from the same views.
+   * their digest (`known.sha256` when the caller hashed them as they came, see `partHash`): a part
+   * S3 refuses for not matching it is sent again from the same views.
    */
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[]): Promise<SentPart> {
-    const headers = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#scratch);
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array | Uint8Array[], known?: { sha256?: Uint8Array }): Promise<SentPart> {
+    const headers = payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#sha256, known);
     const res = await this.#send('UploadPart', 'PUT', { key, query: { partNumber, uploadId }, body, headers, checked: true });
     const sent: SentPart = { etag: res.headers.get('ETag') ?? '' };
     // The checksum S3 checked the part against is the one the completion must give back.
@@ -431,6 +434,14 @@ export class S3Client {
     }
   }
 
+  /**
+   * The hash a part's bytes must be fed as they fill it, for `uploadPart`'s `known.sha256`: the
+   * runtime's SHA-256 when parts declare one (`sha256`), else undefined.
+   */
+  get partHash(): Sha256Factory | undefined {
+    return this.payloadCheck === 'sha256' ? this.#sha256 : undefined;
+  }
+
   /** Whether completions are sent with `If-None-Match: *` (false once the service refused it). */
   get conditionalComplete(): boolean {
     return this.#conditionalComplete;
@@ -450,7 +461,7 @@ export class S3Client {
    * PreconditionFailed S3Error (412) then.
    */
   async putObject(key: string, body: Uint8Array | Uint8Array[] | string, headers: Record<string, string> = {}, o: { onlyNew?: boolean } = {}): Promise<void> {
-    const digest = await payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#scratch);
+    const digest = payloadHeaders(this.payloadCheck, body instanceof Uint8Array ? [body] : body, this.#sha256);
     const conditional = o.onlyNew === true && this.#conditionalComplete;
     const sent = conditional ? { ...headers, ...digest, 'If-None-Match': '*' } : { ...headers, ...digest };
     try {

@@ -1,11 +1,12 @@
 import { md5 } from '@noble/hashes/legacy.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { toBase64, toHex } from '../../model/encoding.ts';
 
 /**
  * How S3 is told what a body's bytes hash to, so that it refuses a body changed on the way (a
  * corrupting proxy, a bad NIC) instead of storing it:
  * - `sha256`: the signed `x-amz-content-sha256` (SigV4's payload hash). Every SigV4 service checks
- *   it (AWS, radosgw, MinIO, R2, B2); hashed by WebCrypto, native on every runtime.
+ *   it (AWS, radosgw, MinIO, R2, B2); hashed by the runtime's streaming SHA-256 (`Sha256Factory`).
  * - `md5`: `Content-MD5`, checked by AWS, radosgw, MinIO, B2; hashed in JavaScript (slower).
  * - `crc32c`, `crc64nvme`: S3's checksum headers (`x-amz-checksum-*`), for services that check those
  *   (AWS; R2 takes some). radosgw 16 ignores them.
@@ -87,42 +88,46 @@ function md5Of(views: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * WebCrypto hashes one buffer at once, so a body of several views (a part's slabs) is copied into
- * one for it; the body is still sent from its views. The copy goes into one buffer that the
- * digests take turns with, reused, rather than a new part-sized array per part left to the garbage
- * collector (which, measured on Bun, added some 40 MiB of peak RSS to one large PATCH).
+ * A SHA-256 fed bytes as they come. WebCrypto's digest is one-shot, over one buffer: a part held in
+ * slabs would have to be copied into one first, and hashed only once complete. A streaming hash
+ * takes each slab's bytes as they are copied in, so a part's digest is ready when it fills.
  */
-export class Sha256Scratch {
-  #buffer = new Uint8Array(0);
-  #turn: Promise<unknown> = Promise.resolve();
-
-  digest(views: readonly Uint8Array[]): Promise<Uint8Array> {
-    if (views.length === 1) return crypto.subtle.digest('SHA-256', views[0] as Uint8Array<ArrayBuffer>).then((d) => new Uint8Array(d));
-    const run = this.#turn.then(async () => {
-      const size = views.reduce((n, v) => n + v.byteLength, 0);
-      if (this.#buffer.byteLength < size) this.#buffer = new Uint8Array(size);
-      let at = 0;
-      for (const view of views) {
-        this.#buffer.set(view, at);
-        at += view.byteLength;
-      }
-      return new Uint8Array(await crypto.subtle.digest('SHA-256', this.#buffer.subarray(0, size)));
-    });
-    this.#turn = run.catch(() => {});
-    return run;
-  }
+export interface Sha256 {
+  update(bytes: Uint8Array): unknown;
+  digest(): Uint8Array;
 }
 
 /**
- * The headers that declare what the body's bytes hash to (to be signed with the request); `scratch`
- * is where sha256 joins views (a new one per call without it).
+ * Where a streaming SHA-256 comes from: the runtime's native one where it has one (Bun's
+ * CryptoHasher, node:crypto's createHash on Node and Deno, handed in by the runtime entries), else
+ * `jsSha256`.
  */
-export async function payloadHeaders(check: PayloadCheck, body: readonly Uint8Array[] | string, scratch = new Sha256Scratch()): Promise<Record<string, string>> {
+export type Sha256Factory = () => Sha256;
+
+/** @noble/hashes' SHA-256 in JavaScript: for runtimes that offer no native streaming one (Workers). */
+export const jsSha256: Sha256Factory = () => sha256.create();
+
+function sha256Of(views: readonly Uint8Array[], hash: Sha256Factory): Uint8Array {
+  const hasher = hash();
+  for (const view of views) hasher.update(view);
+  return hasher.digest();
+}
+
+/**
+ * The headers that declare what the body's bytes hash to (to be signed with the request): sha256
+ * with `hash`, or as `sha256` when the caller hashed the bytes already (as they filled a part).
+ */
+export function payloadHeaders(
+  check: PayloadCheck,
+  body: readonly Uint8Array[] | string,
+  hash: Sha256Factory = jsSha256,
+  known?: { sha256?: Uint8Array },
+): Record<string, string> {
   if (check === 'off') return {};
   const views = typeof body === 'string' ? [new TextEncoder().encode(body)] : body;
   switch (check) {
     case 'sha256':
-      return { 'X-Amz-Content-Sha256': toHex(await scratch.digest(views)) };
+      return { 'X-Amz-Content-Sha256': toHex(known?.sha256 ?? sha256Of(views, hash)) };
     case 'md5':
       return { 'Content-MD5': toBase64(md5Of(views)) };
     case 'crc32c':

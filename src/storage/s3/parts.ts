@@ -1,6 +1,7 @@
 import { TusError } from '../../model/errors.ts';
 import { type HeldBytes, PartBuffers, SLAB_SIZE } from './buffers.ts';
 import { freeChunk, joinBytes } from './bytes.ts';
+import type { Sha256Factory } from './integrity.ts';
 
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -37,8 +38,16 @@ export interface PartsOptions {
   parallel: number;
   /** Where part memory comes from (shared by a store's uploads); default: a pool of this call's own. */
   buffers?: PartBuffers;
-  /** Sends a full part, given as views of its bytes in order (the carry, then the slabs). */
-  send(partNumber: number, bytes: Uint8Array[]): Promise<void>;
+  /**
+   * Sends a full part, given as views of its bytes in order (the carry, then the slabs), with their
+   * SHA-256 when `hash` is given.
+   */
+  send(partNumber: number, bytes: Uint8Array[], sha256?: Uint8Array): Promise<void>;
+  /**
+   * Hashes each part's bytes as they are copied into its slabs, so that its SHA-256 is ready when
+   * it fills (no second pass over the part, no copy of it).
+   */
+  hash?: Sha256Factory;
   /**
    * Sends a part while its bytes still arrive (the request body is the part's stream, of a known
    * size), so receiving and uploading overlap. Used for parts the body is known to fill; if it
@@ -118,6 +127,10 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     return views;
   };
 
+  // The part's bytes so far, hashed: those carried in first, then each view as it is copied.
+  let hasher = o.hash?.();
+  if (hasher) for (const view of contents()) hasher.update(view);
+
   const track = (sending: Promise<void>) => {
     inflight.add(sending);
     void sending.then(() => inflight.delete(sending));
@@ -155,13 +168,15 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     const full = memory;
     const bytes = contents();
     const number = partNumber++;
+    const sha256 = hasher?.digest();
+    hasher = o.hash?.();
     let sending: Promise<void>;
     if (live) {
       feed((c) => c.close());
       inflight.delete(live.tracked);
-      sending = live.request.catch(() => o.send(number, bytes));
+      sending = live.request.catch(() => o.send(number, bytes, sha256));
       live = undefined;
-    } else sending = o.send(number, bytes);
+    } else sending = o.send(number, bytes, sha256);
     track(
       sending
         .then(
@@ -203,6 +218,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
         const n = Math.min(slab.byteLength - inSlab, o.partSize - filled, chunk.byteLength - at);
         const view = slab.subarray(inSlab, inSlab + n);
         view.set(chunk.subarray(at, at + n));
+        hasher?.update(view);
         feed((c) => c.enqueue(view));
         inSlab += n;
         filled += n;

@@ -338,11 +338,12 @@ export class S3DataStore implements DataStore {
         keepTail: true,
         parallel: this.options.parallelParts,
         buffers: this.#buffers,
-        send: async (partNumber, bytes) => {
+        send: async (partNumber, bytes, sha256) => {
           sendsStarted = true;
-          await this.#s3.uploadPart(key, uploadId, partNumber, bytes);
+          await this.#s3.uploadPart(key, uploadId, partNumber, bytes, { sha256 });
           sent(partNumber);
         },
+        hash: this.#s3.partHash,
         // A streamed part's digest is not known before its bytes are: with a payload check, parts
         // are sent once buffered (see README, S3 integrity, for what that costs).
         stream:
