@@ -11,6 +11,9 @@ const MiB = 1024 * 1024;
 /** S3 takes at most 10,000 parts of at least 5 MiB (but the last). */
 const MIN_PART = 8 * MiB;
 const MAX_PARTS = 10_000;
+/** Parts sent at once, and part URLs signed in one request. */
+const PARALLEL = 3;
+const SIGN_BATCH = 12;
 /** A request that gets no answer, or one that may pass (5xx, 429), is tried again after these delays (ms). */
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10_000];
 const storage = defaultOptions.urlStorage;
@@ -113,22 +116,79 @@ export class DirectUpload {
     const count = Math.max(1, Math.ceil(file.size / partSize));
     const sizeOf = (n: number) => Math.min(partSize, file.size - (n - 1) * partSize);
     // What S3 holds already (a resumed upload): parts of the right size count, the rest is sent again.
-    const listed = (await this.#json('GET', `${options.api}/${uploadId}?${query}`, signal)) as ListedPart[];
+    const listed = await this.#listed(`${options.api}/${uploadId}?${query}`, signal);
+    if (listed === 'finished') return this.#done();
     const etags = new Map(listed.filter((p) => p.PartNumber <= count && p.Size === sizeOf(p.PartNumber)).map((p) => [p.PartNumber, p.ETag]));
-    let sent = [...etags.keys()].reduce((sum, n) => sum + sizeOf(n), 0);
-    options.onProgress(sent, file.size);
-    for (let n = 1; n <= count; n++) {
-      if (etags.has(n)) continue;
-      const { url } = (await this.#json('GET', `${options.api}/${uploadId}/${n}?${query}`, signal)) as { url: string };
-      const start = (n - 1) * partSize;
-      const before = sent;
-      etags.set(n, await this.#put(url, file.slice(start, start + sizeOf(n)), signal, (bytes) => options.onProgress(before + bytes, file.size)));
-      sent += sizeOf(n);
+    const missing = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !etags.has(n));
+    // Bytes of each part in flight, for the progress: what S3 holds plus what is on its way.
+    const loaded = new Map<number, number>();
+    let held = [...etags.keys()].reduce((sum, n) => sum + sizeOf(n), 0);
+    const progress = () => options.onProgress(held + [...loaded.values()].reduce((a, b) => a + b, 0), file.size);
+    progress();
+    for (let at = 0; at < missing.length; at += SIGN_BATCH) {
+      const batch = missing.slice(at, at + SIGN_BATCH);
+      // Signed in one request; sent PARALLEL at a time (the URLs last 15 minutes).
+      const { presignedUrls } = (await this.#json('GET', `${options.api}/${uploadId}/batch?${query}&partNumbers=${batch.join(',')}`, signal)) as {
+        presignedUrls: Record<string, string>;
+      };
+      const queue = [...batch];
+      const worker = async () => {
+        for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+          const part = n;
+          const start = (part - 1) * partSize;
+          const etag = await this.#put(presignedUrls[part]!, file.slice(start, start + sizeOf(part)), signal, (bytes) => {
+            loaded.set(part, bytes);
+            progress();
+          });
+          loaded.delete(part);
+          etags.set(part, etag);
+          held += sizeOf(part);
+          progress();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PARALLEL, batch.length) }, worker));
     }
     const parts = [...etags.entries()].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
     await this.#json('POST', `${options.api}/${uploadId}/complete?${query}`, signal, JSON.stringify({ parts }));
+    await this.#done();
+  }
+
+  /**
+   * The parts S3 holds; 'finished' when the upload was completed meanwhile (a completion whose
+   * answer was lost). One that is gone (removed, or aborted by the server's cleanup) leaves the
+   * unfinished uploads, and fails.
+   */
+  async #listed(url: string, signal: AbortSignal): Promise<ListedPart[] | 'finished'> {
+    try {
+      return (await this.#json('GET', url, signal)) as ListedPart[];
+    } catch (error) {
+      const status = (error as DetailedError).originalResponse?.getStatus();
+      if (status === 404 || status === 410) await this.#forget();
+      if (status === 400 && (await this.#finished(signal))) return 'finished';
+      throw error;
+    }
+  }
+
+  /** Whether the server has the upload finished (its tus HEAD: offset = length). */
+  async #finished(signal: AbortSignal): Promise<boolean> {
+    if (!this.url) return false;
+    const res = await fetch(this.url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0', ...this.options.headers() }, signal, cache: 'no-store' }).catch(
+      () => undefined,
+    );
+    const length = res?.headers.get('Upload-Length');
+    return res?.ok === true && length !== null && length !== undefined && res.headers.get('Upload-Offset') === length;
+  }
+
+  async #done(): Promise<void> {
+    await this.#forget();
+    this.options.onProgress(this.file.size, this.file.size);
+    this.options.onSuccess();
+  }
+
+  /** Removes the upload from the page's unfinished ones. */
+  async #forget(): Promise<void> {
     if (this.#storageKey) await storage.removeUpload(this.#storageKey);
-    options.onSuccess();
+    this.#storageKey = undefined;
   }
 
   /** A JSON request to the server, tried again while the answer may pass. */
