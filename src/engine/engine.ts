@@ -14,7 +14,7 @@ import { removeExpired } from './cleanup.ts';
 import { HookRunner } from './hook-runner.ts';
 import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from '../model/upload.ts';
-import { objectSettingsProblem } from '../model/object-settings.ts';
+import { objectSettingsProblem, pickObjectSettings } from '../model/object-settings.ts';
 import { directUploadsOf, type DirectPart, type DirectUploads } from '../storage/direct.ts';
 
 export interface EngineOptions {
@@ -213,7 +213,8 @@ export class UploadEngine {
       const problem = objectSettingsProblem(decision.object);
       // The hook's fault, not the client's: answered as a hook that failed.
       if (problem) throw new TusError('REJECTED', `the pre-create hook chose object settings that cannot be stored: ${problem}`, 500);
-      upload.object = decision.object;
+      // Only the known fields are kept: the record saves what it is given.
+      upload.object = pickObjectSettings(decision.object);
     }
     if (decision.key !== undefined) {
       if (!SAFE_KEY.test(decision.key)) throw new TusError('INVALID_KEY', decision.key.slice(0, 100));

@@ -160,6 +160,12 @@ export function preferredDigest(field: string): DigestAlgorithm | undefined {
  * (or, for an empty upload finished at once, the one computed). Metadata is fixed when the object's
  * multipart upload starts; a digest only computed as the bytes arrive is known too late for it.
  */
+/**
+ * The user-metadata names the whole-upload digest is stored under (`sha256`, `sha512`): reserved,
+ * so no other setting can replace the digest the upload was checked against.
+ */
+export const DIGEST_METADATA_NAMES: readonly string[] = DIGEST_ALGORITHMS.map((algorithm) => algorithm.replace('-', ''));
+
 export function digestMetadata(digest: UploadDigest | undefined): Record<string, string> {
   const known = digest?.value ?? digest?.expected;
   if (!digest || known === undefined) return {};

@@ -11,6 +11,8 @@ import { contentHeaders } from '../../src/protocol/download.ts';
 import { multipartEtag, type PayloadCheck } from '../../src/storage/s3/integrity.ts';
 import { objectSettingsHeaders, type ObjectSettings } from '../../src/storage/s3/object-settings.ts';
 import { MemoryStateStore } from '../../src/state/memory.ts';
+import { digestMetadata } from '../../src/model/digest.ts';
+import { createHash } from 'node:crypto';
 import type { HookDecision, Hooks } from '../../src/hooks/types.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
@@ -68,10 +70,12 @@ async function serve({ check, settings = {}, streamParts = true, downloadRedirec
     parallelParts: 4,
     streamParts,
     releaseChunks: streamParts,
-    objectHeaders: (upload) => ({ ...fixed, ...contentHeaders(upload.metadata) }),
+    // As the server entries wire it: the whole-upload digest the client sent is stored with the object.
+    objectHeaders: (upload) => ({ ...fixed, ...contentHeaders(upload.metadata), ...digestMetadata(upload.digest) }),
     downloadRedirect,
   });
-  const server = await startServer({ store, state: new MemoryStateStore(), authToken, hooks, hooksUrl });
+  const state = new MemoryStateStore();
+  const server = await startServer({ store, state, authToken, hooks, hooksUrl });
   servers.push(server);
   const object = async (key: string) => {
     const res = await raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`);
@@ -79,7 +83,7 @@ async function serve({ check, settings = {}, streamParts = true, downloadRedirec
   };
   const head = (key: string) => raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`, { method: 'HEAD' });
   const put = (key: string, body: string) => raw.fetch(`${s3.endpoint}/${bucket}/${encodeURIComponent(key)}`, { method: 'PUT', body });
-  return { server, client, bucket, object, head, put };
+  return { server, client, bucket, object, head, put, state };
 }
 
 async function create(endpoint: string, length: number, metadata = ''): Promise<string> {
@@ -255,6 +259,34 @@ test("a pre-create hook's object settings are stored over the server's; settings
   const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `bad ${b64('1')}` } });
   expect(refused.status).toBe(500);
   expect(await refused.text()).toContain('object settings that cannot be stored: metadata name "Bad Name" is not a lower-case token');
+}, 60_000);
+
+test("a hook cannot replace the digest the upload was checked against (sha256, sha512 are reserved), and only the settings' known fields are saved", async () => {
+  const { server, head, state } = await serve({
+    check: 'sha256',
+    hooks: {
+      'pre-create': ({ upload }): HookDecision => {
+        if (upload.metadata.take) return { object: { metadata: { [upload.metadata.take]: 'f'.repeat(64) } } };
+        return { object: { cacheControl: 'no-store', metadata: { team: 'x' }, extra: 'kept?' } as ObjectSettings };
+      },
+    },
+  });
+  for (const name of ['sha256', 'sha512']) {
+    const refused = await fetch(server.endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '5', 'Upload-Metadata': `take ${b64(name)}` } });
+    expect(refused.status).toBe(500);
+    expect(await refused.text()).toContain(`metadata name "${name}" is reserved for the upload's digest`);
+  }
+  const bytes = randomBytes(1000);
+  const digest = createHash('sha256').update(bytes).digest();
+  const res = await fetch(server.endpoint, {
+    method: 'POST',
+    headers: { ...TUS, 'Upload-Length': String(bytes.length), 'Repr-Digest': `sha-256=:${digest.toString('base64')}:` },
+  });
+  const url = new URL(res.headers.get('Location')!, server.endpoint).href;
+  expect((await state.get(idOf(url)))?.object).toEqual({ cacheControl: 'no-store', metadata: { team: 'x' } });
+  expect((await patch(url, 0, bytes)).status).toBe(204);
+  const stored = await head(idOf(url));
+  expect([stored.headers.get('x-amz-meta-sha256'), stored.headers.get('cache-control')]).toEqual([digest.toString('hex'), 'no-store']);
 }, 60_000);
 
 test("a webhook's answer to pre-create may carry the object settings too", async () => {

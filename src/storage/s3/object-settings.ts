@@ -1,4 +1,4 @@
-import { FIELD_VALUE, METADATA_NAME, type ObjectSettings } from '../../model/object-settings.ts';
+import { FIELD_VALUE, metadataNameProblem, type ObjectSettings } from '../../model/object-settings.ts';
 
 export type { ObjectSettings } from '../../model/object-settings.ts';
 export { STORAGE_CLASS } from '../../model/object-settings.ts';
@@ -19,7 +19,8 @@ export function objectSettingsHeaders(settings: ObjectSettings): Record<string, 
   if (settings.cacheControl) headers['Cache-Control'] = settings.cacheControl;
   if (settings.storageClass) headers['x-amz-storage-class'] = settings.storageClass;
   for (const [name, value] of Object.entries(settings.metadata ?? {})) {
-    if (!METADATA_NAME.test(name)) throw new Error(`S3 metadata name "${name}" is not a lower-case token`);
+    const problem = metadataNameProblem(name);
+    if (problem) throw new Error(`S3 metadata name ${problem}`);
     headers[`x-amz-meta-${name}`] = metadataValue(value);
   }
   return headers;
@@ -54,7 +55,8 @@ export function parseMetadataSetting(text: string): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [name, value] of entries) {
     if (typeof value !== 'string') throw new Error(`the value of "${name}" is not a string`);
-    if (!METADATA_NAME.test(name)) throw new Error(`"${name}" is not a lower-case token`);
+    const problem = metadataNameProblem(name);
+    if (problem) throw new Error(problem);
     metadata[name] = value;
   }
   return metadata;
