@@ -426,18 +426,21 @@ describe('direct uploads in one form POST (/s3/params)', () => {
   });
 
   test('the policy fixes the object headers a tus upload gets: stored with them, a POST that changes one refused', async () => {
-    const { server, params } = await start();
+    const { server, params } = await start({ hooks: { 'pre-create': () => ({ object: { cacheControl: 'max-age=60', metadata: { team: 'blue' } } }) } });
     const p = await params('filename=page.html&type=text%2Fhtml');
     // A scriptable type is never served inline from the bucket.
     expect(p.fields['Content-Type']).toBe('text/html');
     expect(p.fields['Content-Disposition']).toStartWith('attachment; filename="page.html"');
+    // The hook's object settings.
+    expect([p.fields['Cache-Control'], p.fields['x-amz-meta-team']]).toEqual(['max-age=60', 'blue']);
+    expect((await post(p, randomBytes(10), { 'x-amz-meta-team': 'red' })).status).toBe(403);
     expect((await post(p, randomBytes(10), { 'Content-Disposition': 'inline' })).status).toBe(403);
     expect((await post(p, randomBytes(10), { 'Content-Type': 'text/plain' })).status).toBe(403);
     expect(await server.object(p.key)).toBeUndefined();
     expect((await post(p, randomBytes(10))).status).toBe(204);
     const stored = await server.client.headObject(p.key);
     // radosgw 16 keeps the type but not a form's Content-Disposition (AWS S3 keeps both); the policy checks both.
-    expect(stored?.headers.get('Content-Type')).toBe('text/html');
+    expect([stored?.headers.get('Content-Type'), stored?.headers.get('x-amz-meta-team')]).toEqual(['text/html', 'blue']);
   });
 
   test('S3 refuses what the policy does not allow: more than MAX_SIZE, another type, another key', async () => {
