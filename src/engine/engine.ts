@@ -580,8 +580,12 @@ export class UploadEngine {
     );
   }
 
-  /** Removes unfinished uploads whose expiry has passed; resolves with how many went. */
-  cleanup(): Promise<number> {
+  /** Removes unfinished uploads whose expiry has passed, and direct ones past MAX_SIZE; resolves with how many went. */
+  async cleanup(): Promise<number> {
+    return (await this.#removeOversized()) + (await this.#removeExpiredAll());
+  }
+
+  #removeExpiredAll(): Promise<number> {
     return removeExpired({
       state: this.#o.state,
       store: this.#o.store,
@@ -919,6 +923,35 @@ export class UploadEngine {
     }
     await this.#remove(upload);
     return true;
+  }
+
+  /**
+   * The sweep's look at unfinished direct uploads sent in parts: one whose parts S3 holds already
+   * pass MAX_SIZE (a part may have up to 5 GiB) is removed now, not at its completion or expiry.
+   * One ListParts per such upload per sweep; resolves with how many went.
+   */
+  async #removeOversized(): Promise<number> {
+    const maxSize = this.#o.maxSize;
+    const store = this.#o.store;
+    if (maxSize === undefined || !store.stale || !directUploadsOf(store)) return 0;
+    let removed = 0;
+    for await (const found of store.stale(Number.POSITIVE_INFINITY)) {
+      const record = await this.#stateCall(() => this.#o.state.get(found.id));
+      if (!record || !isDirect(record) || isSingle(record) || record.finishedAt !== undefined) continue;
+      const parts = await this.#storage(() => this.#direct().listParts(record));
+      if (!parts || parts.reduce((sum, part) => sum + part.size, 0) <= maxSize) continue;
+      try {
+        await this.#withLock(found.id, async (_signal, lease) => {
+          const current = await this.#load(found.id, lease);
+          if (current.finishedAt === undefined) await this.#remove(current);
+        });
+        removed++;
+      } catch (error) {
+        // Busy (being completed) or gone meanwhile: the next sweep looks again.
+        if (!(error instanceof TusError)) throw error;
+      }
+    }
+    return removed;
   }
 
   /**

@@ -333,6 +333,21 @@ describe('direct uploads: the guards of tus', () => {
     expect((await fetch(`${server.endpoint}${u.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(404);
   });
 
+  test('MAX_SIZE: the cleanup removes an unfinished upload whose parts S3 holds pass it, and leaves one within it', async () => {
+    const server = await start({ maxSize: 6 * MiB });
+    const client = api(server);
+    const over = await created(await client.create({ filename: 'over.bin' }));
+    const within = await created(await client.create({ filename: 'within.bin' }));
+    const overId = await s3UploadIdOf(server, over.uploadId);
+    await putPart(server, over, 1, randomBytes(5 * MiB));
+    await putPart(server, over, 2, randomBytes(2 * MiB));
+    await putPart(server, within, 1, randomBytes(MiB));
+    expect(await server.tusflow.engine.cleanup()).toBe(1);
+    expect(await s3Parts(server, over.key, overId)).toBe(404);
+    expect((await fetch(`${server.endpoint}${over.uploadId}`, { method: 'HEAD', headers: TUS })).status).toBe(404);
+    expect((await fetch(`${server.endpoint}${within.uploadId}`, { method: 'HEAD', headers: TUS })).headers.get('Upload-Offset')).toBe(String(MiB));
+  });
+
   test('an abandoned upload expires: the cleanup aborts it in S3 (but finishes one S3 completed)', async () => {
     const server = await start({ uploadTtlSeconds: 1 });
     const u = await created(await api(server).create({ filename: 'a.bin' }));
