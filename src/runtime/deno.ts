@@ -1,5 +1,5 @@
 /** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
-import { nodeSha256 } from './node-sha256.ts';
+import { nodeSha256 } from '../wiring/node-sha256.ts';
 import { serve } from './serve.ts';
 
 await serve({

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { errorText } from '../observability/redact.ts';
 import { nodeServeOptions } from '../wiring/server-options.ts';
-import { nodeSha256 } from './node-sha256.ts';
+import { nodeSha256 } from '../wiring/node-sha256.ts';
 import { serve, type Listening } from './serve.ts';
 
 export function serveOnNode(vars: Record<string, string | undefined> = process.env) {
