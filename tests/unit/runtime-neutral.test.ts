@@ -10,7 +10,14 @@ import { dirname, join, relative, resolve } from 'node:path';
 const ROOT = resolve(import.meta.dir, '../..');
 const SRC = join(ROOT, 'src');
 /** Server-only adapters (file-system stores, TCP Redis: ioredis and Bun's client) and their wiring. */
-const SERVER_ONLY = ['src/storage/file/store.ts', 'src/state/file.ts', 'src/state/redis-tcp.ts', 'src/state/redis-bun.ts', 'src/wiring/server.ts', 'src/wiring/node-sha256.ts'];
+const SERVER_ONLY = [
+  'src/storage/file/store.ts',
+  'src/state/file.ts',
+  'src/state/redis-tcp.ts',
+  'src/state/redis-bun.ts',
+  'src/wiring/server.ts',
+  'src/wiring/node-sha256.ts',
+];
 const IMPURE = /from ['"](node:|bun['"]|ioredis['"])|\bBun\.|\bDeno\./;
 
 function files(dir: string): string[] {
