@@ -16,6 +16,23 @@ export interface PageHarness {
   stop(): Promise<void>;
 }
 
+/** Debian's headless Chromium (or CHROMIUM_PATH), kept from the network beyond what a page asks for. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
 /** Builds `entry` (a page script) for the browser, serves it at `/` on localhost, and launches Chromium. */
 export async function startPageHarness(entry: string, title: string): Promise<PageHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'tusflow-page-'));
@@ -31,19 +48,7 @@ export async function startPageHarness(entry: string, title: string): Promise<Pa
         ? new Response(script, { headers: { 'Content-Type': 'text/javascript' } })
         : new Response(`<!doctype html><title>${title}</title><script type="module" src="/page.js"></script>`, { headers: { 'Content-Type': 'text/html' } }),
   });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   return {
     origin: `http://localhost:${port}`,
     browser,

@@ -4,11 +4,11 @@ import { expect } from 'bun:test';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { randomBytes, sha256 } from '../support/server.ts';
+import { launchChromium } from '../support/browser.ts';
 
 export const MiB = 1024 * 1024;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(import.meta.dir, 'artifacts');
 
 export interface Driver {
@@ -21,19 +21,7 @@ export interface Driver {
 export async function startDriver(): Promise<Driver> {
   const dir = await mkdtemp(join(tmpdir(), 'tusflow-web-'));
   await mkdir(ARTIFACTS, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   return {
     browser,
     dir,

@@ -2,71 +2,10 @@
 // calls `window.addFiles`, reads `window.report`, reloads the page mid-upload and lets Golden
 // Retriever restore and resume.
 import Uppy from '@uppy/core';
-import GoldenRetriever from '@uppy/golden-retriever';
 import Tus from '@uppy/tus';
-import { fileBytes, type FileSpec } from './bytes.ts';
-
-const MiB = 1024 * 1024;
-
-interface Report {
-  /** Bytes sent per file name, as Uppy reports them. */
-  progress: Record<string, number>;
-  /** The upload URL per finished file name. */
-  uploaded: Record<string, string>;
-  /** SHA-256 of each file's bytes as the page holds them (generated, or restored after a reload). */
-  hashes: Record<string, string>;
-  restored: boolean;
-  errors: string[];
-  complete: boolean;
-}
-
-declare global {
-  interface Window {
-    report: Report;
-    addFiles(files: FileSpec[]): Promise<void>;
-  }
-}
-
-const hex = (buffer: ArrayBuffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
-const sha256 = async (data: Blob) => hex(await crypto.subtle.digest('SHA-256', await data.arrayBuffer()));
+import { watchUppy } from '../../support/uppy-page.ts';
 
 const endpoint = new URLSearchParams(location.search).get('endpoint') ?? '';
-const report: Report = { progress: {}, uploaded: {}, hashes: {}, restored: false, errors: [], complete: false };
-window.report = report;
-
 const uppy = new Uppy({ id: 'proxy-test', autoProceed: false });
 uppy.use(Tus, { endpoint, withCredentials: true, retryDelays: [0, 500, 1000, 2000] });
-// Big enough for the 20 MiB file: by default Golden Retriever keeps only files up to 10 MiB in
-// IndexedDB. Its IndexedDB store reads these limits, but its option type names only `name` and
-// `version`, hence the widened type.
-const indexedDB: { maxFileSize: number; maxTotalSize: number } = { maxFileSize: 64 * MiB, maxTotalSize: 256 * MiB };
-uppy.use(GoldenRetriever, { indexedDB } as { indexedDB: object });
-
-uppy.on('upload-progress', (file, progress) => {
-  if (file) report.progress[file.name ?? ''] = progress.bytesUploaded ?? 0;
-});
-uppy.on('upload-success', (file, response) => {
-  if (file) report.uploaded[file.name ?? ''] = response.uploadURL ?? '';
-});
-uppy.on('upload-error', (file, error) => report.errors.push(`${file?.name}: ${error.message}`));
-uppy.on('error', (error) => report.errors.push(error.message));
-uppy.on('complete', (result) => {
-  report.complete = (result.failed ?? []).length === 0;
-});
-uppy.on('restored', () => {
-  void (async () => {
-    for (const file of uppy.getFiles()) if (file.data instanceof Blob) report.hashes[file.name ?? ''] = await sha256(file.data);
-    report.restored = true;
-    // What Uppy's Dashboard does when the user confirms: go on with the restored uploads.
-    uppy.emit('restore-confirmed');
-  })().catch((error) => report.errors.push(String(error)));
-});
-
-window.addFiles = async (files) => {
-  for (const spec of files) {
-    const blob = new Blob([fileBytes(spec.seed, spec.size)], { type: 'application/octet-stream' });
-    report.hashes[spec.name] = await sha256(blob);
-    uppy.addFile({ name: spec.name, type: 'application/octet-stream', data: blob, source: 'test' });
-  }
-  void uppy.upload().catch((error) => report.errors.push(String(error)));
-};
+watchUppy(uppy, 64 * 1024 * 1024);
