@@ -1,3 +1,4 @@
+import { toBase64 } from '../../model/encoding.ts';
 import { FIELD_VALUE, metadataNameProblem, type ObjectSettings } from '../../model/object-settings.ts';
 
 export type { ObjectSettings } from '../../model/object-settings.ts';
@@ -10,7 +11,7 @@ export { STORAGE_CLASS } from '../../model/object-settings.ts';
 function metadataValue(value: string): string {
   if (FIELD_VALUE.test(value)) return value;
   const bytes = new TextEncoder().encode(value.toWellFormed());
-  return `=?UTF-8?B?${btoa(String.fromCharCode(...bytes))}?=`;
+  return `=?UTF-8?B?${toBase64(bytes)}?=`;
 }
 
 /** The headers of CreateMultipartUpload / PutObject that store `settings` with the object. */

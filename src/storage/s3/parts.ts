@@ -78,6 +78,8 @@ export interface PartsResult {
   tail: Uint8Array;
   /** With `keepTail`: the same bytes in their slabs, or undefined when there are none. */
   held?: HeldBytes;
+  /** With `hash`: the SHA-256 of the held bytes, hashed as they arrived (for sending them as the last part). */
+  heldSha256?: Uint8Array;
 }
 
 const NONE = new Uint8Array(0);
@@ -118,6 +120,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   let tail = NONE;
   let held: HeldBytes | undefined;
   let thrown: { error: unknown } | undefined;
+  let heldSha256: Uint8Array | undefined;
 
   /** The part's bytes so far, as views of the carry and the slabs (nothing copied). */
   const contents = (): Uint8Array[] => {
@@ -237,6 +240,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     await Promise.allSettled(inflight);
     if (o.keepTail && !thrown && !failure && head.byteLength === 0 && filled > 0) {
       held = { memory, length: filled };
+      heldSha256 = hasher?.digest();
       buffers.hold(memory, Math.ceil(filled / buffers.slabSize));
     } else {
       if (!o.keepTail || head.byteLength > 0) tail = joinBytes(contents());
@@ -248,5 +252,5 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     held?.memory.release();
     throw error.error;
   }
-  return { received, nextPart: partNumber, tail, held };
+  return { received, nextPart: partNumber, tail, held, heldSha256 };
 }

@@ -285,7 +285,9 @@ export class S3DataStore implements DataStore {
       sentPart: nextPart > at.firstPart,
     });
     if (plan.last && tailLength > 0) {
-      const sent = await this.#orCompleted(upload, () => this.#s3.uploadPart(at.key, at.uploadId, nextPart, tail));
+      // The held bytes were hashed as they arrived: not again here.
+      const known = result.heldSha256 && { sha256: result.heldSha256 };
+      const sent = await this.#orCompleted(upload, () => this.#s3.uploadPart(at.key, at.uploadId, nextPart, tail, known));
       // An earlier request completed it: nothing of this write is kept, its memory included.
       if (sent === COMPLETED) {
         result.held?.memory.release();
