@@ -220,6 +220,7 @@ describe('Cloudflare Workers', () => {
       expect(body).not.toContain(name);
     }
     // Each optional one is taken as it is (AUTH_TOKEN and JWT_SECRET exclude each other).
+    expect(optional!.length).toBeGreaterThan(0);
     for (const name of optional!) expect((await page({ ...bindings, [name]: `value-of-${name}` })).status).toBe(200);
   });
 });

@@ -257,7 +257,8 @@ describe('direct uploads: the guards of tus', () => {
   afterAll(() => Promise.all(servers.map((s) => s.stop())));
 
   test('off by default: no /s3 routes', async () => {
-    const server = await start({ s3Direct: false });
+    const server = await startS3Server({});
+    servers.push(server);
     expect((await api(server).create({ filename: 'a' })).status).toBe(404);
   });
 

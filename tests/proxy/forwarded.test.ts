@@ -154,7 +154,7 @@ describe('hostile forwarded headers cost nothing', () => {
     expect(lastForwardedElement(hostile).get('host')).toBe('evil.example');
     const parseMs = performance.now() - started;
     console.log(`lastForwardedElement of 64 KiB: ${parseMs.toFixed(2)} ms`);
-    expect(parseMs).toBeLessThan(50);
+    expect(parseMs).toBeLessThan(500); // quadratic, it took seconds
   });
 
   test('every forwarded header past 1 KiB is ignored, just under it honoured', async () => {
