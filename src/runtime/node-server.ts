@@ -1,7 +1,7 @@
 /**
  * The Node server: node:http through @hono/node-server, which streams request bodies and aborts a
- * request's signal when its client goes; Redis through ioredis; S3 parts are sent from their buffers
- * (Node's fetch sends a streamed body chunked, which S3 refuses), as on Deno. Importing it starts
+ * request's signal when its client goes; Redis through ioredis; S3 requests through node:http (see
+ * node-http-fetch.ts), as on Deno. Importing it starts
  * nothing: node.ts (the program) and the command line call serveOnNode.
  */
 import type { AddressInfo } from 'node:net';
@@ -9,12 +9,14 @@ import { createAdaptorServer } from '@hono/node-server';
 import { errorText } from '../observability/redact.ts';
 import { nodeServeOptions } from '../wiring/server-options.ts';
 import { nodeSha256 } from '../wiring/node-sha256.ts';
+import { nodeHttpFetch } from './node-http-fetch.ts';
 import { serve, type Listening } from './serve.ts';
 
 export function serveOnNode(vars: Record<string, string | undefined> = process.env) {
   return serve({
     vars,
-    features: { sha256: nodeSha256 },
+    // S3 requests go through node:http, which sends a part from its slabs with its Content-Length.
+    features: { sha256: nodeSha256, streamParts: true, fetch: nodeHttpFetch() },
     listen: (tusflow, env) =>
       new Promise<Listening>((ready, fail) => {
         // requestTimeout off, headers and keep-alive bounded by CONNECTION_IDLE_TIMEOUT_SECONDS: a

@@ -26,6 +26,8 @@ export interface S3Features {
   fixedLength?: S3ClientConfig['fixedLength'];
   /** The runtime's native streaming SHA-256 (S3_CHECKSUM=sha256); without one, @noble/hashes'. */
   sha256?: S3ClientConfig['sha256'];
+  /** The fetch S3 requests go through, where the runtime's own copies bodies (Deno); default the global one. */
+  fetch?: S3ClientConfig['fetch'];
 }
 
 /** The client, its refusal of the addressing style as one line naming the settings. */
@@ -58,6 +60,7 @@ export function s3StoreFromEnv(env: ServerEnv, features: S3Features, metrics: Me
     metrics,
     payloadCheck: env.S3_CHECKSUM,
     sha256: features.sha256,
+    fetch: features.fetch,
   });
   const settings = objectSettingsHeaders({ cacheControl: env.S3_CACHE_CONTROL, storageClass: env.S3_STORAGE_CLASS, metadata: env.S3_METADATA });
   return new S3DataStore({

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { TusflowOptions } from '../../src/index.ts';
 import { FileDataStore } from '../../src/storage/file/store.ts';
 import { MemoryDataStore } from '../../src/storage/memory.ts';
-import type { S3Client } from '../../src/storage/s3/client.ts';
+import type { Fetch, S3Client } from '../../src/storage/s3/client.ts';
+import { nodeHttpFetch } from '../../src/runtime/node-http-fetch.ts';
 import type { DataStore } from '../../src/storage/types.ts';
 import { makeS3Store, startS3Server } from './s3-server.ts';
 import { startServer, type TestServer } from './server.ts';
@@ -31,7 +32,7 @@ export interface StoreUnderTest {
 }
 
 export interface DataKind {
-  name: 'memory' | 'file' | 's3';
+  name: 'memory' | 'file' | 's3' | 's3 over node:http';
   /** Stores that cut uploads into parts of this size: some tests cross a part boundary. */
   partSize?: number;
   make(): Promise<StoreUnderTest>;
@@ -76,12 +77,19 @@ export const DATA_KINDS: DataKind[] = [
       };
     },
   },
-  {
-    name: 's3',
+  s3Kind('s3'),
+  // The fetch Deno and Node send S3 requests with (parts from their slabs, streams with their length).
+  s3Kind('s3 over node:http', nodeHttpFetch()),
+];
+
+/** The S3 store on the test radosgw, its requests sent with `fetch` (default: the runtime's). */
+function s3Kind(name: DataKind['name'], fetch?: Fetch): DataKind {
+  return {
+    name,
     partSize: 5 * MiB,
     async make() {
       // Small part buffers: the tests hold a few parts at most.
-      const options = { partSize: 5 * MiB, parallelParts: 2, bufferMemory: 16 * MiB };
+      const options = { partSize: 5 * MiB, parallelParts: 2, bufferMemory: 16 * MiB, fetch };
       const { bucket, client, store } = await makeS3Store(options);
       return {
         store,
@@ -92,8 +100,8 @@ export const DATA_KINDS: DataKind[] = [
         dispose: async () => {},
       };
     },
-  },
-];
+  };
+}
 
 /** A test server on one kind of data store, and what its storage holds. */
 export interface StoreServer extends TestServer {

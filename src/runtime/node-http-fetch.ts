@@ -1,0 +1,72 @@
+/**
+ * The S3 client's fetch over node:http and node:https, for Deno: Deno's own fetch copies a byte
+ * body whole before sending it (1.55 CPU s/GiB on loopback, against 0.36 here) and sends a stream
+ * chunked, which S3 refuses. Here bytes and streams go to the socket as they are, with the
+ * Content-Length the caller gave, so a part is sent from its slabs without being joined or copied.
+ * It does only what the S3 client asks of a fetch: a URL, a method, headers, a body of bytes, a
+ * string or a stream, an abort signal; the answer's body streams.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import type { Fetch } from '../storage/s3/client.ts';
+
+export function nodeHttpFetch(): Fetch {
+  // Connections are kept for the next request, as fetch keeps them.
+  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  return (input, init = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      if (input instanceof Request) throw new TypeError('nodeHttpFetch takes a URL, not a Request');
+      const url = new URL(input);
+      const signal = init.signal ?? undefined;
+      if (signal?.aborted) return reject(signal.reason);
+      const method = init.method ?? 'GET';
+      const secure = url.protocol === 'https:';
+      const request = (secure ? https : http).request(
+        url,
+        { method, headers: Object.fromEntries(new Headers(init.headers)), agent: secure ? agents.https : agents.http },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status > 599) return request.destroy(new Error(`S3 answered with status ${status}`));
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
+          const empty = method === 'HEAD' || status === 204 || status === 304;
+          if (empty) res.resume();
+          const body = empty ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+          resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
+        },
+      );
+      // An abort ends the request, or the answer's body if it came first.
+      const onAbort = () => request.destroy(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      request.on('close', () => signal?.removeEventListener('abort', onAbort));
+      request.on('error', reject);
+      void writeBody(request, init.body).catch((error: unknown) => request.destroy(error instanceof Error ? error : new Error(String(error))));
+    });
+}
+
+async function writeBody(request: http.ClientRequest, body: RequestInit['body']): Promise<void> {
+  if (body === undefined || body === null) return void request.end();
+  if (typeof body === 'string' || body instanceof Uint8Array) return void request.end(body);
+  if (body instanceof ArrayBuffer) return void request.end(new Uint8Array(body));
+  if (!(body instanceof ReadableStream)) throw new TypeError('nodeHttpFetch sends bytes, strings and streams only');
+  // The caller's Content-Length header keeps the request from being chunked.
+  for await (const chunk of body as ReadableStream<Uint8Array>) {
+    if (request.destroyed) return; // leaving the loop cancels the stream
+    if (!request.write(chunk)) await drained(request);
+  }
+  if (!request.destroyed) request.end();
+}
+
+/** Resolves when the socket takes writes again, or the request is gone. */
+function drained(request: http.ClientRequest): Promise<void> {
+  return new Promise((done) => {
+    const finish = () => {
+      request.off('drain', finish);
+      request.off('close', finish);
+      done();
+    };
+    request.on('drain', finish);
+    request.on('close', finish);
+  });
+}
