@@ -3,12 +3,14 @@
  * Tusflow on Bun and on Deno, and the peer (@tus/server + @tus/s3-store on Node), all on loopback
  * against one radosgw (started here, or TUSFLOW_TEST_S3_ENDPOINT). Prints the tables and writes
  * bench/results/latest.{json,md}. `--quick` uses smaller files; `--no-memory` skips the memory scan;
- * `--only=concurrent` runs only the peak RSS of many concurrent uploads on Bun (under a minute;
- * BENCH_BUFFER_MEMORY sets the server's S3_BUFFER_MEMORY there, default 128 MiB); `--only=costs`
+ * `--only=concurrent` runs only the peak RSS of many concurrent uploads (BENCH_BUFFER_MEMORY sets
+ * the server's S3_BUFFER_MEMORY there, default 128 MiB); `--only=costs`
  * only the S3 requests and billed Redis/Upstash commands per upload, the peer's included;
- * `--only=integrity` only the cost of S3_CHECKSUM: one large PATCH on Bun and Deno with each check.
+ * `--only=integrity` only the cost of S3_CHECKSUM: one large PATCH on Bun and Deno with each check;
+ * `--only=profile` where the CPU of one large PATCH goes, and what that bounds. `--servers=bun,deno`
+ * measures only those servers (and the limit).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { startS3 } from '../tests/support/s3.ts';
 import { spawnServer, type ServerProcess } from '../tests/support/process.ts';
@@ -26,9 +28,11 @@ const BIG = quick ? 256 * MiB : 1024 * MiB;
 const MANY = quick ? 16 : 64;
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The limit's one part, made once (see directUpload). */
+let onePart: Uint8Array<ArrayBuffer> | undefined;
 
 const s3 = await startS3();
-if (only !== 'concurrent' && only !== 'integrity' && !existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
+if (only !== 'integrity' && !existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
   console.error('installing the peer (@tus/server + @tus/s3-store) into bench/peer …');
   const npm = Bun.spawnSync(['npm', 'install', '--no-audit', '--no-fund', '--prefix', `${ROOT}bench/peer`], { stdout: 'inherit', stderr: 'inherit' });
   if (npm.exitCode !== 0) throw new Error('could not install the peer');
@@ -38,19 +42,25 @@ interface Contender {
   name: string;
   command?: string[];
 }
+const BUN_SERVER = [process.execPath, 'src/runtime/bun.ts'];
+/** `--servers=bun,peer`: only the servers whose names hold one of these (the limit is always measured). */
+const servers = process.argv
+  .find((a) => a.startsWith('--servers='))
+  ?.slice('--servers='.length)
+  .split(',');
 const contenders: Contender[] = [
   { name: 'limit: direct S3' },
-  { name: 'tusflow (Bun)', command: [process.execPath, 'src/runtime/bun.ts'] },
+  { name: 'tusflow (Bun)', command: BUN_SERVER },
   { name: 'tusflow (Deno)', command: [`${ROOT}node_modules/.bin/deno`, 'run', '-A', 'src/runtime/deno.ts'] },
   { name: 'peer: @tus/server (Node)', command: ['node', 'bench/peer/server.mjs'] },
-];
+].filter((c) => !c.command || !servers || servers.some((s) => c.name.toLowerCase().includes(s.toLowerCase())));
 
-if (only === 'concurrent' || only === 'costs' || only === 'integrity') {
-  const rows = only === 'costs' ? await costs() : only === 'integrity' ? await integrity() : await concurrentMemory();
+if (only === 'concurrent' || only === 'costs' || only === 'integrity' || only === 'profile') {
+  const rows = only === 'costs' ? await costs() : only === 'integrity' ? await integrity() : only === 'profile' ? (await profile()).rows : await concurrentMemory();
   console.log(table(rows));
   await s3.stop();
   process.exit(0);
-} else if (only) throw new Error(`unknown --only=${only} (known: concurrent, costs, integrity)`);
+} else if (only) throw new Error(`unknown --only=${only} (known: concurrent, costs, integrity, profile)`);
 function serverEnv(bucket: string, endpoint = s3.endpoint): Record<string, string> {
   return {
     S3_ENDPOINT: endpoint,
@@ -108,7 +118,6 @@ async function tusUpload(endpoint: string, size: number, chunk = size, seed = 1)
  * The limit: a direct multipart upload with the same part size and parallelism, from one part made
  * once and sent again and again — so the measuring process spends nothing on making or copying bytes.
  */
-let onePart: Uint8Array<ArrayBuffer> | undefined;
 async function directUpload(client: S3Client, key: string, size: number): Promise<void> {
   onePart ??= new Uint8Array(await new Response(generatedBody(PART)).arrayBuffer());
   const uploadId = await client.createMultipartUpload(key);
@@ -268,6 +277,86 @@ async function integrity() {
   return rows;
 }
 
+/** CPU seconds of every radosgw and Ceph daemon on this machine (the bench's own cluster). */
+function s3CpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (['radosgw', 'ceph-osd', 'ceph-mon'].includes(readFileSync(`/proc/${pid}/comm`, 'utf8').trim())) total += cpuSeconds(Number(pid));
+    } catch {} // it ended meanwhile
+  }
+  return total;
+}
+
+/**
+ * Where the CPU goes in one large PATCH, per GiB, for each contender and for a null hop (the bench's
+ * client sending to a server that drops the bytes): the client, the server, and radosgw with its OSD.
+ * With every core busy, throughput is cores ÷ CPU seconds per byte, so no server can beat the limit
+ * by more than limit CPU ÷ (limit CPU + the null hop's): the bytes it receives cost at least that.
+ */
+async function profile(): Promise<{ rows: Record<string, string | number>[]; bound: number }> {
+  const size = BIG;
+  const gib = size / (1024 * MiB);
+  const cores = cpus().length;
+  const runs: (Contender & { hop?: boolean })[] = [
+    contenders[0]!,
+    { name: 'null hop (Bun.serve, bytes dropped)', command: [process.execPath, 'bench/null-hop.ts'], hop: true },
+    ...contenders.slice(1),
+  ];
+  const measured: { name: string; seconds: number; client: number; server: number; s3: number }[] = [];
+  // A fresh cluster is slower at first: warm it up, so the limit is not measured cold.
+  const warm = await s3.newBucket();
+  await directUpload(s3Client(warm), 'warm-up', size / 4);
+  await emptyBucket(warm);
+  for (const run of runs) {
+    const bucket = await s3.newBucket();
+    const server = run.command ? await spawnServer(serverEnv(bucket), run.command) : undefined;
+    try {
+      const cpu = () => ({ client: process.cpuUsage(), server: server ? cpuSeconds(server.proc.pid) : 0, s3: s3CpuSeconds() });
+      const before = cpu();
+      const started = performance.now();
+      if (run.hop) {
+        const res = await fetch(server!.endpoint, {
+          method: 'PUT',
+          headers: { 'Content-Length': String(size) },
+          body: generatedBody(size),
+          duplex: 'half',
+        } as RequestInit);
+        if ((await res.text()) !== String(size)) throw new Error('the null hop did not get every byte');
+      } else if (server) await tusUpload(server.endpoint, size);
+      else await directUpload(s3Client(bucket), 'direct-profile', size);
+      const seconds = (performance.now() - started) / 1000;
+      const after = cpu();
+      const client = process.cpuUsage(before.client);
+      measured.push({ name: run.name, seconds, client: (client.user + client.system) / 1e6, server: after.server - before.server, s3: after.s3 - before.s3 });
+      console.error(`profile · ${run.name}: ${(size / 1e6 / seconds).toFixed(1)} MB/s`);
+    } finally {
+      await server?.kill();
+      await emptyBucket(bucket).catch(() => {});
+    }
+  }
+  const limit = measured[0]!;
+  const hop = measured[1]!;
+  const limitCpu = (limit.client + limit.s3) / gib;
+  const hopCpu = (hop.client + hop.server) / gib;
+  const bound = limitCpu / (limitCpu + hopCpu);
+  const rows = measured.map((m) => {
+    const total = m.client + m.server + m.s3;
+    return {
+      run: m.name,
+      'MB/s': Number((size / 1e6 / m.seconds).toFixed(1)),
+      '× limit': m === hop ? '—' : Number((limit.seconds / m.seconds).toFixed(2)),
+      'client CPU s/GiB': Number((m.client / gib).toFixed(2)),
+      'server CPU s/GiB': Number((m.server / gib).toFixed(2)),
+      'S3 CPU s/GiB': Number((m.s3 / gib).toFixed(2)),
+      'total CPU s/GiB': Number((total / gib).toFixed(2)),
+      [`cores busy (of ${cores})`]: Number((total / m.seconds).toFixed(2)),
+    };
+  });
+  console.error(`profile · bound on × limit for any server through which the bytes pass: ${bound.toFixed(2)}`);
+  return { rows, bound };
+}
+
 /** S3 requests and Redis commands per upload and per PATCH, counted at a proxy and by Redis itself. */
 async function costs() {
   const rows: Record<string, string | number>[] = [];
@@ -276,7 +365,7 @@ async function costs() {
   const upstashScripts = () => (bridge.commands.get('EVALSHA') ?? 0) + (bridge.commands.get('EVAL') ?? 0);
   const runs = [
     ...contenders.filter((c) => c.command && !c.name.includes('Deno')).map((c) => ({ ...c, state: c.name.startsWith('tusflow') ? ('redis' as const) : undefined })),
-    { name: 'tusflow (Bun, Upstash)', command: contenders[1]!.command, state: 'upstash' as const },
+    { name: 'tusflow (Bun, Upstash)', command: BUN_SERVER, state: 'upstash' as const },
   ];
   for (const contender of runs) {
     for (const chunk of [size, 5 * MiB]) {
@@ -359,9 +448,10 @@ async function memory() {
 }
 
 /**
- * Peak RSS of the Bun server while 64 uploads run at once, sent whole or in small PATCHes (whose
- * incomplete parts wait between PATCHes): all part bytes held in memory come out of
- * S3_BUFFER_MEMORY, so the bound is that budget + 200 MiB, whatever the number of uploads.
+ * Peak RSS of each server while 64 uploads run at once, sent whole or in small PATCHes (whose
+ * incomplete parts wait between PATCHes). In Tusflow all part bytes held in memory come out of
+ * S3_BUFFER_MEMORY, so its bound is that budget + 200 MiB, whatever the number of uploads; the
+ * peer's figure is what Bun's must not pass.
  */
 async function concurrentMemory() {
   const budget = Number(process.env.BENCH_BUFFER_MEMORY ?? 128 * MiB);
@@ -373,22 +463,56 @@ async function concurrentMemory() {
   ];
   const rows: Record<string, string | number>[] = [];
   for (const load of loads) {
-    const bucket = await s3.newBucket();
-    const server = await spawnServer({ ...serverEnv(bucket), S3_BUFFER_MEMORY: String(budget) }, [process.execPath, 'src/runtime/bun.ts']);
+    for (const contender of contenders.filter((c) => c.command)) {
+      const bucket = await s3.newBucket();
+      const server = await spawnServer({ ...serverEnv(bucket), S3_BUFFER_MEMORY: String(budget) }, contender.command);
+      try {
+        const started = performance.now();
+        await Promise.all(Array.from({ length: count }, (_, i) => tusUpload(server.endpoint, load.size, load.chunk, i + 1)));
+        const seconds = (performance.now() - started) / 1000;
+        const peak = peakRssMiB(server.proc.pid);
+        const tusflow = contender.name.startsWith('tusflow');
+        rows.push({
+          workload: load.name,
+          server: contender.name,
+          'MB/s': ((count * load.size) / 1e6 / seconds).toFixed(1),
+          'peak RSS (MiB)': peak.toFixed(0),
+          [`≤ ${bound} MiB`]: tusflow ? (peak <= bound ? 'yes' : 'no') : '—',
+        });
+        console.error(`concurrent · ${load.name} · ${contender.name}: ${peak.toFixed(0)} MiB`);
+      } finally {
+        await server.kill();
+        await emptyBucket(bucket).catch(() => {});
+      }
+    }
+  }
+  // Bun's own floor under this load, whatever a server does with the bytes: Bun.serve alone,
+  // dropping each body as it reads it, and holding each unread for 2 s first (Bun reads some of a
+  // body into memory before anyone asks for it).
+  for (const holdMs of [0, 2000]) {
+    const hop = await spawnServer({ HOLD_MS: String(holdMs) }, [process.execPath, 'bench/null-hop.ts']);
     try {
-      const started = performance.now();
-      await Promise.all(Array.from({ length: count }, (_, i) => tusUpload(server.endpoint, load.size, load.chunk, i + 1)));
-      const seconds = (performance.now() - started) / 1000;
-      const peak = peakRssMiB(server.proc.pid);
+      const size = 16 * MiB;
+      await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const res = await fetch(hop.endpoint, {
+            method: 'PUT',
+            headers: { 'Content-Length': String(size) },
+            body: generatedBody(size, i + 1),
+            duplex: 'half',
+          } as RequestInit);
+          if ((await res.text()) !== String(size)) throw new Error('the null hop did not get every byte');
+        }),
+      );
       rows.push({
-        workload: load.name,
-        'MB/s': ((count * load.size) / 1e6 / seconds).toFixed(1),
-        'peak RSS (MiB)': peak.toFixed(0),
-        [`≤ ${bound} MiB`]: peak <= bound ? 'yes' : 'no',
+        workload: `${count} concurrent bodies of 16 MiB`,
+        server: holdMs ? 'floor: Bun.serve, each body held unread for 2 s, then dropped' : 'floor: Bun.serve, each body dropped as read',
+        'MB/s': '—',
+        'peak RSS (MiB)': peakRssMiB(hop.proc.pid).toFixed(0),
+        [`≤ ${bound} MiB`]: '—',
       });
     } finally {
-      await server.kill();
-      await emptyBucket(bucket).catch(() => {});
+      await hop.kill();
     }
   }
   return rows;
@@ -445,7 +569,7 @@ const report = [
   table(costRows),
   '',
   ...(memoryRows.length ? ['## Peak RSS (MiB) by file size, one PATCH (bound: part size × parts in flight + 100 MiB)', '', table(memoryRows), ''] : []),
-  ...(concurrentRows.length ? ['## Peak RSS of tusflow (Bun), many concurrent uploads (bound: S3_BUFFER_MEMORY + 200 MiB)', '', table(concurrentRows), ''] : []),
+  ...(concurrentRows.length ? ["## Peak RSS with many concurrent uploads (Tusflow's bound: S3_BUFFER_MEMORY + 200 MiB)", '', table(concurrentRows), ''] : []),
 ].join('\n');
 console.log(report);
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
