@@ -7,7 +7,8 @@
  * the server's S3_BUFFER_MEMORY there, default 128 MiB); `--only=costs`
  * only the S3 requests and billed Redis/Upstash commands per upload, the peer's included;
  * `--only=integrity` only the cost of S3_CHECKSUM: one large PATCH on Bun and Deno with each check;
- * `--only=profile` where the CPU of one large PATCH goes, and what that bounds. `--servers=bun,deno`
+ * `--only=profile` where the CPU of one large PATCH goes, and what that bounds; `--only=parts` part
+ * size × parts in flight on Bun beside the limit with the same settings. `--servers=bun,deno`
  * measures only those servers (and the limit).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,8 +29,8 @@ const BIG = quick ? 256 * MiB : 1024 * MiB;
 const MANY = quick ? 16 : 64;
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-/** The limit's one part, made once (see directUpload). */
-let onePart: Uint8Array<ArrayBuffer> | undefined;
+/** The limit's one part of each size, made once (see directUpload). */
+const oneParts = new Map<number, Uint8Array<ArrayBuffer>>();
 
 const s3 = await startS3();
 if (only !== 'integrity' && !existsSync(`${ROOT}bench/peer/node_modules/@tus/server`)) {
@@ -55,12 +56,19 @@ const contenders: Contender[] = [
   { name: 'peer: @tus/server (Node)', command: ['node', 'bench/peer/server.mjs'] },
 ].filter((c) => !c.command || !servers || servers.some((s) => c.name.toLowerCase().includes(s.toLowerCase())));
 
-if (only === 'concurrent' || only === 'costs' || only === 'integrity' || only === 'profile') {
-  const rows = only === 'costs' ? await costs() : only === 'integrity' ? await integrity() : only === 'profile' ? (await profile()).rows : await concurrentMemory();
+const modes: Record<string, () => Promise<Record<string, string | number>[]>> = {
+  concurrent: () => concurrentMemory(),
+  costs: () => costs(),
+  integrity: () => integrity(),
+  profile: async () => (await profile()).rows,
+  parts: () => partSettings(),
+};
+if (only && modes[only]) {
+  const rows = await modes[only]();
   console.log(table(rows));
   await s3.stop();
   process.exit(0);
-} else if (only) throw new Error(`unknown --only=${only} (known: concurrent, costs, integrity, profile)`);
+} else if (only) throw new Error(`unknown --only=${only} (known: ${Object.keys(modes).join(', ')})`);
 function serverEnv(bucket: string, endpoint = s3.endpoint): Record<string, string> {
   return {
     S3_ENDPOINT: endpoint,
@@ -118,16 +126,17 @@ async function tusUpload(endpoint: string, size: number, chunk = size, seed = 1)
  * The limit: a direct multipart upload with the same part size and parallelism, from one part made
  * once and sent again and again — so the measuring process spends nothing on making or copying bytes.
  */
-async function directUpload(client: S3Client, key: string, size: number): Promise<void> {
-  onePart ??= new Uint8Array(await new Response(generatedBody(PART)).arrayBuffer());
+async function directUpload(client: S3Client, key: string, size: number, part = PART, parallel = PARALLEL): Promise<void> {
+  const onePart = oneParts.get(part) ?? new Uint8Array(await new Response(generatedBody(part)).arrayBuffer());
+  oneParts.set(part, onePart);
   const uploadId = await client.createMultipartUpload(key);
-  const count = Math.ceil(size / PART);
+  const count = Math.ceil(size / part);
   const parts: { partNumber: number; etag: string; checksum?: string }[] = [];
   let next = 1;
   await Promise.all(
-    Array.from({ length: PARALLEL }, async () => {
+    Array.from({ length: parallel }, async () => {
       for (let n = next++; n <= count; n = next++) {
-        const bytes = n < count ? onePart! : onePart!.subarray(0, size - (count - 1) * PART);
+        const bytes = n < count ? onePart : onePart.subarray(0, size - (count - 1) * part);
         parts.push({ partNumber: n, ...(await client.uploadPart(key, uploadId, n, bytes)) });
       }
     }),
@@ -272,6 +281,52 @@ async function integrity() {
         await server.kill();
         await emptyBucket(bucket).catch(() => {});
       }
+    }
+  }
+  return rows;
+}
+
+/**
+ * S3_PART_SIZE × S3_PARALLEL_PARTS: one PATCH of half of BIG on Bun beside the limit with the same
+ * settings, each pair in turn, so that a default is chosen by measurement.
+ */
+async function partSettings() {
+  const rows: Record<string, string | number>[] = [];
+  const size = BIG / 2;
+  const warm = await s3.newBucket();
+  await directUpload(s3Client(warm), 'warm-up', size / 2);
+  await emptyBucket(warm);
+  for (const [part, parallel] of [
+    [5, 4],
+    [8, 4],
+    [16, 4],
+    [5, 8],
+    [8, 8],
+    [16, 2],
+  ] as const) {
+    const bucket = await s3.newBucket();
+    let started = performance.now();
+    await directUpload(s3Client(bucket), 'direct-parts', size, part * MiB, parallel);
+    const limit = size / 1e6 / ((performance.now() - started) / 1000);
+    const server = await spawnServer({ ...serverEnv(bucket), S3_PART_SIZE: String(part * MiB), S3_PARALLEL_PARTS: String(parallel) }, BUN_SERVER);
+    try {
+      const cpuBefore = cpuSeconds(server.proc.pid);
+      started = performance.now();
+      await tusUpload(server.endpoint, size);
+      const mbps = size / 1e6 / ((performance.now() - started) / 1000);
+      rows.push({
+        'part size (MiB)': part,
+        'parts in flight': parallel,
+        'limit MB/s': limit.toFixed(0),
+        'tusflow (Bun) MB/s': mbps.toFixed(0),
+        '× limit': (mbps / limit).toFixed(2),
+        'CPU s/GiB': ((cpuSeconds(server.proc.pid) - cpuBefore) / (size / (1024 * MiB))).toFixed(2),
+        'part memory per upload (MiB)': part * (parallel + 1),
+      });
+      console.error(`parts · ${part} MiB × ${parallel}: ${mbps.toFixed(0)} MB/s (limit ${limit.toFixed(0)})`);
+    } finally {
+      await server.kill();
+      await emptyBucket(bucket).catch(() => {});
     }
   }
   return rows;
