@@ -346,26 +346,30 @@ function s3CpuSeconds(): number {
 /**
  * Where the CPU goes in one large PATCH, per GiB, for each contender and for a null hop (the bench's
  * client sending to a server that drops the bytes): the client, the server, and radosgw with its OSD.
- * With every core busy, throughput is cores ÷ CPU seconds per byte, so no server can beat the limit
- * by more than limit CPU ÷ (limit CPU + the null hop's): the bytes it receives cost at least that.
+ * A run's CPU ceiling is what it would reach with every core busy (cores ÷ CPU seconds per byte);
+ * where a run stays below its ceiling, the cores wait on one another (latency), not on CPU.
  */
 async function profile(): Promise<{ rows: Record<string, string | number>[]; bound: number }> {
   const size = BIG;
   const gib = size / (1024 * MiB);
   const cores = cpus().length;
-  const runs: (Contender & { hop?: boolean })[] = [
+  const deno = `${ROOT}node_modules/.bin/deno`;
+  type Run = Contender & { hop?: boolean; env?: Record<string, string> };
+  const runs: Run[] = [
     contenders[0]!,
-    { name: 'null hop (Bun.serve, bytes dropped)', command: [process.execPath, 'bench/null-hop.ts'], hop: true },
+    { name: 'null hop on Bun (Bun.serve, bytes dropped)', command: [process.execPath, 'bench/null-hop.ts'], hop: true },
+    { name: 'null hop on Deno (Deno.serve, bytes dropped)', command: [deno, 'run', '-A', 'bench/null-hop-deno.ts'], hop: true },
+    { name: 'tusflow (Bun), S3_CHECKSUM=off', command: BUN_SERVER, env: { S3_CHECKSUM: 'off' } },
     ...contenders.slice(1),
   ];
-  const measured: { name: string; seconds: number; client: number; server: number; s3: number }[] = [];
+  const measured: { name: string; seconds: number; client: number; server: number; s3: number; hop?: boolean }[] = [];
   // A fresh cluster is slower at first: warm it up, so the limit is not measured cold.
   const warm = await s3.newBucket();
   await directUpload(s3Client(warm), 'warm-up', size / 4);
   await emptyBucket(warm);
   for (const run of runs) {
     const bucket = await s3.newBucket();
-    const server = run.command ? await spawnServer(serverEnv(bucket), run.command) : undefined;
+    const server = run.command ? await spawnServer({ ...serverEnv(bucket), ...run.env }, run.command) : undefined;
     try {
       const cpu = () => ({ client: process.cpuUsage(), server: server ? cpuSeconds(server.proc.pid) : 0, s3: s3CpuSeconds() });
       const before = cpu();
@@ -383,33 +387,74 @@ async function profile(): Promise<{ rows: Record<string, string | number>[]; bou
       const seconds = (performance.now() - started) / 1000;
       const after = cpu();
       const client = process.cpuUsage(before.client);
-      measured.push({ name: run.name, seconds, client: (client.user + client.system) / 1e6, server: after.server - before.server, s3: after.s3 - before.s3 });
+      measured.push({
+        name: run.name,
+        seconds,
+        client: (client.user + client.system) / 1e6,
+        server: after.server - before.server,
+        s3: after.s3 - before.s3,
+        hop: run.hop,
+      });
       console.error(`profile · ${run.name}: ${(size / 1e6 / seconds).toFixed(1)} MB/s`);
     } finally {
       await server?.kill();
       await emptyBucket(bucket).catch(() => {});
     }
   }
+  const perGiB = (m: (typeof measured)[number]) => (m.client + m.server + m.s3) / gib;
+  const find = (name: string) => measured.find((m) => m.name === name)!;
   const limit = measured[0]!;
-  const hop = measured[1]!;
-  const limitCpu = (limit.client + limit.s3) / gib;
-  const hopCpu = (hop.client + hop.server) / gib;
-  const bound = limitCpu / (limitCpu + hopCpu);
-  const rows = measured.map((m) => {
-    const total = m.client + m.server + m.s3;
-    return {
-      run: m.name,
-      'MB/s': Number((size / 1e6 / m.seconds).toFixed(1)),
-      '× limit': m === hop ? '—' : Number((limit.seconds / m.seconds).toFixed(2)),
-      'client CPU s/GiB': Number((m.client / gib).toFixed(2)),
-      'server CPU s/GiB': Number((m.server / gib).toFixed(2)),
-      'S3 CPU s/GiB': Number((m.s3 / gib).toFixed(2)),
-      'total CPU s/GiB': Number((total / gib).toFixed(2)),
-      [`cores busy (of ${cores})`]: Number((total / m.seconds).toFixed(2)),
-    };
-  });
-  console.error(`profile · bound on × limit for any server through which the bytes pass: ${bound.toFixed(2)}`);
-  return { rows, bound };
+  const limitMbps = size / 1e6 / limit.seconds;
+  // With every core busy a run moves cores ÷ (CPU s per GiB) GiB a second: its ceiling.
+  const ceiling = (cpuPerGiB: number) => ((cores / cpuPerGiB) * ((1024 * MiB) / 1e6)) / limitMbps;
+  // Any server costs at least the limit's CPU and the cheaper null hop's. With the default check
+  // it also hashes every byte (SHA-256 at the fastest rate of either runtime here), and radosgw
+  // verifies it (its CPU with the check on, less its CPU with it off).
+  const hop = Math.min(...measured.filter((m) => m.hop).map(perGiB));
+  const sha256 = Math.min(sha256SecondsPerGiB(), denoSha256SecondsPerGiB(deno));
+  const verify = Math.max(0, (find('tusflow (Bun)').s3 - find('tusflow (Bun), S3_CHECKSUM=off').s3) / gib);
+  const bound = ceiling(perGiB(limit) + hop);
+  const boundChecked = ceiling(perGiB(limit) + hop + sha256 + verify);
+  const rows = measured.map((m) => ({
+    run: m.name,
+    'MB/s': Number((size / 1e6 / m.seconds).toFixed(1)),
+    '× limit': m.hop ? '—' : Number((limit.seconds / m.seconds).toFixed(2)),
+    'client CPU s/GiB': Number((m.client / gib).toFixed(2)),
+    'server CPU s/GiB': Number((m.server / gib).toFixed(2)),
+    'S3 CPU s/GiB': Number((m.s3 / gib).toFixed(2)),
+    'total CPU s/GiB': Number(perGiB(m).toFixed(2)),
+    [`cores busy (of ${cores})`]: Number(((m.client + m.server + m.s3) / m.seconds).toFixed(2)),
+    'CPU ceiling, × limit': m.hop ? '—' : Number(ceiling(perGiB(m)).toFixed(2)),
+  }));
+  rows.push({
+    run: `ceiling of any server: limit + null hop (${hop.toFixed(2)} s/GiB)`,
+    'CPU ceiling, × limit': Number(bound.toFixed(2)),
+  } as (typeof rows)[number]);
+  rows.push({
+    run: `… with the default check: + SHA-256 (${sha256.toFixed(2)} s/GiB) + radosgw verifying it (${verify.toFixed(2)} s/GiB)`,
+    'CPU ceiling, × limit': Number(boundChecked.toFixed(2)),
+  } as (typeof rows)[number]);
+  console.error(`profile · CPU ceiling of any server, every core busy: ${bound.toFixed(2)}× the limit, ${boundChecked.toFixed(2)}× with the default check`);
+  return { rows, bound: boundChecked };
+}
+
+/** CPU seconds Bun's native SHA-256 takes over a GiB, in 256 KiB updates (as parts are hashed). */
+function sha256SecondsPerGiB(): number {
+  const chunk = new Uint8Array(256 * 1024).fill(7);
+  const hasher = new Bun.CryptoHasher('sha256');
+  const before = process.cpuUsage();
+  for (let i = 0; i < 4096; i++) hasher.update(chunk);
+  hasher.digest();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1e6;
+}
+
+/** The same on Deno, with node:crypto (the SHA-256 its server uses). */
+function denoSha256SecondsPerGiB(deno: string): number {
+  const code = `import { createHash } from 'node:crypto'; const c = new Uint8Array(262144).fill(7); const h = createHash('sha256'); const t = performance.now(); for (let i = 0; i < 4096; i++) h.update(c); h.digest(); console.log((performance.now() - t) / 1000);`;
+  const out = Bun.spawnSync([deno, 'eval', code], { stdout: 'pipe', stderr: 'pipe' });
+  const seconds = Number(new TextDecoder().decode(out.stdout).trim());
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : Number.POSITIVE_INFINITY;
 }
 
 /** S3 requests and Redis commands per upload and per PATCH, counted at a proxy and by Redis itself. */
