@@ -30,6 +30,11 @@ export interface LockOptions {
    * offset, for as long as the lock is held; where the locker saves records (`Lease.save`).
    */
   transfer?: number;
+  /**
+   * With `read`, where the locker `checksOwner`: refuse with FORBIDDEN, before touching the lock
+   * (so a current holder is not asked to stop), when the record names another owner.
+   */
+  owner?: string;
 }
 
 /** Held by the one request allowed to write an upload. */
@@ -58,6 +63,8 @@ export interface Lease {
 }
 
 export interface Locker {
+  /** Whether `acquire` with `read` checks `owner` on the record it reads (one state call, not two). */
+  readonly checksOwner?: boolean;
   /**
    * Takes the upload's lock. A current holder is asked to stop (its lease's signal aborts) and is
    * waited for up to the locker's timeout; then the call fails with LOCKED.

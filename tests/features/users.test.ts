@@ -64,6 +64,74 @@ describe('JWT: the sub owns the uploads it creates', () => {
   });
 });
 
+for (const kind of STATE_KINDS) {
+  describe(`users on the ${kind.name} state: another user's PATCH is refused before it touches the upload`, () => {
+    let server: TestServer;
+    beforeAll(async () => {
+      // A short lease: a stop request left on the lock would reach the owner's PATCH within a second.
+      const { state, locker } = await kind.make({ leaseMs: 600 });
+      server = await startServer({ jwtSecret: SECRET, state, locker });
+    });
+    afterAll(() => server.stop());
+
+    test('as tus, as the IETF draft, through a method override: 403, and the upload is as it was', async () => {
+      const alice = { Authorization: `Bearer ${await token('alice')}` };
+      const bob = { Authorization: `Bearer ${await token('bob')}` };
+      const url = await createUpload(server.endpoint, { ...alice, 'Upload-Length': '6' });
+      expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0', ...alice }, body: 'abc' })).status).toBe(204);
+      const attempts: [string, RequestInit][] = [
+        ['tus', { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '3', ...bob }, body: 'xyz' }],
+        [
+          'ietf',
+          {
+            method: 'PATCH',
+            headers: { 'Upload-Draft-Interop-Version': '6', 'Content-Type': 'application/partial-upload', 'Upload-Offset': '3', 'Upload-Complete': '?1', ...bob },
+            body: 'xyz',
+          },
+        ],
+        ['override', { method: 'POST', headers: { ...PATCH, 'X-HTTP-Method-Override': 'PATCH', 'Upload-Offset': '3', ...bob }, body: 'xyz' }],
+      ];
+      for (const [name, init] of attempts) expect([name, (await fetch(url, init)).status]).toEqual([name, 403]);
+      const head = await fetch(url, { method: 'HEAD', headers: { ...TUS, ...alice } });
+      expect(head.headers.get('Upload-Offset')).toBe('3');
+      expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '3', ...alice }, body: 'def' })).status).toBe(204);
+      expect(await (await fetch(url, { headers: alice })).text()).toBe('abcdef');
+    });
+
+    test("while the owner's PATCH runs, another user's is refused and does not cut it short", async () => {
+      const alice = { Authorization: `Bearer ${await token('alice')}` };
+      const bob = { Authorization: `Bearer ${await token('bob')}` };
+      const bytes = randomBytes(256 * 1024);
+      const url = await createUpload(server.endpoint, { ...alice, 'Upload-Length': String(bytes.byteLength) });
+      let go!: () => void;
+      const gate = new Promise<void>((resolve) => (go = resolve));
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(bytes.slice(0, 1024)),
+        async pull(c) {
+          await gate;
+          c.enqueue(bytes.slice(1024));
+          c.close();
+        },
+      });
+      const running = fetch(url, {
+        method: 'PATCH',
+        headers: { ...PATCH, 'Upload-Offset': '0', 'Content-Length': String(bytes.byteLength), ...alice },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+      await Bun.sleep(300);
+      const refused = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0', ...bob }, body: 'xyz' });
+      expect(refused.status).toBe(403);
+      // Longer than a renewal of the owner's lease: a stop request would have ended its PATCH by now.
+      await Bun.sleep(1_000);
+      go();
+      const done = await running;
+      expect([done.status, done.headers.get('Upload-Offset')]).toEqual([204, String(bytes.byteLength)]);
+      expect(sha256(new Uint8Array(await (await fetch(url, { headers: alice })).arrayBuffer()))).toBe(sha256(bytes));
+    });
+  });
+}
+
 test('a static bearer token: required on tus requests, not on OPTIONS, /health or /metrics', async () => {
   const server = await startServer({ authToken: 'let-me-in' });
   try {

@@ -106,5 +106,44 @@ for (const kind of kinds) {
       expect(marks).toEqual([undefined, undefined, undefined, undefined, undefined]);
       await runner.close?.();
     });
+
+    test("with users: the owner check costs nothing more (PATCH 2, HEAD 1), and another user's PATCH is refused in 1", async () => {
+      const runner = kind.runner();
+      const env = parseEnv({ STATE_KEY_PREFIX: `owners:${crypto.randomUUID().slice(0, 8)}:` });
+      const users: Record<string, string> = { 'Bearer alice': 'alice', 'Bearer bob': 'bob' };
+      const { app } = createTusflow({
+        ...sharedState(env, runner),
+        authorize: async (request) => {
+          const owner = users[request.headers.get('Authorization') ?? ''];
+          return owner ? { owner } : undefined;
+        },
+      });
+      const as = (user: string) => ({ ...TUS, Authorization: `Bearer ${user}` });
+      const patch = (path: string, user: string, offset: number, body: string) =>
+        app.request(path, { method: 'PATCH', headers: { ...as(user), 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' }, body });
+      const warm = await app.request('/files/', { method: 'POST', headers: { ...as('alice'), 'Upload-Length': '1' } });
+      await patch(new URL(warm.headers.get('Location')!).pathname, 'alice', 0, 'x');
+
+      const cost = async (request: () => Response | Promise<Response>) => {
+        const before = kind.billed(runner);
+        const res = await request();
+        return [res.status, kind.billed(runner) - before];
+      };
+      let path = '';
+      expect(
+        await cost(async () => {
+          const res = await app.request('/files/', { method: 'POST', headers: { ...as('alice'), 'Upload-Length': '6' } });
+          path = new URL(res.headers.get('Location')!).pathname;
+          return res;
+        }),
+      ).toEqual([201, 1]);
+      expect(await cost(() => patch(path, 'alice', 0, 'abc'))).toEqual([204, 2]);
+      expect(await cost(() => app.request(path, { method: 'HEAD', headers: as('alice') }))).toEqual([200, 1]);
+      expect(await cost(() => patch(path, 'bob', 3, 'def'))).toEqual([403, 1]);
+      expect(await cost(() => app.request(path, { method: 'HEAD', headers: as('bob') }))).toEqual([403, 1]);
+      expect(await cost(() => patch(path, 'alice', 3, 'def'))).toEqual([204, 2]);
+      expect(await (await app.request(path, { headers: as('alice') })).text()).toBe('abcdef');
+      await runner.close?.();
+    });
   });
 }

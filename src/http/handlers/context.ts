@@ -16,6 +16,8 @@ export interface HandlerContext {
   id: string;
   /** The authenticated user, when authentication names one. */
   owner?: string;
+  /** The upload's record, when the owner check has read it already: for `engine.get`, not read again. */
+  loaded?: Upload;
   /** The request as hooks see it. */
   hook: HookRequest;
 }

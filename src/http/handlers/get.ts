@@ -9,8 +9,8 @@ import type { Handler } from './context.ts';
  * (S3_DOWNLOAD_REDIRECT), redirects to a short-lived URL of them in storage: a Range header goes
  * along with the redirected request. Authentication and the owner check ran before.
  */
-export const get: Handler = async ({ request, engine, id }) => {
-  const upload = await engine.get(id);
+export const get: Handler = async ({ request, engine, id, loaded }) => {
+  const upload = await engine.get(id, loaded);
   if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
   const location = await engine.downloadUrl(upload, contentHeaders(upload.metadata));
   // The URL is a credential for a while: no cache keeps it.

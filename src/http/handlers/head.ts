@@ -3,7 +3,7 @@ import { isFinal, isFinished } from '../../model/upload.ts';
 import { concatHeader, expiryHeader, type Handler } from './context.ts';
 
 export const head: Handler = async (ctx) => {
-  const upload = await ctx.engine.get(ctx.id);
+  const upload = await ctx.engine.get(ctx.id, ctx.loaded);
   const headers: Record<string, string> = {
     'Cache-Control': 'no-store',
     ...expiryHeader(upload),

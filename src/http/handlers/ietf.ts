@@ -86,7 +86,7 @@ const create: IetfHandler = async (ctx, version) => {
   const location = uploadUrl(ctx, upload.id);
   if (hasBody(request) || (complete && length === undefined)) {
     try {
-      upload = await engine.append(upload.id, 0, readBody(request), { completes: complete, request: ctx.hook });
+      upload = await engine.append(upload.id, 0, readBody(request), { completes: complete, request: ctx.hook, owner: ctx.owner });
     } catch (error) {
       if (error instanceof TusError) return withHeaders(ietfError(error, version, { limits: limits(ctx, version) }), { Location: location });
       throw error;
@@ -97,7 +97,7 @@ const create: IetfHandler = async (ctx, version) => {
 
 const head: IetfHandler = async (ctx, version) => {
   refuseUploadHeaders(ctx.request, version);
-  const upload = await ctx.engine.get(ctx.id);
+  const upload = await ctx.engine.get(ctx.id, ctx.loaded);
   return new Response(null, { status: 204, headers: { ...state(ctx, version, upload), 'Cache-Control': 'no-store' } });
 };
 
@@ -115,7 +115,14 @@ const append: IetfHandler = async (ctx, version) => {
   const length = h.uploadLength(headers) ?? (complete && size !== undefined ? offset + size : undefined);
   try {
     const digest = h.digestRequest(headers);
-    const upload = await engine.append(id, offset, readBody(request), { length, completes: complete, finishedIsError: true, digest, request: ctx.hook });
+    const upload = await engine.append(id, offset, readBody(request), {
+      length,
+      completes: complete,
+      finishedIsError: true,
+      digest,
+      request: ctx.hook,
+      owner: ctx.owner,
+    });
     return new Response(null, { status: 204, headers: state(ctx, version, upload, true) });
   } catch (error) {
     if (error instanceof TusError) return ietfError(error, version, { providedOffset: offset, limits: limits(ctx, version) });
@@ -133,7 +140,7 @@ const fetchUpload =
   (download: Handler): IetfHandler =>
   async (ctx, version) => {
     if (version < 8) return download(ctx);
-    const upload = await ctx.engine.get(ctx.id);
+    const upload = await ctx.engine.get(ctx.id, ctx.loaded);
     const headers = { ...state(ctx, version, upload), 'Cache-Control': 'no-store' };
     if (!isFinished(upload)) return new Response(null, { status: 204, headers });
     return withHeaders(await download(ctx), headers);

@@ -28,7 +28,7 @@ export const post: Handler = async (ctx) => {
   const location = uploadUrl(ctx, upload.id);
   if (body) {
     try {
-      upload = await ctx.engine.append(upload.id, 0, body, { request: ctx.hook });
+      upload = await ctx.engine.append(upload.id, 0, body, { request: ctx.hook, owner: ctx.owner });
     } catch (error) {
       // The upload exists even though its first bytes failed: tell the client where to resume.
       return errorResponse(error, { Location: location });

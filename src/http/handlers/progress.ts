@@ -11,8 +11,8 @@ const STREAM_MS = 10 * 60_000;
  * of the same until the upload finishes. Fed from the state store, so it works on any instance,
  * whichever one receives the bytes.
  */
-export const progress: Handler = async ({ request, engine, id }) => {
-  const first = progressOf(await engine.get(id));
+export const progress: Handler = async ({ request, engine, id, loaded }) => {
+  const first = progressOf(await engine.get(id, loaded));
   if (!request.headers.get('Accept')?.includes('text/event-stream')) {
     return Response.json(first, { headers: { 'Cache-Control': 'no-store' } });
   }

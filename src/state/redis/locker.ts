@@ -27,6 +27,11 @@ export interface RedisLockerOptions {
 export class RedisLocker implements Locker {
   constructor(readonly options: RedisLockerOptions) {}
 
+  /** With the records in the same Redis, the lock's script reads the owner before it takes the lock. */
+  get checksOwner(): boolean {
+    return this.options.records !== undefined;
+  }
+
   async acquire(id: string, options: LockOptions = {}): Promise<Lease> {
     const { runner, prefix, leaseMs, timeoutMs, records } = this.options;
     const base = records ? records.key(id) : `${prefix}{${id}}`;
@@ -36,10 +41,12 @@ export class RedisLocker implements Locker {
     const started = records !== undefined ? options.transfer : undefined;
     // The transfer's JSON around the record's offset, which only the script knows.
     const mark = started === undefined ? ['', ''] : [`{"startedAt":${started},"startOffset":`, `,"received":0,"updatedAt":${started}}`];
+    const owner = read && options.owner !== undefined ? options.owner : '';
     const deadline = Date.now() + timeoutMs;
     let reply: unknown[];
     for (let wait = 25; ; wait = Math.min(wait * 2, 250)) {
-      reply = (await runner.run(ACQUIRE, [lock, stop, base], [token, leaseMs, read ? '1' : '0', ...mark])) as unknown[];
+      reply = (await runner.run(ACQUIRE, [lock, stop, base], [token, leaseMs, read ? '1' : '0', ...mark, owner])) as unknown[];
+      if (reply[0] === -1) throw new TusError('FORBIDDEN');
       if (reply[0] === 1) break;
       if (Date.now() + wait > deadline) throw new TusError('LOCKED');
       await new Promise((resolve) => setTimeout(resolve, wait));

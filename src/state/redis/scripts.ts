@@ -97,14 +97,19 @@ return 0
 );
 
 /**
- * KEYS: lock, stop request, record. ARGV: owner token, lease (ms), '1' to read the record, and a
- * running transfer to mark on it (PATCH: its JSON before and after the record's offset, or '').
- * Takes a free lock (clearing any stop request) and answers 1, then the record's field/value pairs
- * when asked; or asks the current holder to stop and answers 0.
+ * KEYS: lock, stop request, record. ARGV: owner token, lease (ms), '1' to read the record, a
+ * running transfer to mark on it (PATCH: its JSON before and after the record's offset, or ''), and
+ * the requesting user ('' for anyone). Answers -1, touching nothing, when the record names another
+ * user; otherwise takes a free lock (clearing any stop request) and answers 1, then the record's
+ * field/value pairs when asked; or asks the current holder to stop and answers 0.
  */
 export const ACQUIRE = script(
   'acquire',
   `
+if ARGV[6] ~= '' then
+  local owner = redis.call('HGET', KEYS[3], 'w')
+  if owner and owner ~= ARGV[6] then return {-1} end
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
   return {0}
