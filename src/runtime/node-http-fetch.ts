@@ -9,7 +9,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import type { Fetch } from '../storage/s3/client.ts';
+import type { S3Features } from '../wiring/env-stores.ts';
+
+type Fetch = NonNullable<S3Features['fetch']>;
 
 export function nodeHttpFetch(): Fetch {
   // Connections are kept for the next request, as fetch keeps them.
