@@ -231,9 +231,9 @@ export class S3Client {
   }
 
   /**
-   * Byte bodies go out as streams of views where the runtime's fetch keeps their Content-Length;
-   * elsewhere a list of views is joined once, here (Deno's fetch copies a body anyway, so a part in
-   * flight there costs one more copy of itself).
+   * Byte bodies go out as streams of views where the fetch keeps their Content-Length (Bun's,
+   * Workers' with `fixedLength`, node:http's on Deno and Node); elsewhere a list of views is joined
+   * once, here.
    */
   #outgoing(call: Call): Outgoing {
     const views = call.body instanceof Uint8Array ? [call.body] : Array.isArray(call.body) ? call.body : undefined;

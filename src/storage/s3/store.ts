@@ -40,7 +40,7 @@ export interface S3StoreOptions {
   tailCacheBytes?: number;
   /**
    * Upload a part while its bytes arrive instead of after (see S3Client.uploadPartStream). Only
-   * for runtimes whose fetch sends a streamed body with a fixed Content-Length (Bun).
+   * with a fetch that sends a streamed body with a fixed Content-Length (Bun's, node:http's).
    */
   streamParts?: boolean;
   /** Request bodies come from the runtime's HTTP server: free their chunks once copied (see sendParts). */
