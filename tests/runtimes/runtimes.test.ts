@@ -82,7 +82,9 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
       );
     }, 60_000);
     afterAll(async () => {
-      await server?.kill();
+      // SIGTERM first: the workerd runner then disposes Miniflare, whose workerd outlives a SIGKILLed parent.
+      server?.proc.kill('SIGTERM');
+      if ((await Promise.race([server?.proc.exited, Bun.sleep(5_000).then(() => 'late' as const)])) === 'late') await server?.kill();
       proxy?.stop(true);
     });
 

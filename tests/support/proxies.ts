@@ -51,7 +51,9 @@ async function run(command: string[], dir: string, port: number, env: Record<str
   void drain(proc.stdout);
   void drain(proc.stderr);
   const stop = async () => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
+    // SIGTERM first: nginx's master then stops its workers, which a SIGKILLed master leaves running.
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    if ((await Promise.race([proc.exited, Bun.sleep(5_000).then(() => 'late' as const)])) === 'late') proc.kill('SIGKILL');
     await proc.exited;
     await rm(dir, { recursive: true, force: true });
   };
