@@ -1,6 +1,6 @@
 /** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
 import { nodeSha256 } from '../wiring/node-sha256.ts';
-import { nodeHttpFetch } from './node-http-fetch.ts';
+import { nodeHttpFetch } from '../wiring/node-http-fetch.ts';
 import { serve } from './serve.ts';
 
 await serve({

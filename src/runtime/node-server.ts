@@ -1,15 +1,15 @@
 /**
  * The Node server: node:http through @hono/node-server, which streams request bodies and aborts a
  * request's signal when its client goes; Redis through ioredis; S3 requests through node:http (see
- * node-http-fetch.ts), as on Deno. Importing it starts
- * nothing: node.ts (the program) and the command line call serveOnNode.
+ * node-http-fetch.ts), as on Deno. Importing it starts nothing: node.ts (the program) and the
+ * command line call serveOnNode.
  */
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { errorText } from '../observability/redact.ts';
 import { nodeServeOptions } from '../wiring/server-options.ts';
 import { nodeSha256 } from '../wiring/node-sha256.ts';
-import { nodeHttpFetch } from './node-http-fetch.ts';
+import { nodeHttpFetch } from '../wiring/node-http-fetch.ts';
 import { serve, type Listening } from './serve.ts';
 
 export function serveOnNode(vars: Record<string, string | undefined> = process.env) {

@@ -1,5 +1,6 @@
 import type { TusflowOptions } from './config.ts';
 import { createTusflow, type Tusflow } from './create.ts';
+import { nodeHttpFetch } from './node-http-fetch.ts';
 import { nodeSha256 } from './node-sha256.ts';
 import { type RuntimeFeatures, scheduleCleanup, serverConfig } from './server.ts';
 
@@ -10,8 +11,10 @@ import { type RuntimeFeatures, scheduleCleanup, serverConfig } from './server.ts
  * Rejects with a ConfigError naming the variable when the environment is wrong. Server-only.
  */
 export async function tusflowFromEnv(vars: Record<string, string | undefined>, options: TusflowOptions = {}, features: RuntimeFeatures = {}): Promise<Tusflow> {
-  // node:crypto's native SHA-256 for the parts' payload hash (Bun, Node and Deno all have it).
-  const { env, options: fromVars } = await serverConfig(vars, { sha256: nodeSha256, ...features });
+  // node:crypto's native SHA-256 for the parts' payload hash (Bun, Node and Deno all have it), and
+  // outside Bun (whose fetch sends parts from their slabs already) S3 requests through node:http.
+  const sending = 'Bun' in globalThis ? {} : { fetch: nodeHttpFetch(), streamParts: true };
+  const { env, options: fromVars } = await serverConfig(vars, { sha256: nodeSha256, ...sending, ...features });
   // Mounted in an app it adds only its tus routes: the page, /health and /metrics are opt-in here too.
   const tusflow = createTusflow({ ...fromVars, webPage: false, health: false, metrics: false, ...options });
   const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);

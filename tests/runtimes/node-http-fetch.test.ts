@@ -1,12 +1,12 @@
 /**
- * The fetch Deno and Node send S3 requests with (src/runtime/node-http-fetch.ts), against a loopback
+ * The fetch Deno and Node send S3 requests with (src/wiring/node-http-fetch.ts), against a loopback
  * server that reports what it received: bodies arrive whole and with their Content-Length (never
  * chunked), answers come back as fetch gives them, an abort ends a request wherever it is, and a
  * request without a body is left to the runtime's fetch.
  * The S3 store's whole contract also runs through it (tests/storage/contract.test.ts).
  */
 import { afterAll, expect, test } from 'bun:test';
-import { nodeHttpFetch } from '../../src/runtime/node-http-fetch.ts';
+import { nodeHttpFetch } from '../../src/wiring/node-http-fetch.ts';
 import { randomBytes, sha256 } from '../support/server.ts';
 
 const fetchOverNode = nodeHttpFetch();

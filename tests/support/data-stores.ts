@@ -9,7 +9,7 @@ import type { TusflowOptions } from '../../src/index.ts';
 import { FileDataStore } from '../../src/storage/file/store.ts';
 import { MemoryDataStore } from '../../src/storage/memory.ts';
 import type { Fetch, S3Client } from '../../src/storage/s3/client.ts';
-import { nodeHttpFetch } from '../../src/runtime/node-http-fetch.ts';
+import { nodeHttpFetch } from '../../src/wiring/node-http-fetch.ts';
 import type { DataStore } from '../../src/storage/types.ts';
 import { makeS3Store, startS3Server } from './s3-server.ts';
 import { startServer, type TestServer } from './server.ts';

@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dir, '../..');
 const SRC = join(ROOT, 'src');
-/** Server-only adapters (file-system stores, TCP Redis: ioredis and Bun's client) and their wiring. */
+/** Server-only adapters (file-system stores, TCP Redis: ioredis and Bun's client, node:crypto and node:http for S3) and their wiring. */
 const SERVER_ONLY = [
   'src/storage/file/store.ts',
   'src/state/file.ts',
@@ -17,6 +17,7 @@ const SERVER_ONLY = [
   'src/state/redis-bun.ts',
   'src/wiring/server.ts',
   'src/wiring/node-sha256.ts',
+  'src/wiring/node-http-fetch.ts',
 ];
 const IMPURE = /from ['"](node:|bun['"]|ioredis['"])|\bBun\.|\bDeno\./;
 

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import type { S3Features } from '../wiring/env-stores.ts';
+import type { S3Features } from './env-stores.ts';
 
 type Fetch = NonNullable<S3Features['fetch']>;
 
@@ -39,8 +39,8 @@ export function nodeHttpFetch(): Fetch {
           for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
           const empty = method === 'HEAD' || status === 204 || status === 304;
           if (empty) res.resume();
-          const body = empty ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
-          resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
+          const answer = empty ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+          resolve(new Response(answer, { status, statusText: res.statusMessage, headers }));
         },
       );
       // An abort ends the request, or the answer's body if it came first.
