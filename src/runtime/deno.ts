@@ -1,13 +1,12 @@
 /** Deno entry: `deno task start` (npm run start:deno). Deno Deploy runs it with S3 + Upstash. */
-import { nodeSha256 } from '../wiring/node-sha256.ts';
-import { nodeHttpFetch } from '../wiring/node-http-fetch.ts';
+import { nodeS3Features } from '../wiring/node-http-fetch.ts';
 import { serve } from './serve.ts';
 
 await serve({
   vars: Deno.env.toObject(),
   // S3 requests go through node:http, which sends a part from its slabs with its Content-Length
   // (Deno's fetch copies it first, and sends a stream chunked).
-  features: { releaseChunks: true, streamParts: true, sha256: nodeSha256, fetch: nodeHttpFetch() },
+  features: { releaseChunks: true, ...nodeS3Features(Deno.env.toObject()) },
   listen: (tusflow, env) =>
     new Promise((ready) => {
       const server = Deno.serve(

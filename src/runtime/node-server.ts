@@ -8,15 +8,14 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { errorText } from '../observability/redact.ts';
 import { nodeServeOptions } from '../wiring/server-options.ts';
-import { nodeSha256 } from '../wiring/node-sha256.ts';
-import { nodeHttpFetch } from '../wiring/node-http-fetch.ts';
+import { nodeS3Features } from '../wiring/node-http-fetch.ts';
 import { serve, type Listening } from './serve.ts';
 
 export function serveOnNode(vars: Record<string, string | undefined> = process.env) {
   return serve({
     vars,
     // S3 requests go through node:http, which sends a part from its slabs with its Content-Length.
-    features: { sha256: nodeSha256, streamParts: true, fetch: nodeHttpFetch() },
+    features: nodeS3Features(vars),
     listen: (tusflow, env) =>
       new Promise<Listening>((ready, fail) => {
         // requestTimeout off, headers and keep-alive bounded by CONNECTION_IDLE_TIMEOUT_SECONDS: a

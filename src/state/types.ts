@@ -32,7 +32,8 @@ export interface LockOptions {
   transfer?: number;
   /**
    * With `read`, where the locker `checksOwner`: refuse with FORBIDDEN, before touching the lock
-   * (so a current holder is not asked to stop), when the record names another owner.
+   * (so a current holder is not asked to stop), when the record names another owner; when there is
+   * no record to check, take the lock only if it is free (the caller checks the record it rebuilds).
    */
   owner?: string;
 }

@@ -1,6 +1,6 @@
 import type { TusflowOptions } from './config.ts';
 import { createTusflow, type Tusflow } from './create.ts';
-import { nodeHttpFetch } from './node-http-fetch.ts';
+import { nodeS3Features } from './node-http-fetch.ts';
 import { nodeSha256 } from './node-sha256.ts';
 import { type RuntimeFeatures, scheduleCleanup, serverConfig } from './server.ts';
 
@@ -12,9 +12,10 @@ import { type RuntimeFeatures, scheduleCleanup, serverConfig } from './server.ts
  */
 export async function tusflowFromEnv(vars: Record<string, string | undefined>, options: TusflowOptions = {}, features: RuntimeFeatures = {}): Promise<Tusflow> {
   // node:crypto's native SHA-256 for the parts' payload hash (Bun, Node and Deno all have it), and
-  // outside Bun (whose fetch sends parts from their slabs already) S3 requests through node:http.
-  const sending = 'Bun' in globalThis ? {} : { fetch: nodeHttpFetch(), streamParts: true };
-  const { env, options: fromVars } = await serverConfig(vars, { sha256: nodeSha256, ...sending, ...features });
+  // outside Bun (whose fetch sends parts from their slabs already) S3 requests through node:http,
+  // unless the caller brings its own fetch.
+  const defaults = 'Bun' in globalThis || features.fetch ? { sha256: nodeSha256 } : nodeS3Features(vars);
+  const { env, options: fromVars } = await serverConfig(vars, { ...defaults, ...features });
   // Mounted in an app it adds only its tus routes: the page, /health and /metrics are opt-in here too.
   const tusflow = createTusflow({ ...fromVars, webPage: false, health: false, metrics: false, ...options });
   const stopCleanup = scheduleCleanup(tusflow.engine, env.CLEANUP_INTERVAL_SECONDS);

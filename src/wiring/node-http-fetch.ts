@@ -13,8 +13,22 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { S3Features } from './env-stores.ts';
+import { nodeSha256 } from './node-sha256.ts';
 
 type Fetch = NonNullable<S3Features['fetch']>;
+
+/** Proxy settings that only the runtime's fetch honours (Deno's does; node:http does not). */
+const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
+
+/**
+ * What a Node or Deno server gives the S3 store: node:crypto's SHA-256, and S3 requests through
+ * node:http, parts streamed from their slabs — unless the environment sets a proxy, which only the
+ * runtime's fetch goes through.
+ */
+export function nodeS3Features(vars: Record<string, string | undefined>): S3Features {
+  if (PROXY_VARS.some((name) => vars[name])) return { sha256: nodeSha256 };
+  return { sha256: nodeSha256, streamParts: true, fetch: nodeHttpFetch() };
+}
 
 export function nodeHttpFetch(): Fetch {
   // Connections are kept for the next request, as fetch keeps them.
@@ -33,14 +47,19 @@ export function nodeHttpFetch(): Fetch {
         url,
         { method, headers: Object.fromEntries(new Headers(init.headers)), agent: secure ? agents.https : agents.http },
         (res) => {
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status > 599) return request.destroy(new Error(`S3 answered with status ${status}`));
-          const headers = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
-          const empty = method === 'HEAD' || status === 204 || status === 304;
-          if (empty) res.resume();
-          const answer = empty ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
-          resolve(new Response(answer, { status, statusText: res.statusMessage, headers }));
+          // A throw here would be uncaught (node:http's event): whatever the answer, the call fails instead.
+          try {
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status > 599) throw new Error(`S3 answered with status ${status}`);
+            const headers = new Headers();
+            for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
+            const empty = status === 204 || status === 205 || status === 304;
+            if (empty) res.resume();
+            const answer = empty ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
+            resolve(new Response(answer, { status, statusText: res.statusMessage, headers }));
+          } catch (error) {
+            request.destroy(error instanceof Error ? error : new Error(String(error)));
+          }
         },
       );
       // An abort ends the request, or the answer's body if it came first.

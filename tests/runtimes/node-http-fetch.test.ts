@@ -27,6 +27,7 @@ const server = Bun.serve({
           ['x-a', '2'],
         ],
       });
+    if (path === '/reset') return new Response(null, { status: 205 });
     if (path === '/refuse') return new Response('<Error><Code>AccessDenied</Code></Error>', { status: 403 });
     if (path === '/silent') return new Promise<Response>(() => {});
     if (path === '/slow-answer') {
@@ -86,7 +87,7 @@ test('a byte body and a stream with its Content-Length arrive whole, not chunked
   expect(text).toMatchObject({ method: 'POST', size: 11, contentLength: '11' });
 });
 
-test('answers: an error status with its text, a 204 with no body and repeated headers', async () => {
+test('answers: an error status with its text, a 204 and a 205 with no body, repeated headers', async () => {
   const refused = await fetchOverNode(url('/refuse'), { method: 'PUT', body: new Uint8Array(10) });
   expect(refused.status).toBe(403);
   expect(refused.ok).toBe(false);
@@ -96,6 +97,10 @@ test('answers: an error status with its text, a 204 with no body and repeated he
   expect(empty.status).toBe(204);
   expect(empty.body).toBeNull();
   expect(empty.headers.get('x-a')).toBe('1, 2');
+
+  // A status whose Response cannot have a body: answered, not thrown out of node:http's event.
+  const reset = await fetchOverNode(url('/reset'), { method: 'PUT', body: 'x' });
+  expect([reset.status, reset.body]).toEqual([205, null]);
 });
 
 test("a request without a body (a download, a listing) goes through the runtime's fetch, whose answers stream with backpressure", async () => {

@@ -110,12 +110,12 @@ for (const kind of kinds) {
     test("with users: the owner check costs nothing more (PATCH 2, HEAD 1), and another user's PATCH is refused in 1", async () => {
       const runner = kind.runner();
       const env = parseEnv({ STATE_KEY_PREFIX: `owners:${crypto.randomUUID().slice(0, 8)}:` });
-      const users: Record<string, string> = { 'Bearer alice': 'alice', 'Bearer bob': 'bob' };
+      const users: Record<string, string> = { 'Bearer alice': 'alice', 'Bearer bob': 'bob', 'Bearer nobody': '' };
       const { app } = createTusflow({
         ...sharedState(env, runner),
         authorize: async (request) => {
           const owner = users[request.headers.get('Authorization') ?? ''];
-          return owner ? { owner } : undefined;
+          return owner === undefined ? undefined : { owner };
         },
       });
       const as = (user: string) => ({ ...TUS, Authorization: `Bearer ${user}` });
@@ -140,6 +140,8 @@ for (const kind of kinds) {
       expect(await cost(() => patch(path, 'alice', 0, 'abc'))).toEqual([204, 2]);
       expect(await cost(() => app.request(path, { method: 'HEAD', headers: as('alice') }))).toEqual([200, 1]);
       expect(await cost(() => patch(path, 'bob', 3, 'def'))).toEqual([403, 1]);
+      // A user named '' is a user too, not "anyone".
+      expect(await cost(() => patch(path, 'nobody', 3, 'def'))).toEqual([403, 1]);
       expect(await cost(() => app.request(path, { method: 'HEAD', headers: as('bob') }))).toEqual([403, 1]);
       expect(await cost(() => patch(path, 'alice', 3, 'def'))).toEqual([204, 2]);
       expect(await (await app.request(path, { headers: as('alice') })).text()).toBe('abcdef');

@@ -41,11 +41,12 @@ export class RedisLocker implements Locker {
     const started = records !== undefined ? options.transfer : undefined;
     // The transfer's JSON around the record's offset, which only the script knows.
     const mark = started === undefined ? ['', ''] : [`{"startedAt":${started},"startOffset":`, `,"received":0,"updatedAt":${started}}`];
-    const owner = read && options.owner !== undefined ? options.owner : '';
+    // An empty user is a user too ('' must not mean "anyone").
+    const user = read && options.owner !== undefined ? ['1', options.owner] : ['0', ''];
     const deadline = Date.now() + timeoutMs;
     let reply: unknown[];
     for (let wait = 25; ; wait = Math.min(wait * 2, 250)) {
-      reply = (await runner.run(ACQUIRE, [lock, stop, base], [token, leaseMs, read ? '1' : '0', ...mark, owner])) as unknown[];
+      reply = (await runner.run(ACQUIRE, [lock, stop, base], [token, leaseMs, read ? '1' : '0', ...mark, ...user])) as unknown[];
       if (reply[0] === -1) throw new TusError('FORBIDDEN');
       if (reply[0] === 1) break;
       if (Date.now() + wait > deadline) throw new TusError('LOCKED');
