@@ -6,7 +6,7 @@
  * The S3 store's whole contract also runs through it (tests/storage/contract.test.ts).
  */
 import { afterAll, expect, test } from 'bun:test';
-import { nodeHttpFetch } from '../../src/wiring/node-http-fetch.ts';
+import { nodeHttpFetch, nodeS3Features } from '../../src/wiring/node-http-fetch.ts';
 import { randomBytes, sha256 } from '../support/server.ts';
 
 const fetchOverNode = nodeHttpFetch();
@@ -142,4 +142,13 @@ test('an abort ends the request wherever it is: while the body is sent, before a
 
   // Already aborted: nothing is sent.
   await expect(fetchOverNode(url('/echo'), { method: 'PUT', body: 'x', signal: AbortSignal.abort(new Error('early')) })).rejects.toThrow('early');
+});
+
+test("the servers use it unless the environment sets a proxy, which only the runtime's fetch goes through", () => {
+  expect(nodeS3Features({})).toMatchObject({ streamParts: true, fetch: expect.any(Function) });
+  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']) {
+    const features = nodeS3Features({ [name]: 'http://127.0.0.1:3128' });
+    expect([name, features.fetch, features.streamParts]).toEqual([name, undefined, undefined]);
+    expect(features.sha256).toBeDefined();
+  }
 });
