@@ -23,10 +23,11 @@ const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 /**
  * What a Node or Deno server gives the S3 store: node:crypto's SHA-256, and S3 requests through
  * node:http, parts streamed from their slabs — unless the environment sets a proxy, which only the
- * runtime's fetch goes through.
+ * runtime's fetch goes through, or this is Deno Deploy (DENO_DEPLOYMENT_ID), whose documentation
+ * names fetch for outbound HTTP.
  */
 export function nodeS3Features(vars: Record<string, string | undefined>): S3Features {
-  if (PROXY_VARS.some((name) => vars[name])) return { sha256: nodeSha256 };
+  if (vars.DENO_DEPLOYMENT_ID || PROXY_VARS.some((name) => vars[name])) return { sha256: nodeSha256 };
   return { sha256: nodeSha256, streamParts: true, fetch: nodeHttpFetch() };
 }
 

@@ -144,9 +144,9 @@ test('an abort ends the request wherever it is: while the body is sent, before a
   await expect(fetchOverNode(url('/echo'), { method: 'PUT', body: 'x', signal: AbortSignal.abort(new Error('early')) })).rejects.toThrow('early');
 });
 
-test("the servers use it unless the environment sets a proxy, which only the runtime's fetch goes through", () => {
+test("the servers use it unless the environment sets a proxy (only the runtime's fetch goes through one) or is Deno Deploy's", () => {
   expect(nodeS3Features({})).toMatchObject({ streamParts: true, fetch: expect.any(Function) });
-  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']) {
+  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'DENO_DEPLOYMENT_ID']) {
     const features = nodeS3Features({ [name]: 'http://127.0.0.1:3128' });
     expect([name, features.fetch, features.streamParts]).toEqual([name, undefined, undefined]);
     expect(features.sha256).toBeDefined();
