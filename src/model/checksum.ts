@@ -11,28 +11,32 @@ export interface Hasher {
   digest(): Uint8Array;
 }
 
-const CRC_TABLE = (() => {
+/**
+ * Reflected CRC-32 hashers for one polynomial (its table made once): 0xedb88320 is CRC-32
+ * (Upload-Checksum's crc32), 0x82f63b78 CRC-32C (S3's x-amz-checksum-crc32c).
+ */
+export function crc32Hasher(polynomial: number): () => Hasher {
   const table = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
     let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    for (let k = 0; k < 8; k++) c = c & 1 ? polynomial ^ (c >>> 1) : c >>> 1;
     table[n] = c >>> 0;
   }
-  return table;
-})();
-
-function crc32(): Hasher {
-  let crc = 0xffffffff;
-  return {
-    update(chunk) {
-      for (let i = 0; i < chunk.length; i++) crc = CRC_TABLE[(crc ^ chunk[i]!) & 0xff]! ^ (crc >>> 8);
-    },
-    digest() {
-      const value = (crc ^ 0xffffffff) >>> 0;
-      return new Uint8Array([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff]);
-    },
+  return () => {
+    let crc = 0xffffffff;
+    return {
+      update(chunk) {
+        for (let i = 0; i < chunk.length; i++) crc = table[(crc ^ chunk[i]!) & 0xff]! ^ (crc >>> 8);
+      },
+      digest() {
+        const value = (crc ^ 0xffffffff) >>> 0;
+        return new Uint8Array([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff]);
+      },
+    };
   };
 }
+
+const crc32 = crc32Hasher(0xedb88320);
 
 const algorithms = {
   md5: () => md5.create(),

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ensureBuilt } from '../support/build.ts';
+import { framingOf, watchingProxy } from '../support/fault-proxy.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { startS3 } from '../support/s3.ts';
 import { randomBytes, sha256, TUS } from '../support/server.ts';
@@ -29,21 +30,10 @@ for (const [runtime, command] of [
       await ensureBuilt();
       const s3 = await startS3();
       bucket = await s3.newBucket();
-      const upstream = new URL(s3.endpoint);
-      proxy = Bun.serve({
-        hostname: '127.0.0.1',
-        port: 0,
-        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-        fetch(request) {
-          const url = new URL(request.url);
-          // node:http sends no User-Agent; Node's and Deno's fetch do.
-          const sentBy = request.headers.has('user-agent') ? 'fetch' : 'node:http';
-          const length = request.headers.get('transfer-encoding') ?? (request.headers.has('content-length') ? 'content-length' : 'none');
-          if (request.body) framing.push(`${request.method} ${sentBy} ${length}`);
-          url.host = upstream.host;
-          return fetch(new Request(url, request), { decompress: false } as RequestInit);
-        },
-      });
+      // node:http sends no User-Agent; Node's and Deno's fetch do.
+      proxy = watchingProxy(s3.endpoint, (request) =>
+        framing.push(`${request.method} ${request.headers.has('user-agent') ? 'fetch' : 'node:http'} ${framingOf(request.headers)}`),
+      );
       server = await spawnServer(
         {
           S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,

@@ -9,7 +9,7 @@ import { randomBytes, sha256, TUS } from '../support/server.ts';
 import { spawnServer, type ServerProcess } from '../support/process.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { upstashBridge } from '../support/state-stores.ts';
-import { forward, operationOf } from '../support/fault-proxy.ts';
+import { framingOf, operationOf, watchingProxy } from '../support/fault-proxy.ts';
 import { tusUpload } from '../support/tus-client.ts';
 import { ensureBuilt } from '../support/build.ts';
 
@@ -49,20 +49,9 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
       if (runtime === 'node') await ensureBuilt();
       bucket = await s3.newBucket();
       const bridge = await upstashBridge();
-      const upstream = new URL(s3.endpoint);
-      proxy = Bun.serve({
-        hostname: '127.0.0.1',
-        port: 0,
-        maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-        fetch(request) {
-          const url = new URL(request.url);
-          if (request.body) {
-            const sent = request.headers.get('transfer-encoding') ?? (request.headers.has('content-length') ? 'content-length' : 'none');
-            const key = `${operationOf(request.method, url, request.headers)} ${sent}`;
-            framing.set(key, (framing.get(key) ?? 0) + 1);
-          }
-          return forward(request, url, upstream);
-        },
+      proxy = watchingProxy(s3.endpoint, (request, url) => {
+        const key = `${operationOf(request.method, url, request.headers)} ${framingOf(request.headers)}`;
+        framing.set(key, (framing.get(key) ?? 0) + 1);
       });
       server = await spawnServer(
         {

@@ -3,6 +3,9 @@ import type { Upload } from '../../src/index.ts';
 import { restoreHash, startHash } from '../../src/model/digest.ts';
 import { newUploadId } from '../../src/model/id.ts';
 import type { TusError } from '../../src/model/errors.ts';
+import type { ScriptRunner } from '../../src/state/redis/client.ts';
+import { RELEASE } from '../../src/state/redis/scripts.ts';
+import type { StateStore } from '../../src/state/types.ts';
 import { IOREDIS_KIND, STATE_KINDS } from '../support/state-stores.ts';
 
 const upload = (fields: Partial<Upload> = {}): Upload => ({
@@ -15,6 +18,13 @@ const upload = (fields: Partial<Upload> = {}): Upload => ({
   store: { uploadId: 'x/y+z', partSize: '5242880' },
   ...fields,
 });
+
+/** Ends the lease of the lock an upload's holder has, as when it runs out (a stalled instance). */
+async function expireLease(state: StateStore, runner: ScriptRunner, id: string): Promise<void> {
+  const lock = `${(state as unknown as { key(id: string): string }).key(id)}:lock`;
+  const token = (await runner.run({ name: 'peek', source: "return redis.call('GET', KEYS[1])" }, [lock], [])) as string;
+  expect(await runner.run(RELEASE, [lock], [token])).toBe(1);
+}
 
 for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
   describe(`state store: ${kind.name}`, () => {
@@ -76,10 +86,7 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       if (kind.name === 'embedded') return;
       // A writer whose lease ran out releases with a lower offset and its state: both are refused.
       const late = await locker.acquire(u.id, { read: true, transfer: 1 });
-      const { RELEASE } = await import('../../src/state/redis/scripts.ts');
-      const lock = `${(state as unknown as { key(id: string): string }).key(u.id)}:lock`;
-      const token = (await runner!.run({ name: 'peek', source: "return redis.call('GET', KEYS[1])" }, [lock], [])) as string;
-      expect(await runner!.run(RELEASE, [lock], [token])).toBe(1);
+      await expireLease(state, runner!, u.id);
       const holder = await locker.acquire(u.id, { read: true, transfer: 2 });
       running.update(new Uint8Array(10).fill(3));
       await holder.release({ offset: 60, digest: { algorithm: 'sha-256', state: running.save() } });
@@ -213,10 +220,7 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
         await state.put(u);
         const late = await locker.acquire(u.id, { read: true, transfer: 1 });
         // Its lease runs out (a stalled instance): the lock key goes, and another request takes the upload.
-        const { RELEASE } = await import('../../src/state/redis/scripts.ts');
-        const lock = `${(state as unknown as { key(id: string): string }).key(u.id)}:lock`;
-        const token = (await runner!.run({ name: 'peek', source: "return redis.call('GET', KEYS[1])" }, [lock], [])) as string;
-        expect(await runner!.run(RELEASE, [lock], [token])).toBe(1);
+        await expireLease(state, runner!, u.id);
         const holder = await locker.acquire(u.id, { read: true, transfer: 2 });
         await late.release({ offset: 7 });
         const record = await state.get(u.id);

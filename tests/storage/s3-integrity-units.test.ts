@@ -4,7 +4,7 @@ import { crc32c, crc64nvme, jsSha256, multipartEtag, payloadHeaders, type Sha256
 import { PartBuffers } from '../../src/storage/s3/buffers.ts';
 import { sendParts } from '../../src/storage/s3/parts.ts';
 import { parseMetadataSetting } from '../../src/storage/s3/object-settings.ts';
-import { S3Client } from '../../src/storage/s3/client.ts';
+import { type Fetch, S3Client } from '../../src/storage/s3/client.ts';
 import { sendPlan } from '../../src/storage/s3/concat.ts';
 import { S3DataStore } from '../../src/storage/s3/store.ts';
 import { parseEnv } from '../../src/wiring/config.ts';
@@ -141,25 +141,25 @@ test('a 501 that does not say the header is refused (another operation not imple
   expect(named.client.conditionalComplete).toBe(false);
 });
 
+/** An offline client with `S3_CHECKSUM=crc32c`, answered by `fetch`. */
+function crcClient(fetch: Fetch): S3Client {
+  return new S3Client({ ...offline(() => new Response('')).client.config, payloadCheck: 'crc32c', fetch });
+}
+const crcOf = (bytes: Uint8Array) => Buffer.from(crc32c([bytes])).toString('base64');
+
 test('crc32c: UploadPart and UploadPartCopy give back the part checksum, and a concatenation completes with every part checksum', async () => {
-  const crcOf = (bytes: Uint8Array) => Buffer.from(crc32c([bytes])).toString('base64');
   const bytes = new TextEncoder().encode('hello');
   let completion = '';
-  const { client } = offline(() => new Response(''));
-  const crc = new S3Client({
-    ...client.config,
-    payloadCheck: 'crc32c',
-    fetch: async (url, init) => {
-      const u = new URL(String(url));
-      const headers = new Headers(init?.headers);
-      if (init?.method === 'PUT' && headers.has('x-amz-copy-source')) {
-        return new Response(`<CopyPartResult><ETag>"c${u.searchParams.get('partNumber')}"</ETag><ChecksumCRC32C>copied==</ChecksumCRC32C></CopyPartResult>`);
-      }
-      if (init?.method === 'PUT') return new Response('', { headers: { ETag: `"p${u.searchParams.get('partNumber')}"` } });
-      if (init?.method === 'GET') return new Response(bytes);
-      completion = String(init?.body);
-      return new Response('<CompleteMultipartUploadResult/>');
-    },
+  const crc = crcClient(async (url, init) => {
+    const u = new URL(String(url));
+    const headers = new Headers(init?.headers);
+    if (init?.method === 'PUT' && headers.has('x-amz-copy-source')) {
+      return new Response(`<CopyPartResult><ETag>"c${u.searchParams.get('partNumber')}"</ETag><ChecksumCRC32C>copied==</ChecksumCRC32C></CopyPartResult>`);
+    }
+    if (init?.method === 'PUT') return new Response('', { headers: { ETag: `"p${u.searchParams.get('partNumber')}"` } });
+    if (init?.method === 'GET') return new Response(bytes);
+    completion = String(init?.body);
+    return new Response('<CompleteMultipartUploadResult/>');
   });
   expect(await crc.uploadPart('k', 'u', 1, bytes)).toEqual({ etag: '"p1"', checksum: crcOf(bytes) });
   expect(await crc.uploadPartCopy('k', 'u', 2, 'src')).toEqual({ etag: '"c2"', checksum: 'copied==' });
@@ -177,30 +177,24 @@ test('crc32c: UploadPart and UploadPartCopy give back the part checksum, and a c
 });
 
 test('crc32c: the last part that finish sends from the segments goes into the completion with its checksum', async () => {
-  const crcOf = (bytes: Uint8Array) => Buffer.from(crc32c([bytes])).toString('base64');
   const tail = new TextEncoder().encode('abc');
   let completion = '';
-  const { client } = offline(() => new Response(''));
-  const crc = new S3Client({
-    ...client.config,
-    payloadCheck: 'crc32c',
-    fetch: async (url, init) => {
-      const u = new URL(String(url));
-      const method = init?.method ?? 'GET';
-      if (method === 'GET' && u.searchParams.has('uploadId')) {
-        return new Response(
-          '<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>"p1"</ETag><Size>5</Size><ChecksumCRC32C>first==</ChecksumCRC32C></Part></ListPartsResult>',
-        );
-      }
-      if (method === 'GET' && u.searchParams.has('list-type')) {
-        return new Response(`<ListBucketResult><Contents><Key>${ID}.part/5</Key><Size>3</Size></Contents></ListBucketResult>`);
-      }
-      if (method === 'GET') return new Response(tail);
-      if (method === 'HEAD') return new Response(null, { status: 404 });
-      if (method === 'PUT') return new Response('', { headers: { ETag: '"p2"' } });
-      if (method === 'POST' && u.searchParams.has('uploadId')) completion = String(init?.body);
-      return new Response('<CompleteMultipartUploadResult/>');
-    },
+  const crc = crcClient(async (url, init) => {
+    const u = new URL(String(url));
+    const method = init?.method ?? 'GET';
+    if (method === 'GET' && u.searchParams.has('uploadId')) {
+      return new Response(
+        '<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>"p1"</ETag><Size>5</Size><ChecksumCRC32C>first==</ChecksumCRC32C></Part></ListPartsResult>',
+      );
+    }
+    if (method === 'GET' && u.searchParams.has('list-type')) {
+      return new Response(`<ListBucketResult><Contents><Key>${ID}.part/5</Key><Size>3</Size></Contents></ListBucketResult>`);
+    }
+    if (method === 'GET') return new Response(tail);
+    if (method === 'HEAD') return new Response(null, { status: 404 });
+    if (method === 'PUT') return new Response('', { headers: { ETag: '"p2"' } });
+    if (method === 'POST' && u.searchParams.has('uploadId')) completion = String(init?.body);
+    return new Response('<CompleteMultipartUploadResult/>');
   });
   const store = new S3DataStore({ client: crc, prefix: '', partSize: 5, parallelParts: 1 });
   await store.finish({ id: ID, offset: 8, length: 8, metadata: {}, createdAt: 0, store: { uploadId: 'u', partSize: '5' } });

@@ -81,6 +81,27 @@ export function forward(request: Request, url: URL, upstream: URL): Promise<Resp
   return fetch(url, { method: request.method, headers: request.headers, body: request.body, duplex: 'half', decompress: false } as RequestInit);
 }
 
+/** How a request's body came: `chunked`, with its `content-length`, or `none`. */
+export const framingOf = (headers: Headers): string => headers.get('transfer-encoding') ?? (headers.has('content-length') ? 'content-length' : 'none');
+
+/**
+ * A proxy in front of S3 on loopback that shows `see` every request with a body, then forwards it
+ * unchanged: for tests of how a runtime sends its bodies (AWS S3 refuses a chunked one).
+ */
+export function watchingProxy(upstream: string, see: (request: Request, url: URL) => void): ReturnType<typeof Bun.serve> {
+  const target = new URL(upstream);
+  return Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    fetch(request) {
+      const url = new URL(request.url);
+      if (request.body) see(request, url);
+      return forward(request, url, target);
+    },
+  });
+}
+
 /** The S3 operation a request is (also used by the benchmark's counting proxy). */
 export function operationOf(method: string, url: URL, headers: Headers): string {
   const q = url.searchParams;

@@ -1,4 +1,5 @@
 import { md5 } from '@noble/hashes/legacy.js';
+import { crc32Hasher } from '../../model/checksum.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toBase64, toHex } from '../../model/encoding.ts';
 
@@ -23,21 +24,12 @@ export const isDigestError = (code: string): boolean => DIGEST_CODES.has(code);
 export const S3_ALGORITHM = { crc32c: 'CRC32C', crc64nvme: 'CRC64NVME' } as const;
 
 /** CRC-32C (Castagnoli), reflected, as S3's x-amz-checksum-crc32c. */
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
+const crc32cHasher = crc32Hasher(0x82f63b78);
 
 export function crc32c(views: readonly Uint8Array[]): Uint8Array {
-  let crc = 0xffffffff;
-  for (const view of views) for (let i = 0; i < view.length; i++) crc = CRC32C_TABLE[(crc ^ view[i]!) & 0xff]! ^ (crc >>> 8);
-  const value = (crc ^ 0xffffffff) >>> 0;
-  return new Uint8Array([value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff]);
+  const hasher = crc32cHasher();
+  for (const view of views) hasher.update(view);
+  return hasher.digest();
 }
 
 /**
