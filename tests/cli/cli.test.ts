@@ -10,7 +10,7 @@ import type { Subprocess } from 'bun';
 import { envSchema } from '../../src/wiring/config.ts';
 import { DESCRIPTIONS, flagName, parseArgs, UsageError, variables } from '../../src/runtime/cli.ts';
 import { ensureBuilt } from '../support/build.ts';
-import { freePort } from '../support/process.ts';
+import { captureOutput, freePort } from '../support/process.ts';
 import { TUS } from '../support/server.ts';
 
 // Real processes on a busy machine: more than bun's default 5 s each.
@@ -58,22 +58,17 @@ interface Running {
 
 function start(command: string[], args: string[], env: Record<string, string> = {}): Running {
   const proc = Bun.spawn([...command, ...args], { cwd: ROOT, env: { ...CLEAN, ...env }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
-  let text = '';
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
+  const output = captureOutput(proc);
   return {
     proc,
-    output: () => text,
+    output: output.text,
     async waitFor(wanted) {
       const deadline = Date.now() + 15_000;
-      while (!text.includes(wanted)) {
+      while (!output.text().includes(wanted)) {
         if (proc.exitCode !== null || Date.now() > deadline) {
           proc.kill('SIGKILL');
-          await drained;
-          throw new Error(`no "${wanted}" (exit ${proc.exitCode}):\n${text}`);
+          await output.done;
+          throw new Error(`no "${wanted}" (exit ${proc.exitCode}):\n${output.text()}`);
         }
         await Bun.sleep(20);
       }

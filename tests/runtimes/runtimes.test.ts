@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { randomBytes, sha256, TUS } from '../support/server.ts';
-import { spawnServer, type ServerProcess } from '../support/process.ts';
+import { spawnServer, terminate, type ServerProcess } from '../support/process.ts';
 import { startS3, type S3Env } from '../support/s3.ts';
 import { upstashBridge } from '../support/state-stores.ts';
 import { framingOf, operationOf, watchingProxy } from '../support/fault-proxy.ts';
@@ -71,9 +71,8 @@ for (const [runtime, command] of Object.entries(RUNTIMES)) {
       );
     }, 60_000);
     afterAll(async () => {
-      // SIGTERM first: the workerd runner then disposes Miniflare, whose workerd outlives a SIGKILLed parent.
-      server?.proc.kill('SIGTERM');
-      if ((await Promise.race([server?.proc.exited, Bun.sleep(5_000).then(() => 'late' as const)])) === 'late') await server?.kill();
+      // The workerd runner disposes Miniflare on SIGTERM: its workerd outlives a SIGKILLed parent.
+      if (server) await terminate(server.proc);
       proxy?.stop(true);
     });
 

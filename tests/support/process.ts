@@ -13,6 +13,26 @@ export interface ServerProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Collects what a process writes to stdout and stderr as it comes; `done` when both pipes end. */
+export function captureOutput(proc: Subprocess<'ignore', 'pipe', 'pipe'>): { text(): string; done: Promise<unknown> } {
+  let text = '';
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  };
+  return { text: () => text, done: Promise.all([drain(proc.stdout), drain(proc.stderr)]) };
+}
+
+/**
+ * SIGTERM, then SIGKILL if the process has not exited within `graceMs`: it gets to stop its own
+ * children (nginx's workers, Miniflare's workerd), which outlive a parent that is SIGKILLed.
+ */
+export async function terminate(proc: Subprocess, graceMs = 5_000): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+  if ((await Promise.race([proc.exited, Bun.sleep(graceMs).then(() => 'late' as const)])) === 'late') proc.kill('SIGKILL');
+  await proc.exited;
+}
+
 const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** Runs a server entry as its own process (so it can be killed and restarted for real). */
@@ -25,26 +45,21 @@ export async function spawnServer(env: Record<string, string>, command: string[]
     stderr: 'pipe',
     stdin: 'ignore',
   });
-  let text = '';
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const drained = Promise.all([drain(proc.stdout), drain(proc.stderr)]);
+  const output = captureOutput(proc);
   const deadline = Date.now() + 20_000;
-  while (!text.includes('listening on')) {
+  while (!output.text().includes('listening on')) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
       // What it printed before exiting may still be in the pipes: read them to their end.
-      await drained;
-      throw new Error(`server did not start (exit ${proc.exitCode}):\n${text}`);
+      await output.done;
+      throw new Error(`server did not start (exit ${proc.exitCode}):\n${output.text()}`);
     }
     await Bun.sleep(20);
   }
   return {
     endpoint: `http://127.0.0.1:${port}${env.TUS_PATH ?? '/files'}/`,
     proc,
-    output: () => text,
+    output: output.text,
     async kill(signal = 'SIGKILL') {
       proc.kill(signal);
       return proc.exited;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './process.ts';
+import { captureOutput, freePort, terminate } from './process.ts';
 
 const README = new URL('../../README.md', import.meta.url).pathname;
 /** The README's example upstream: the server's default port on loopback. */
@@ -43,18 +43,9 @@ async function run(command: string[], dir: string, port: number, env: Record<str
     stdout: 'pipe',
     stderr: 'pipe',
   });
-  let text = '';
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  void drain(proc.stdout);
-  void drain(proc.stderr);
+  const output = captureOutput(proc);
   const stop = async () => {
-    // SIGTERM first: nginx's master then stops its workers, which a SIGKILLed master leaves running.
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-    if ((await Promise.race([proc.exited, Bun.sleep(5_000).then(() => 'late' as const)])) === 'late') proc.kill('SIGKILL');
-    await proc.exited;
+    await terminate(proc);
     await rm(dir, { recursive: true, force: true });
   };
   // Ready once it accepts a connection on its port.
@@ -62,7 +53,7 @@ async function run(command: string[], dir: string, port: number, env: Record<str
   for (;;) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`${command[0]} did not start (exit ${proc.exitCode}):\n${text}`);
+      throw new Error(`${command[0]} did not start (exit ${proc.exitCode}):\n${output.text()}`);
     }
     const up = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then(
       () => true,
@@ -71,7 +62,7 @@ async function run(command: string[], dir: string, port: number, env: Record<str
     if (up) break;
     await Bun.sleep(50);
   }
-  return { origin: `http://localhost:${port}`, port, output: () => text, stop };
+  return { origin: `http://localhost:${port}`, port, output: output.text, stop };
 }
 
 /**
