@@ -240,3 +240,34 @@ test('sha256 parts are hashed as their slabs fill: each part gets the SHA-256 of
     expect([...sent[0]!.bytes.subarray(0, 4)]).toEqual([200, 201, 202, 203]);
   }
 });
+
+test('the held bytes a write leaves are not hashed again by the next: their running SHA-256 goes on (a tail read back from S3 is hashed afresh)', async () => {
+  let hashed = 0;
+  const counting: Sha256Factory = () => {
+    const inner = createHash('sha256');
+    return { update: (bytes: Uint8Array) => ((hashed += bytes.byteLength), inner.update(bytes)), digest: () => inner.digest() };
+  };
+  const bytes = Uint8Array.from({ length: 12 }, (_, i) => i * 7);
+  const one = (chunk: Uint8Array) => new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(chunk.slice()), c.close()) });
+  for (const carried of [true, false]) {
+    hashed = 0;
+    const buffers = new PartBuffers(Number.POSITIVE_INFINITY, { slabSize: 4 });
+    const send = async () => {};
+    const first = await sendParts(one(bytes.subarray(0, 7)), { partSize: 10, firstPart: 1, keepTail: true, parallel: 1, buffers, hash: counting, send });
+    expect([first.held?.length, first.heldHash !== undefined]).toEqual([7, true]);
+    const sent: string[] = [];
+    await sendParts(one(bytes.subarray(7)), {
+      partSize: 10,
+      firstPart: 1,
+      held: first.held,
+      heldHash: carried ? first.heldHash : undefined,
+      keepTail: true,
+      parallel: 1,
+      buffers,
+      hash: counting,
+      send: async (_n, _bytes, sha256) => void sent.push(hex(sha256!)),
+    });
+    expect(sent).toEqual([createHash('sha256').update(bytes.subarray(0, 10)).digest('hex')]);
+    expect({ carried, hashed }).toEqual({ carried, hashed: carried ? 12 : 19 });
+  }
+});

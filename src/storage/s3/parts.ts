@@ -1,7 +1,7 @@
 import { TusError } from '../../model/errors.ts';
 import { type HeldBytes, PartBuffers, SLAB_SIZE } from './buffers.ts';
 import { freeChunk, joinBytes } from './bytes.ts';
-import type { Sha256Factory } from './integrity.ts';
+import type { Sha256, Sha256Factory } from './integrity.ts';
 
 export const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -32,6 +32,8 @@ export interface PartsOptions {
    * them, so they count in the budget as that part's. This call owns their memory from here.
    */
   held?: HeldBytes;
+  /** The running SHA-256 of `held`'s bytes, from the write that left them (see PartsResult): they are not hashed again. */
+  heldHash?: Sha256;
   /** Keep what is left after the last full part in its slabs and return it as `held` (the caller gives it back), not copied. */
   keepTail?: boolean;
   /** Parts being sent at once; reading the body waits while this many are in flight. */
@@ -78,8 +80,11 @@ export interface PartsResult {
   tail: Uint8Array;
   /** With `keepTail`: the same bytes in their slabs, or undefined when there are none. */
   held?: HeldBytes;
-  /** With `hash`: the SHA-256 of the held bytes, hashed as they arrived (for sending them as the last part). */
-  heldSha256?: Uint8Array;
+  /**
+   * With `hash`: the SHA-256 of the held bytes as they arrived, not finished — digested when they
+   * are sent as the last part, or continued by the next write that fills their part.
+   */
+  heldHash?: Sha256;
 }
 
 const NONE = new Uint8Array(0);
@@ -120,7 +125,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
   let tail = NONE;
   let held: HeldBytes | undefined;
   let thrown: { error: unknown } | undefined;
-  let heldSha256: Uint8Array | undefined;
+  let heldHash: Sha256 | undefined;
 
   /** The part's bytes so far, as views of the carry and the slabs (nothing copied). */
   const contents = (): Uint8Array[] => {
@@ -130,9 +135,10 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     return views;
   };
 
-  // The part's bytes so far, hashed: those carried in first, then each view as it is copied.
-  let hasher = o.hash?.();
-  if (hasher) for (const view of contents()) hasher.update(view);
+  // The part's bytes so far, hashed: those carried in first (unless their hash came with them), then
+  // each view as it is copied.
+  let hasher = o.hash && o.held && o.heldHash ? o.heldHash : o.hash?.();
+  if (hasher && hasher !== o.heldHash) for (const view of contents()) hasher.update(view);
 
   const track = (sending: Promise<void>) => {
     inflight.add(sending);
@@ -240,7 +246,7 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     await Promise.allSettled(inflight);
     if (o.keepTail && !thrown && !failure && head.byteLength === 0 && filled > 0) {
       held = { memory, length: filled };
-      heldSha256 = hasher?.digest();
+      heldHash = hasher;
       buffers.hold(memory, Math.ceil(filled / buffers.slabSize));
     } else {
       if (!o.keepTail || head.byteLength > 0) tail = joinBytes(contents());
@@ -252,5 +258,5 @@ export async function sendParts(body: ReadableStream<Uint8Array>, o: PartsOption
     held?.memory.release();
     throw error.error;
   }
-  return { received, nextPart: partNumber, tail, held, heldSha256 };
+  return { received, nextPart: partNumber, tail, held, heldHash };
 }

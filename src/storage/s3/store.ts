@@ -7,7 +7,7 @@ import type { DataStore, WriteOptions, WriteResult } from '../types.ts';
 import type { Part, S3Client } from './client.ts';
 import { S3Error } from './errors.ts';
 import { planConcat, sendPlan } from './concat.ts';
-import { type HeldBytes, heldViews, PartBuffers } from './buffers.ts';
+import { heldViews, PartBuffers } from './buffers.ts';
 import { partSizeFor, sendParts, type PartsResult } from './parts.ts';
 import { planSegments, segmentPrefix, segmentStart } from './segments.ts';
 import { TailCache, type Tail } from './tail-cache.ts';
@@ -258,7 +258,7 @@ export class S3DataStore implements DataStore {
     if (carry && 'completed' in carry) return carry;
 
     // From here the body's parts own the carried memory (sendParts gives it back), and the write owns what it leaves.
-    const result = await this.#orCompleted(upload, () => this.#sendBody(at, body, carry?.held, options));
+    const result = await this.#orCompleted(upload, () => this.#sendBody(at, body, carry, options));
     if ('completed' in result) return result;
     try {
       return await this.#commit(upload, at, carry, result, cleanup);
@@ -286,7 +286,7 @@ export class S3DataStore implements DataStore {
     });
     if (plan.last && tailLength > 0) {
       // The held bytes were hashed as they arrived: not again here.
-      const known = result.heldSha256 && { sha256: result.heldSha256 };
+      const known = result.heldHash && { sha256: result.heldHash.digest() };
       const sent = await this.#orCompleted(upload, () => this.#s3.uploadPart(at.key, at.uploadId, nextPart, tail, known));
       // An earlier request completed it: nothing of this write is kept, its memory included.
       if (sent === COMPLETED) {
@@ -296,7 +296,8 @@ export class S3DataStore implements DataStore {
     }
     if (plan.segment) await this.#s3.putObject(plan.segment.key, viewsFrom(tail, plan.segment.from));
     if (plan.last) result.held?.memory.release();
-    this.#tails.put(upload.id, { offset, held: plan.last ? undefined : result.held, segments: plan.segments, obsolete: plan.obsolete });
+    const kept = plan.last ? {} : { held: result.held, hash: result.heldHash };
+    this.#tails.put(upload.id, { offset, ...kept, segments: plan.segments, obsolete: plan.obsolete });
     await cleanup;
     return { offset };
   }
@@ -318,7 +319,7 @@ export class S3DataStore implements DataStore {
    * as they and every part before them are stored: they are reported, and the distrust starts after
    * them.
    */
-  async #sendBody(at: WriteTarget, body: ReadableStream<Uint8Array>, carry: HeldBytes | undefined, options: WriteOptions): Promise<PartsResult> {
+  async #sendBody(at: WriteTarget, body: ReadableStream<Uint8Array>, carry: Tail | undefined, options: WriteOptions): Promise<PartsResult> {
     const { key, uploadId, partSize, firstPart } = at;
     let sendsStarted = false;
     // Parts stored so far; `durable` of them, from the first, without a gap (they finish out of order).
@@ -336,7 +337,8 @@ export class S3DataStore implements DataStore {
       result = await sendParts(body, {
         partSize,
         firstPart,
-        held: carry,
+        held: carry?.held,
+        heldHash: carry?.hash,
         keepTail: true,
         parallel: this.options.parallelParts,
         buffers: this.#buffers,

@@ -1,4 +1,5 @@
 import type { HeldBytes, PartBuffers } from './buffers.ts';
+import type { Sha256 } from './integrity.ts';
 
 /** The bytes waiting for the next PATCH of one upload, and the segment objects that hold them. */
 export interface Tail {
@@ -6,6 +7,8 @@ export interface Tail {
   offset: number;
   /** The bytes, in slabs of the store's part memory (counted in its budget); none when empty. */
   held?: HeldBytes;
+  /** The running SHA-256 of `held` (with S3_CHECKSUM=sha256), for the write that fills its part. */
+  hash?: Sha256;
   /** Keys of the segment objects that hold `bytes`, in order. */
   segments: string[];
   /** Segments this write replaced: deleted once its offset is known to be saved. */
