@@ -612,7 +612,8 @@ export class UploadEngine {
       store: this.#o.store,
       ttlMs: this.#o.ttlMs,
       now: this.#now,
-      withLock: (id, work) => this.#withLock(id, work),
+      // A busy upload is in use, not expired: its writer is not asked to stop (see cleanup.ts).
+      withLock: (id, work) => this.#withLock(id, work, { ifFree: true }),
       remove: (upload) => this.#removeExpired(upload),
       releaseKey: (upload) => this.#releaseKey(upload),
       storage: this.#storage,

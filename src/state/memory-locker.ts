@@ -1,6 +1,6 @@
 import { TusError } from '../model/errors.ts';
 import { withTimeout } from '../model/async.ts';
-import type { Lease, Locker } from './types.ts';
+import type { Lease, LockOptions, Locker } from './types.ts';
 
 interface Holder {
   controller: AbortController;
@@ -17,9 +17,10 @@ export class MemoryLocker implements Locker {
 
   constructor(readonly timeoutMs = 10_000) {}
 
-  async acquire(id: string): Promise<Lease> {
+  async acquire(id: string, options: LockOptions = {}): Promise<Lease> {
     const deadline = Date.now() + this.timeoutMs;
     for (let holder = this.#held.get(id); holder; holder = this.#held.get(id)) {
+      if (options.ifFree) throw new TusError('LOCKED');
       holder.controller.abort(new Error('another request took over the upload'));
       const released = holder.released;
       await withTimeout(

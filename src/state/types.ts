@@ -36,6 +36,11 @@ export interface LockOptions {
    * no record to check, take the lock only if it is free (the caller checks the record it rebuilds).
    */
   owner?: string;
+  /**
+   * Take the lock only if no one holds it: LOCKED at once otherwise, and the holder is neither
+   * asked to stop nor waited for (the expiry sweep: an upload being written is in use, not expired).
+   */
+  ifFree?: boolean;
 }
 
 /** Held by the one request allowed to write an upload. */

@@ -175,6 +175,21 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       await (await locker.acquire(id)).release();
     });
 
+    test('ifFree: LOCKED at once while the lock is held, and the holder is not asked to stop', async () => {
+      // A short lease: a stop request would reach a shared locker's holder at its next renewal (200 ms).
+      const { locker } = await kind.make({ leaseMs: 600, lockTimeoutMs: 3000 });
+      const id = newUploadId();
+      const held = await locker.acquire(id);
+      const started = Date.now();
+      const error = await locker.acquire(id, { ifFree: true }).catch((e) => e);
+      expect((error as TusError).code).toBe('LOCKED');
+      expect(Date.now() - started).toBeLessThan(1000); // not the lock timeout
+      await Bun.sleep(700);
+      expect(held.signal.aborted).toBe(false);
+      await held.release();
+      await (await locker.acquire(id, { ifFree: true })).release();
+    });
+
     test('locks of different uploads are independent', async () => {
       const { locker } = await kind.make();
       const a = await locker.acquire(newUploadId());

@@ -46,10 +46,10 @@ export class RedisLocker implements Locker {
     const deadline = Date.now() + timeoutMs;
     let reply: unknown[];
     for (let wait = 25; ; wait = Math.min(wait * 2, 250)) {
-      reply = (await runner.run(ACQUIRE, [lock, stop, base], [token, leaseMs, read ? '1' : '0', ...mark, ...user])) as unknown[];
+      reply = (await runner.run(ACQUIRE, [lock, stop, base], [token, leaseMs, read ? '1' : '0', ...mark, ...user, options.ifFree ? '1' : '0'])) as unknown[];
       if (reply[0] === -1) throw new TusError('FORBIDDEN');
       if (reply[0] === 1) break;
-      if (Date.now() + wait > deadline) throw new TusError('LOCKED');
+      if (options.ifFree || Date.now() + wait > deadline) throw new TusError('LOCKED');
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
 

@@ -99,10 +99,11 @@ return 0
 /**
  * KEYS: lock, stop request, record. ARGV: owner token, lease (ms), '1' to read the record, a
  * running transfer to mark on it (PATCH: its JSON before and after the record's offset, or ''), '1'
- * to check the requesting user, and that user. Answers -1, touching nothing, when the record names
- * another user; otherwise takes a free lock (clearing any stop request) and answers 1, then the
- * record's field/value pairs when asked; or asks the current holder to stop and answers 0 — but not
- * for a user it could not check (no record: the holder may be rebuilding it from storage).
+ * to check the requesting user, that user, and '1' to take only a free lock. Answers -1, touching
+ * nothing, when the record names another user; otherwise takes a free lock (clearing any stop
+ * request) and answers 1, then the record's field/value pairs when asked; or asks the current holder
+ * to stop and answers 0 — but not for a user it could not check (no record: the holder may be
+ * rebuilding it from storage), nor when only a free lock would do.
  */
 export const ACQUIRE = script(
   'acquire',
@@ -113,7 +114,7 @@ if checking then
   if owner and owner ~= ARGV[7] then return {-1} end
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if not checking or redis.call('EXISTS', KEYS[3]) == 1 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
+  if ARGV[8] ~= '1' and (not checking or redis.call('EXISTS', KEYS[3]) == 1) then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
   return {0}
 end
 redis.call('DEL', KEYS[2])

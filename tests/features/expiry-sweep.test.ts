@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createUpload, randomBytes, sha256, slowBody, startServer, type TestServer, TUS } from '../support/server.ts';
+import { STATE_KINDS } from '../support/state-stores.ts';
+
+const PATCH = { ...TUS, 'Content-Type': 'application/offset+octet-stream' };
+
+for (const kind of STATE_KINDS) {
+  describe(`the expiry sweep on the ${kind.name} state`, () => {
+    let server: TestServer;
+    beforeAll(async () => {
+      // Uploads expire 1 s after their last write; a short lease, so a stop request would reach a PATCH at once.
+      const { state, locker } = await kind.make({ leaseMs: 600 });
+      server = await startServer({ state, locker, uploadTtlSeconds: 1 });
+    });
+    afterAll(() => server.stop());
+
+    test('an upload whose expiry passes while a PATCH writes it is in use: the sweep neither cuts nor removes it', async () => {
+      const bytes = randomBytes(12 * 1024);
+      const url = await createUpload(server.endpoint, { 'Upload-Length': String(bytes.length) });
+      // 12 pieces 200 ms apart: the PATCH runs about 2.2 s, well past the upload's expiry.
+      const patch = fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: slowBody(bytes, 200, 1024), duplex: 'half' } as RequestInit);
+      await Bun.sleep(1500);
+      expect(await server.tusflow.engine.cleanup()).toBe(0);
+      const res = await patch;
+      expect(res.status).toBe(204);
+      expect(res.headers.get('Upload-Offset')).toBe(String(bytes.length));
+      expect(sha256(await (await fetch(url)).arrayBuffer())).toBe(sha256(bytes));
+    });
+
+    test('once the PATCH has ended and the upload expired, the sweep removes it', async () => {
+      const url = await createUpload(server.endpoint, { 'Upload-Length': '10' });
+      expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: 'abc' })).status).toBe(204);
+      await Bun.sleep(1200);
+      expect(await server.tusflow.engine.cleanup()).toBe(1);
+      expect((await fetch(url, { method: 'HEAD', headers: TUS })).status).toBe(404);
+    });
+  });
+}
