@@ -113,6 +113,12 @@ const DIRECT_OFFSET_MS = 3000;
 /** How long a presigned part URL is valid. */
 const PART_URL_SECONDS = 900;
 /**
+ * How long a creation's reservation of its object key lasts until the record is saved: far longer
+ * than a creation takes (its storage calls give up well before), so a server that stopped mid-way
+ * holds the key no longer than this.
+ */
+const KEY_TERM_MS = 10 * 60_000;
+/**
  * How long a form POST's policy lets the client store its object (at most; never past the record's
  * expiry). S3 takes any number of POSTs with it until then, so the upload is finished only once it
  * has expired, and a removed one keeps its record and key until then (see `#tombstone`).
@@ -194,7 +200,7 @@ export class UploadEngine {
       if (fields) upload.store = fields;
       if (input.single && upload.store) upload.store.postUntil = String(upload.createdAt + this.#postMs());
       if (isFinished(upload)) await this.#finish(upload, input.request);
-      await this.#stateCall(() => this.#o.state.put(upload));
+      await this.#putNew(upload);
     });
     this.#metrics.inc('tusflow_uploads_created_total');
     this.#hooks.emit('post-create', upload, input.request);
@@ -236,11 +242,22 @@ export class UploadEngine {
    * whether an upload whose reservation was lost (a wiped state store) is there already.
    */
   async #claimKey(upload: Upload, key: string): Promise<void> {
-    if (!(await this.#stateCall(() => this.#o.state.claimKey(key, upload.id)))) throw new TusError('KEY_TAKEN');
+    if (!(await this.#stateCall(() => this.#o.state.claimKey(key, upload.id, KEY_TERM_MS)))) throw new TusError('KEY_TAKEN');
     await this.#releaseKeyOnFailure(upload, async () => {
       const store = this.#o.store;
       if (store.keyInUse && (await this.#storage(() => store.keyInUse!(key)))) throw new TusError('KEY_TAKEN');
     });
+  }
+
+  /**
+   * Saves a new upload's record. The key it reserved becomes its own for good first: the other way
+   * round, a stop in between would leave a record whose key another upload could take once the
+   * term ran out (two uploads at one key), where this way it leaves at most a key held by no record.
+   */
+  async #putNew(upload: Upload): Promise<void> {
+    const key = upload.key;
+    if (key !== undefined && !(await this.#stateCall(() => this.#o.state.claimKey(key, upload.id)))) throw new TusError('KEY_TAKEN');
+    await this.#stateCall(() => this.#o.state.put(upload));
   }
 
   /**
@@ -316,7 +333,7 @@ export class UploadEngine {
     if (context.owner !== undefined) final.owner = context.owner;
     await this.#partials(final); // all exist and are partial
     await this.#preCreate(final, context.request);
-    await this.#releaseKeyOnFailure(final, () => this.#stateCall(() => this.#o.state.put(final)));
+    await this.#releaseKeyOnFailure(final, () => this.#putNew(final));
     this.#metrics.inc('tusflow_uploads_created_total');
     this.#hooks.emit('post-create', final, context.request);
     return this.#assemble(final);

@@ -60,19 +60,32 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  async claimKey(key: string, id: string): Promise<boolean> {
+  /** Claims run one at a time: taking a reservation over (its term passed) is a read, then a write. */
+  #claims: Promise<unknown> = Promise.resolve();
+
+  claimKey(key: string, id: string, termMs?: number): Promise<boolean> {
+    const claim = this.#claims.then(() => this.#claim(key, id, termMs));
+    this.#claims = claim.catch(() => {});
+    return claim;
+  }
+
+  async #claim(key: string, id: string, termMs: number | undefined): Promise<boolean> {
     const path = this.#keyPath(key);
     await mkdir(join(this.dir, 'object-keys'), { recursive: true });
     // Written whole, then linked into place: link fails if the name exists, so of two claims one
-    // wins, and a crash never leaves a reservation without its holder.
+    // wins, and a crash never leaves a reservation without its holder. The holder itself, or a
+    // claim after the term, replaces it (rename: the old reservation or the new one, never half).
     const temp = `${path}.${crypto.randomUUID()}.tmp`;
-    await writeFile(temp, id, { flush: true });
+    await writeFile(temp, termMs === undefined ? id : `${id}\n${Date.now() + termMs}`, { flush: true });
     try {
       await link(temp, path);
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      return (await readIfExists(path)) === id;
+      const holder = reservation(await readIfExists(path));
+      if (holder && holder.id !== id && holder.until > Date.now()) return false;
+      await rename(temp, path);
+      return true;
     } finally {
       await rm(temp, { force: true });
     }
@@ -80,8 +93,15 @@ export class FileStateStore implements StateStore {
 
   async releaseKey(key: string, id: string): Promise<void> {
     const path = this.#keyPath(key);
-    if ((await readIfExists(path)) === id) await rm(path, { force: true });
+    if (reservation(await readIfExists(path))?.id === id) await rm(path, { force: true });
   }
+}
+
+/** A reservation file: the holder's id, then the end of its term (ms) when it has one. */
+function reservation(text: string | undefined): { id: string; until: number } | undefined {
+  if (text === undefined) return undefined;
+  const [id = '', until] = text.split('\n');
+  return { id, until: until === undefined ? Number.POSITIVE_INFINITY : Number(until) };
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {

@@ -4,8 +4,8 @@ import type { StateStore } from './types.ts';
 /** Records in this process only: for tests, embedding, and single-instance hosts without a disk. */
 export class MemoryStateStore implements StateStore {
   readonly #records = new Map<string, Upload>();
-  /** Object key → the upload holding it. */
-  readonly #keys = new Map<string, string>();
+  /** Object key → the upload holding it, until when (ms). */
+  readonly #keys = new Map<string, { id: string; until: number }>();
 
   async get(id: string) {
     const upload = this.#records.get(id);
@@ -31,14 +31,15 @@ export class MemoryStateStore implements StateStore {
     }
   }
 
-  async claimKey(key: string, id: string) {
-    const holder = this.#keys.get(key) ?? id;
-    this.#keys.set(key, holder);
-    return holder === id;
+  async claimKey(key: string, id: string, termMs?: number) {
+    const holder = this.#keys.get(key);
+    if (holder && holder.id !== id && holder.until > Date.now()) return false;
+    this.#keys.set(key, { id, until: termMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + termMs });
+    return true;
   }
 
   async releaseKey(key: string, id: string) {
-    if (this.#keys.get(key) === id) this.#keys.delete(key);
+    if (this.#keys.get(key)?.id === id) this.#keys.delete(key);
   }
 }
 

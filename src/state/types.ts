@@ -11,10 +11,13 @@ export interface StateStore {
   /** Unfinished uploads whose expiry is at or before `now`. */
   expired(now: number): AsyncIterable<Upload>;
   /**
-   * Reserves an object key (one a hook chose) for upload `id`, atomically: true when it was free
-   * or is already `id`'s, false when another upload holds it. A reservation lasts until released.
+   * Reserves an object key (one a hook chose) for upload `id`, atomically: true when it was free,
+   * its term had passed, or it is already `id`'s; false when another upload holds it. With `termMs`
+   * the reservation ends by itself that long from now (a creation under way: should the server stop
+   * before the record is saved, the key is not held forever); claimed again without it, it lasts
+   * until released.
    */
-  claimKey(key: string, id: string): Promise<boolean>;
+  claimKey(key: string, id: string, termMs?: number): Promise<boolean>;
   /** Ends `id`'s reservation of `key`; another upload's reservation of it stays. */
   releaseKey(key: string, id: string): Promise<void>;
 }

@@ -108,6 +108,34 @@ describe('one upload per hook-chosen key', () => {
     expect(await stored(`${id}.info`)).toBe(info);
   });
 
+  test('a creation that never saved its record (the server stopped) holds its key only for a term; one that did holds it for good', async () => {
+    // The engine's term (10 minutes) made short: the state store is told 400 ms instead.
+    const state = new MemoryStateStore();
+    const claimKey = state.claimKey.bind(state);
+    state.claimKey = (key, id, termMs) => claimKey(key, id, termMs === undefined ? undefined : 400);
+    const short = await startS3Server({ hooks: { 'pre-create': keyFromMetadata }, state });
+    try {
+      // What a server that stopped between reserving the key and saving the record leaves behind.
+      const orphaned = uniqueKey();
+      expect(await state.claimKey(orphaned, 'f'.repeat(32), 10 * 60_000)).toBe(true);
+      expect((await attempt(short.endpoint, orphaned, randomBytes(100), 0)).status).toBe(409);
+      const kept = uniqueKey();
+      const bytes = randomBytes(100);
+      expect((await attempt(short.endpoint, kept, bytes)).status).toBe(201);
+      await Bun.sleep(500);
+      // Storage would refuse the key too (its object exists): the reservation itself must hold.
+      expect(await state.claimKey(kept, 'e'.repeat(32), 10 * 60_000)).toBe(false);
+      const taken = await attempt(short.endpoint, kept, randomBytes(100), 0);
+      expect([taken.status, taken.reason]).toEqual([409, expect.stringContaining('object key is taken')]);
+      expect(sha256((await short.object(kept))!)).toBe(sha256(bytes));
+      const late = randomBytes(100);
+      expect((await attempt(short.endpoint, orphaned, late)).status).toBe(201);
+      expect(sha256((await short.object(orphaned))!)).toBe(sha256(late));
+    } finally {
+      await short.stop();
+    }
+  });
+
   test('an expired upload gives its key back once the cleanup removed it', async () => {
     const short = await startS3Server({ hooks: { 'pre-create': keyFromMetadata }, uploadTtlSeconds: 1 });
     try {

@@ -144,8 +144,25 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       const ids = Array.from({ length: 8 }, () => newUploadId());
       const won = await Promise.all(ids.map((id) => state.claimKey(contested, id)));
       expect(won.filter(Boolean)).toHaveLength(1);
-      // Reservations never expire: leave none behind in the shared Redis.
+      // Reservations without a term never expire: leave none behind in the shared Redis.
       await Promise.all([state.releaseKey(key, b), state.releaseKey(`${key}x`, b), ...ids.map((id) => state.releaseKey(contested, id))]);
+    });
+
+    test('claimKey with a term: the reservation ends by itself after it, unless its holder claims it again for good', async () => {
+      const { state } = await kind.make();
+      const [lapsing, kept] = [`term/${crypto.randomUUID()}`, `term/${crypto.randomUUID()}`];
+      const [a, b] = [newUploadId(), newUploadId()];
+      expect(await state.claimKey(lapsing, a, 300)).toBe(true);
+      expect(await state.claimKey(kept, a, 300)).toBe(true);
+      expect(await state.claimKey(kept, a)).toBe(true); // the holder again, for good
+      expect(await state.claimKey(lapsing, b, 300)).toBe(false); // within the term
+      await Bun.sleep(450);
+      expect(await state.claimKey(kept, b, 300)).toBe(false);
+      expect(await state.claimKey(lapsing, b)).toBe(true); // the term passed: the key is free
+      expect(await state.claimKey(lapsing, a, 300)).toBe(false);
+      await state.releaseKey(lapsing, a); // a's reservation ended: not a's to release any more
+      expect(await state.claimKey(lapsing, a, 300)).toBe(false);
+      await Promise.all([state.releaseKey(lapsing, b), state.releaseKey(kept, a)]);
     });
   });
 

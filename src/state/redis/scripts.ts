@@ -87,12 +87,17 @@ return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 /** Up to ARGV[2] ids whose indexed expiry is at or before ARGV[1]. */
 export const DUE = script('due', `return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])`);
 
-/** Reserves an object key: KEYS: the reservation. ARGV: upload id. → 1 if it is now (or was) that upload's. */
+/**
+ * Reserves an object key: KEYS: the reservation. ARGV: upload id, its term (ms, or '' for good). → 1
+ * if it is now that upload's (a reservation whose term passed is gone), 0 if another upload's.
+ */
 export const CLAIM = script(
   'claim',
   `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') or redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-return 0
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1
 `,
 );
 

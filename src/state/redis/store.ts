@@ -118,8 +118,8 @@ export class RedisStateStore implements StateStore {
     await this.options.runner.run(DELETE, [key, `${key}:lock`, `${key}:stop`, this.index], [id]);
   }
 
-  async claimKey(key: string, id: string): Promise<boolean> {
-    return (await this.options.runner.run(CLAIM, [this.#reservation(key)], [id])) === 1;
+  async claimKey(key: string, id: string, termMs?: number): Promise<boolean> {
+    return (await this.options.runner.run(CLAIM, [this.#reservation(key)], [id, termMs ?? ''])) === 1;
   }
 
   async releaseKey(key: string, id: string): Promise<void> {
