@@ -299,9 +299,7 @@ export class UploadEngine {
    */
   async authorize(id: string, owner: string | undefined): Promise<Upload | undefined> {
     if (owner === undefined) return undefined;
-    const upload = await this.#load(id);
-    checkOwner(upload, owner);
-    return upload;
+    return this.#load(id, undefined, owner);
   }
 
   /**
@@ -401,12 +399,14 @@ export class UploadEngine {
 
   /**
    * The upload's record, checked like `get`, as it is (for code that holds its lock): the one read
-   * with the lock when the lease has it.
+   * with the lock when the lease has it. Another user's upload is refused whatever its state, as
+   * the lock's script refuses it (a removed or expired one is still someone else's).
    */
-  async #load(id: string, lease?: Lease): Promise<Upload> {
+  async #load(id: string, lease?: Lease, owner?: string): Promise<Upload> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const record = lease?.record !== undefined ? lease.record : await this.#stateCall(() => this.#o.state.get(id));
     const upload = record ?? (await this.#recover(id));
+    if (upload) checkOwner(upload, owner);
     if (!upload || upload.store?.removed === '1') throw new TusError('NOT_FOUND');
     if (upload.expiresAt !== undefined && upload.expiresAt <= this.#now()) throw new TusError('GONE');
     return upload;
@@ -421,9 +421,8 @@ export class UploadEngine {
       this.#withLock(
         id,
         async (signal, lease) => {
-          const upload = await this.#load(id, lease);
-          // Also for a record the lock did not read (a locker that does not, or one rebuilt from storage).
-          checkOwner(upload, options.owner);
+          // The owner is checked also on a record the lock did not read (a locker that does not, or one rebuilt from storage).
+          const upload = await this.#load(id, lease, options.owner);
           if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
           if (isDirect(upload)) throw new TusError('DIRECT_UPLOAD');
           const wasFinished = isFinished(upload);

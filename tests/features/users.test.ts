@@ -129,6 +129,35 @@ for (const kind of STATE_KINDS) {
       expect([done.status, done.headers.get('Upload-Offset')]).toEqual([204, String(bytes.byteLength)]);
       expect(sha256(new Uint8Array(await (await fetch(url, { headers: alice })).arrayBuffer()))).toBe(sha256(bytes));
     });
+
+    test("an expired upload is still another user's: 403 on every method, as on a live one; its owner gets 410", async () => {
+      const { state, locker } = await kind.make();
+      const short = await startServer({ jwtSecret: SECRET, state, locker, uploadTtlSeconds: 1 });
+      try {
+        const alice = { Authorization: `Bearer ${await token('alice')}` };
+        const bob = { Authorization: `Bearer ${await token('bob')}` };
+        const url = await createUpload(short.endpoint, { ...alice, 'Upload-Length': '6' });
+        await Bun.sleep(1100);
+        const attempt = async (who: Record<string, string>) => {
+          const statuses: number[] = [];
+          for (const [method, headers] of [
+            ['HEAD', {}],
+            ['PATCH', { ...PATCH, 'Upload-Offset': '0' }],
+            ['GET', {}],
+            ['DELETE', {}],
+          ] as const) {
+            const res = await fetch(url, { method, headers: { ...TUS, ...headers, ...who }, body: method === 'PATCH' ? 'abc' : undefined });
+            statuses.push(res.status);
+          }
+          statuses.push((await fetch(`${url}/progress`, { headers: who })).status);
+          return statuses;
+        };
+        expect(await attempt(bob)).toEqual([403, 403, 403, 403, 403]);
+        expect(await attempt(alice)).toEqual([410, 410, 410, 410, 410]);
+      } finally {
+        await short.stop();
+      }
+    });
   });
 }
 
