@@ -979,11 +979,17 @@ export class UploadEngine {
       const parts = await this.#storage(() => this.#direct().listParts(record));
       if (!parts || parts.reduce((sum, part) => sum + part.size, 0) <= maxSize) continue;
       try {
-        await this.#withLock(found.id, async (_signal, lease) => {
-          const current = await this.#load(found.id, lease);
-          if (current.finishedAt === undefined) await this.#remove(current);
-        });
-        removed++;
+        const gone = await this.#withLock(
+          found.id,
+          async (_signal, lease) => {
+            const current = await this.#load(found.id, lease);
+            if (current.finishedAt !== undefined) return false;
+            await this.#remove(current);
+            return true;
+          },
+          { ifFree: true },
+        );
+        if (gone) removed++;
       } catch (error) {
         // Busy (being completed) or gone meanwhile: the next sweep looks again.
         if (!(error instanceof TusError)) throw error;

@@ -60,13 +60,20 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  /** Claims run one at a time: taking a reservation over (its term passed) is a read, then a write. */
-  #claims: Promise<unknown> = Promise.resolve();
+  /**
+   * Claims and releases run one at a time: taking a reservation over (its term passed) and giving
+   * one back are each a read, then a write.
+   */
+  #keys: Promise<unknown> = Promise.resolve();
+
+  #inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.#keys.then(work);
+    this.#keys = turn.catch(() => {});
+    return turn;
+  }
 
   claimKey(key: string, id: string, termMs?: number): Promise<boolean> {
-    const claim = this.#claims.then(() => this.#claim(key, id, termMs));
-    this.#claims = claim.catch(() => {});
-    return claim;
+    return this.#inTurn(() => this.#claim(key, id, termMs));
   }
 
   async #claim(key: string, id: string, termMs: number | undefined): Promise<boolean> {
@@ -91,9 +98,11 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  async releaseKey(key: string, id: string): Promise<void> {
-    const path = this.#keyPath(key);
-    if (reservation(await readIfExists(path))?.id === id) await rm(path, { force: true });
+  releaseKey(key: string, id: string): Promise<void> {
+    return this.#inTurn(async () => {
+      const path = this.#keyPath(key);
+      if (reservation(await readIfExists(path))?.id === id) await rm(path, { force: true });
+    });
   }
 }
 

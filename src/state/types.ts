@@ -15,7 +15,7 @@ export interface StateStore {
    * its term had passed, or it is already `id`'s; false when another upload holds it. With `termMs`
    * the reservation ends by itself that long from now (a creation under way: should the server stop
    * before the record is saved, the key is not held forever); claimed again without it, it lasts
-   * until released.
+   * until released (and claimed again with one, it lasts that term again).
    */
   claimKey(key: string, id: string, termMs?: number): Promise<boolean>;
   /** Ends `id`'s reservation of `key`; another upload's reservation of it stays. */

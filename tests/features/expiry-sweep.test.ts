@@ -31,7 +31,7 @@ for (const kind of STATE_KINDS) {
       const url = await createUpload(server.endpoint, { 'Upload-Length': '10' });
       expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: 'abc' })).status).toBe(204);
       await Bun.sleep(1200);
-      expect(await server.tusflow.engine.cleanup()).toBe(1);
+      expect(await server.tusflow.engine.cleanup()).toBeGreaterThanOrEqual(1);
       expect((await fetch(url, { method: 'HEAD', headers: TUS })).status).toBe(404);
     });
   });

@@ -109,22 +109,31 @@ describe('one upload per hook-chosen key', () => {
   });
 
   test('a creation that never saved its record (the server stopped) holds its key only for a term; one that did holds it for good', async () => {
-    // The engine's term (10 minutes) made short: the state store is told 400 ms instead.
+    // The engine's claims are recorded, and its term (10 minutes) made short: 1 s.
     const state = new MemoryStateStore();
     const claimKey = state.claimKey.bind(state);
-    state.claimKey = (key, id, termMs) => claimKey(key, id, termMs === undefined ? undefined : 400);
+    const claims: [string, number | undefined][] = [];
+    state.claimKey = (key, id, termMs) => {
+      claims.push([key, termMs]);
+      return claimKey(key, id, termMs === undefined ? undefined : 1000);
+    };
     const short = await startS3Server({ hooks: { 'pre-create': keyFromMetadata }, state });
     try {
       // What a server that stopped between reserving the key and saving the record leaves behind.
       const orphaned = uniqueKey();
-      expect(await state.claimKey(orphaned, 'f'.repeat(32), 10 * 60_000)).toBe(true);
+      expect(await claimKey(orphaned, 'f'.repeat(32), 1000)).toBe(true);
       expect((await attempt(short.endpoint, orphaned, randomBytes(100), 0)).status).toBe(409);
       const kept = uniqueKey();
       const bytes = randomBytes(100);
       expect((await attempt(short.endpoint, kept, bytes)).status).toBe(201);
-      await Bun.sleep(500);
+      // Reserved for the term while the upload is created, then for good before its record is saved.
+      expect(claims.filter(([key]) => key === kept)).toEqual([
+        [kept, 10 * 60_000],
+        [kept, undefined],
+      ]);
+      await Bun.sleep(1100);
       // Storage would refuse the key too (its object exists): the reservation itself must hold.
-      expect(await state.claimKey(kept, 'e'.repeat(32), 10 * 60_000)).toBe(false);
+      expect(await claimKey(kept, 'e'.repeat(32), 1000)).toBe(false);
       const taken = await attempt(short.endpoint, kept, randomBytes(100), 0);
       expect([taken.status, taken.reason]).toEqual([409, expect.stringContaining('object key is taken')]);
       expect(sha256((await short.object(kept))!)).toBe(sha256(bytes));

@@ -152,16 +152,16 @@ for (const kind of [...STATE_KINDS, IOREDIS_KIND]) {
       const { state } = await kind.make();
       const [lapsing, kept] = [`term/${crypto.randomUUID()}`, `term/${crypto.randomUUID()}`];
       const [a, b] = [newUploadId(), newUploadId()];
-      expect(await state.claimKey(lapsing, a, 300)).toBe(true);
-      expect(await state.claimKey(kept, a, 300)).toBe(true);
+      expect(await state.claimKey(lapsing, a, 1000)).toBe(true);
+      expect(await state.claimKey(kept, a, 1000)).toBe(true);
       expect(await state.claimKey(kept, a)).toBe(true); // the holder again, for good
-      expect(await state.claimKey(lapsing, b, 300)).toBe(false); // within the term
-      await Bun.sleep(450);
-      expect(await state.claimKey(kept, b, 300)).toBe(false);
+      expect(await state.claimKey(lapsing, b, 1000)).toBe(false); // within the term
+      await Bun.sleep(1200);
+      expect(await state.claimKey(kept, b, 1000)).toBe(false);
       expect(await state.claimKey(lapsing, b)).toBe(true); // the term passed: the key is free
-      expect(await state.claimKey(lapsing, a, 300)).toBe(false);
+      expect(await state.claimKey(lapsing, a, 1000)).toBe(false);
       await state.releaseKey(lapsing, a); // a's reservation ended: not a's to release any more
-      expect(await state.claimKey(lapsing, a, 300)).toBe(false);
+      expect(await state.claimKey(lapsing, a, 1000)).toBe(false);
       await Promise.all([state.releaseKey(lapsing, b), state.releaseKey(kept, a)]);
     });
   });
