@@ -15,6 +15,7 @@ import { HookRunner } from './hook-runner.ts';
 import { isUploadId, isUploadName, newUploadId } from '../model/id.ts';
 import { isFinal, isFinished, type Transfer, type Upload } from '../model/upload.ts';
 import { objectSettingsProblem, pickObjectSettings } from '../model/object-settings.ts';
+import { isWriting } from '../model/progress.ts';
 import { directUploadsOf, type DirectPart, type DirectUploads } from '../storage/direct.ts';
 
 export interface EngineOptions {
@@ -408,7 +409,11 @@ export class UploadEngine {
     const upload = record ?? (await this.#recover(id));
     if (upload) checkOwner(upload, owner);
     if (!upload || upload.store?.removed === '1') throw new TusError('NOT_FOUND');
-    if (upload.expiresAt !== undefined && upload.expiresAt <= this.#now()) throw new TusError('GONE');
+    // An upload a PATCH is writing is in use, whatever its expiry says (the expiry moves when the
+    // PATCH ends). Under the lock no PATCH runs: a transfer on the record is this request's, or a
+    // dead one's.
+    const now = this.#now();
+    if (upload.expiresAt !== undefined && upload.expiresAt <= now && (lease || !isWriting(upload, now))) throw new TusError('GONE');
     return upload;
   }
 

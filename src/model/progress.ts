@@ -15,9 +15,15 @@ export interface Progress {
   state: 'uploading' | 'paused' | 'finished';
 }
 
+/** Whether a PATCH is writing the upload now: its transfer record is fresh. */
+export function isWriting(upload: Upload, now = Date.now()): boolean {
+  const t = upload.transfer;
+  return t !== undefined && !isFinished(upload) && now - t.updatedAt < STALE_MS;
+}
+
 export function progressOf(upload: Upload, now = Date.now()): Progress {
   const t = upload.transfer;
-  const live = t !== undefined && !isFinished(upload) && now - t.updatedAt < STALE_MS;
+  const live = t !== undefined && isWriting(upload, now);
   const seconds = live ? (t.updatedAt - t.startedAt) / 1000 : 0;
   return {
     id: upload.id,

@@ -20,11 +20,22 @@ for (const kind of STATE_KINDS) {
       // 12 pieces 200 ms apart: the PATCH runs about 2.2 s, well past the upload's expiry.
       const patch = fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: slowBody(bytes, 200, 1024), duplex: 'half' } as RequestInit);
       await Bun.sleep(1500);
+      // In use, not gone: HEAD answers as for any upload being written.
+      const head = await fetch(url, { method: 'HEAD', headers: TUS });
+      expect(head.status).toBe(200);
+      expect(Number(head.headers.get('Upload-Offset'))).toBeLessThan(bytes.length);
       expect(await server.tusflow.engine.cleanup()).toBe(0);
       const res = await patch;
       expect(res.status).toBe(204);
       expect(res.headers.get('Upload-Offset')).toBe(String(bytes.length));
       expect(sha256(await (await fetch(url)).arrayBuffer())).toBe(sha256(bytes));
+    });
+
+    test('an expired upload no PATCH is writing: a new PATCH gets 410, not a lock of its own that makes it look in use', async () => {
+      const url = await createUpload(server.endpoint, { 'Upload-Length': '10' });
+      await Bun.sleep(1100);
+      expect((await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0' }, body: 'abc' })).status).toBe(410);
+      expect((await fetch(url, { method: 'HEAD', headers: TUS })).status).toBe(410);
     });
 
     test('once the PATCH has ended and the upload expired, the sweep removes it', async () => {
