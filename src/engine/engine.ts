@@ -608,17 +608,21 @@ export class UploadEngine {
     return { upload, body };
   }
 
-  terminate(id: string, request?: HookRequest): Promise<void> {
+  /**
+   * Removes an upload. `owner` is checked as `append` checks it: by the lock's own script where the
+   * locker reads records (another user's DELETE then neither touches the lock nor costs a read more).
+   */
+  terminate(id: string, owner: string | undefined, request?: HookRequest): Promise<void> {
     return this.#withLock(
       id,
       async (_signal, lease) => {
-        const upload = await this.#load(id, lease);
+        const upload = await this.#load(id, lease, owner);
         await this.#hooks.decide('pre-terminate', upload, request);
         await (isSingle(upload) && this.#now() < this.#postUntil(upload) ? this.#tombstone(upload) : this.#remove(upload));
         this.#metrics.inc('tusflow_uploads_terminated_total');
         this.#hooks.emit('post-terminate', upload, request);
       },
-      { read: true },
+      { read: true, owner },
     );
   }
 

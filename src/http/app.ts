@@ -167,9 +167,10 @@ function dispatcher(engine: UploadEngine, opts: ResolvedOptions, rateLimiter: Ra
     const handler = (version ? draft(version) : routes)[method];
     if (!handler) throw new TusError('METHOD_NOT_ALLOWED', method);
     if (!version && !plainHttp.has(method)) requireTusResumable(request.headers);
-    // A PATCH's owner is checked on the record its lock reads, before the lock is touched, where the
-    // locker can (one state call instead of two); every other method on an upload is checked here.
-    const checkedAtLock = method === 'PATCH' && engine.checksOwnerAtLock;
+    // A PATCH's or a DELETE's owner is checked on the record its lock reads, before the lock is
+    // touched, where the locker can (one state call instead of two); every other method on an
+    // upload is checked here.
+    const checkedAtLock = (method === 'PATCH' || method === 'DELETE') && engine.checksOwnerAtLock;
     const loaded = id && method !== 'OPTIONS' && !checkedAtLock ? await engine.authorize(id, owner) : undefined;
     const ctx: HandlerContext = { request, engine, options: opts, id, owner, loaded, hook: hookRequest(request, connection, opts.trustProxy) };
     return handler(ctx);

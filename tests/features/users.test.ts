@@ -65,7 +65,7 @@ describe('JWT: the sub owns the uploads it creates', () => {
 });
 
 for (const kind of STATE_KINDS) {
-  describe(`users on the ${kind.name} state: another user's PATCH is refused before it touches the upload`, () => {
+  describe(`users on the ${kind.name} state: another user's PATCH or DELETE is refused before it touches the upload`, () => {
     let server: TestServer;
     beforeAll(async () => {
       // A short lease: a stop request left on the lock would reach the owner's PATCH within a second.
@@ -90,6 +90,9 @@ for (const kind of STATE_KINDS) {
           },
         ],
         ['override', { method: 'POST', headers: { ...PATCH, 'X-HTTP-Method-Override': 'PATCH', 'Upload-Offset': '3', ...bob }, body: 'xyz' }],
+        ['DELETE', { method: 'DELETE', headers: { ...TUS, ...bob } }],
+        ['DELETE as the IETF draft', { method: 'DELETE', headers: { 'Upload-Draft-Interop-Version': '6', ...bob } }],
+        ['DELETE by override', { method: 'POST', headers: { ...TUS, 'X-HTTP-Method-Override': 'DELETE', ...bob } }],
       ];
       for (const [name, init] of attempts) expect([name, (await fetch(url, init)).status]).toEqual([name, 403]);
       const head = await fetch(url, { method: 'HEAD', headers: { ...TUS, ...alice } });

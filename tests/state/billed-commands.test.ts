@@ -107,6 +107,23 @@ for (const kind of kinds) {
       await runner.close?.();
     });
 
+    test('a creation whose hook chose the object key: 3 (reserved for a term, for good, then the record)', async () => {
+      const runner = kind.runner();
+      const env = parseEnv({ STATE_KEY_PREFIX: `keys:${crypto.randomUUID().slice(0, 8)}:` });
+      const { app } = createTusflow({ ...sharedState(env, runner), hooks: { 'pre-create': () => ({ key: `keyed/${crypto.randomUUID()}.bin` }) } });
+      const create = () => app.request('/files/', { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
+      const first = await create(); // loads the scripts
+      const before = kind.billed(runner);
+      const second = await create();
+      expect(kind.billed(runner) - before).toBe(3);
+      // Deleted, they give their keys back: nothing is left in the shared Redis.
+      for (const res of [first, second]) {
+        expect(res.status).toBe(201);
+        expect((await app.request(new URL(res.headers.get('Location')!).pathname, { method: 'DELETE', headers: TUS })).status).toBe(204);
+      }
+      await runner.close?.();
+    });
+
     test("with users: the owner check costs nothing more (PATCH 2, HEAD 1), and another user's PATCH is refused in 1", async () => {
       const runner = kind.runner();
       const env = parseEnv({ STATE_KEY_PREFIX: `owners:${crypto.randomUUID().slice(0, 8)}:` });
@@ -145,6 +162,10 @@ for (const kind of kinds) {
       expect(await cost(() => app.request(path, { method: 'HEAD', headers: as('bob') }))).toEqual([403, 1]);
       expect(await cost(() => patch(path, 'alice', 3, 'def'))).toEqual([204, 2]);
       expect(await (await app.request(path, { headers: as('alice') })).text()).toBe('abcdef');
+      // A DELETE is checked the same way: another user's is refused in 1; the owner's lock reads the record it checks.
+      expect(await cost(() => app.request(path, { method: 'DELETE', headers: as('bob') }))).toEqual([403, 1]);
+      expect(await cost(() => app.request(path, { method: 'DELETE', headers: as('alice') }))).toEqual([204, 3]);
+      expect((await app.request(path, { method: 'HEAD', headers: as('alice') })).status).toBe(404);
       await runner.close?.();
     });
   });

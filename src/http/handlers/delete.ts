@@ -1,6 +1,6 @@
 import type { Handler } from './context.ts';
 
-export const terminate: Handler = async ({ engine, id, hook }) => {
-  await engine.terminate(id, hook);
+export const terminate: Handler = async ({ engine, id, owner, hook }) => {
+  await engine.terminate(id, owner, hook);
   return new Response(null, { status: 204 });
 };

@@ -140,9 +140,9 @@ export function s3DirectRoutes(app: Hono<Env>, deps: S3DirectDeps): void {
     return Response.json({ location: downloadUrl(request, deps.options, upload), key });
   });
 
-  route('DELETE', '/s3/multipart/:uploadId', async ({ request, id, hook }) => {
+  route('DELETE', '/s3/multipart/:uploadId', async ({ request, id, owner, hook }) => {
     await engine.direct(id, keyOf(request));
-    await engine.terminate(id, hook);
+    await engine.terminate(id, owner, hook);
     return Response.json({});
   });
 }
