@@ -300,7 +300,7 @@ export class UploadEngine {
    */
   async authorize(id: string, owner: string | undefined): Promise<Upload | undefined> {
     if (owner === undefined) return undefined;
-    return this.#load(id, undefined, owner);
+    return this.#load(id, { owner });
   }
 
   /**
@@ -338,12 +338,15 @@ export class UploadEngine {
     return this.#assemble(final);
   }
 
-  /** The final's partials, checked: they exist, are partial uploads, and fit the size limit. */
-  async #partials(final: Upload): Promise<Upload[]> {
+  /**
+   * The final's partials, checked: they exist, are partial uploads, and fit the size limit
+   * (`locked`: their locks are held).
+   */
+  async #partials(final: Upload, locked = false): Promise<Upload[]> {
     const ids = isFinal(final) ? final.concat.final : [];
     const partials = await Promise.all(
       ids.map((id) =>
-        this.#load(id).catch((error: unknown) => {
+        this.#load(id, { locked }).catch((error: unknown) => {
           if (error instanceof TusError) throw new TusError(error.code, `partial upload ${id}`);
           throw error;
         }),
@@ -372,7 +375,7 @@ export class UploadEngine {
     return this.#withLocks(ids, async () => {
       const current = (await this.#stateCall(() => this.#o.state.get(final.id))) ?? final;
       if (current.finishedAt !== undefined) return current;
-      const partials = await this.#partials(current);
+      const partials = await this.#partials(current, true);
       if (!partials.every(isFinished)) return current;
       this.#require('concatenation'); // a final upload made while the server had another store
       const store = this.#o.store;
@@ -399,11 +402,12 @@ export class UploadEngine {
   }
 
   /**
-   * The upload's record, checked like `get`, as it is (for code that holds its lock): the one read
-   * with the lock when the lease has it. Another user's upload is refused whatever its state, as
-   * the lock's script refuses it (a removed or expired one is still someone else's).
+   * The upload's record, checked like `get`, as it is (for code that holds its lock: `locked`, or a
+   * `lease`, whose record is read with the lock when it has one). Another user's upload is refused
+   * whatever its state, as the lock's script refuses it (a removed or expired one is still someone
+   * else's).
    */
-  async #load(id: string, lease?: Lease, owner?: string): Promise<Upload> {
+  async #load(id: string, { lease, owner, locked = lease !== undefined }: { lease?: Lease; owner?: string; locked?: boolean } = {}): Promise<Upload> {
     if (!isUploadId(id)) throw new TusError('NOT_FOUND');
     const record = lease?.record !== undefined ? lease.record : await this.#stateCall(() => this.#o.state.get(id));
     const upload = record ?? (await this.#recover(id));
@@ -413,7 +417,7 @@ export class UploadEngine {
     // PATCH ends). Under the lock no PATCH runs: a transfer on the record is this request's, or a
     // dead one's.
     const now = this.#now();
-    if (upload.expiresAt !== undefined && upload.expiresAt <= now && (lease || !isWriting(upload, now))) throw new TusError('GONE');
+    if (upload.expiresAt !== undefined && upload.expiresAt <= now && (locked || !isWriting(upload, now))) throw new TusError('GONE');
     return upload;
   }
 
@@ -427,7 +431,7 @@ export class UploadEngine {
         id,
         async (signal, lease) => {
           // The owner is checked also on a record the lock did not read (a locker that does not, or one rebuilt from storage).
-          const upload = await this.#load(id, lease, options.owner);
+          const upload = await this.#load(id, { lease, owner: options.owner });
           if (isFinal(upload)) throw new TusError('FINAL_IS_READ_ONLY');
           if (isDirect(upload)) throw new TusError('DIRECT_UPLOAD');
           const wasFinished = isFinished(upload);
@@ -446,6 +450,11 @@ export class UploadEngine {
           let written: Written;
           try {
             written = await this.#write(upload, body, signal, lease, options);
+          } catch (error) {
+            // Where the lease saves no records, the PATCH marked itself running with a write of its
+            // own: a failed one is unmarked here (a successful one, with its offset).
+            if (!lease.save) await this.#o.state.update(upload.id, { transfer: undefined }).catch(() => {});
+            throw error;
           } finally {
             this.#metrics.set('tusflow_active_uploads', {}, --this.#receiving);
           }
@@ -596,7 +605,7 @@ export class UploadEngine {
     if (!isFinished(upload)) throw new TusError('NOT_FINISHED');
     if (upload.finishedAt === undefined) {
       upload = await this.#withLock(id, async () => {
-        const current = await this.#load(id);
+        const current = await this.#load(id, { locked: true });
         if (current.finishedAt === undefined) {
           await this.#finish(current);
           await this.#stateCall(() => this.#o.state.update(id, { finishedAt: current.finishedAt, expiresAt: undefined }));
@@ -612,11 +621,11 @@ export class UploadEngine {
    * Removes an upload. `owner` is checked as `append` checks it: by the lock's own script where the
    * locker reads records (another user's DELETE then neither touches the lock nor costs a read more).
    */
-  terminate(id: string, owner: string | undefined, request?: HookRequest): Promise<void> {
+  terminate(id: string, { owner, request }: { owner: string | undefined; request?: HookRequest }): Promise<void> {
     return this.#withLock(
       id,
       async (_signal, lease) => {
-        const upload = await this.#load(id, lease, owner);
+        const upload = await this.#load(id, { lease, owner });
         await this.#hooks.decide('pre-terminate', upload, request);
         await (isSingle(upload) && this.#now() < this.#postUntil(upload) ? this.#tombstone(upload) : this.#remove(upload));
         this.#metrics.inc('tusflow_uploads_terminated_total');
@@ -767,7 +776,7 @@ export class UploadEngine {
    * or a key that is not this upload's, is refused.
    */
   async direct(id: string, key: string, lease?: Lease): Promise<Upload> {
-    const upload = await this.#load(id, lease);
+    const upload = await this.#load(id, { lease });
     if (!isDirect(upload)) throw new TusError('NOT_FOUND', 'not a direct upload');
     if (this.#direct().objectKey(upload) !== key) throw new TusError('FORBIDDEN', "the key is not this upload's");
     return upload;
@@ -929,7 +938,7 @@ export class UploadEngine {
   async #finishIfStored(upload: Upload): Promise<Upload> {
     if (isSingle(upload) && this.#now() < this.#postUntil(upload)) return upload;
     if ((await this.#storage(() => this.#direct().storedSize(upload))) === undefined) return upload;
-    return this.#withLock(upload.id, async (_signal, lease) => this.#finishStored(await this.#load(upload.id, lease)), { read: true });
+    return this.#withLock(upload.id, async (_signal, lease) => this.#finishStored(await this.#load(upload.id, { lease })), { read: true });
   }
 
   /** Finishes a direct upload if its object is stored; the caller holds its lock. */
@@ -991,7 +1000,7 @@ export class UploadEngine {
         const gone = await this.#withLock(
           found.id,
           async (_signal, lease) => {
-            const current = await this.#load(found.id, lease);
+            const current = await this.#load(found.id, { lease });
             if (current.finishedAt !== undefined) return false;
             await this.#remove(current);
             return true;

@@ -31,6 +31,20 @@ for (const kind of STATE_KINDS) {
       expect(sha256(await (await fetch(url)).arrayBuffer())).toBe(sha256(bytes));
     });
 
+    test('a PATCH that fails past the expiry (a wrong checksum) leaves the upload expired: HEAD 410 at once', async () => {
+      const bytes = randomBytes(8 * 1024);
+      const url = await createUpload(server.endpoint, { 'Upload-Length': String(bytes.length) });
+      const wrong = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest('SHA-1', new Uint8Array(1)))));
+      const res = await fetch(url, {
+        method: 'PATCH',
+        headers: { ...PATCH, 'Upload-Offset': '0', 'Upload-Checksum': `sha1 ${wrong}` },
+        body: slowBody(bytes, 200, 1024),
+        duplex: 'half',
+      } as RequestInit);
+      expect(res.status).toBe(460);
+      expect((await fetch(url, { method: 'HEAD', headers: TUS })).status).toBe(410);
+    });
+
     test('an expired upload no PATCH is writing: a new PATCH gets 410, not a lock of its own that makes it look in use', async () => {
       const url = await createUpload(server.endpoint, { 'Upload-Length': '10' });
       await Bun.sleep(1100);

@@ -125,6 +125,7 @@ for (const kind of STATE_KINDS) {
       await Bun.sleep(300);
       const refused = await fetch(url, { method: 'PATCH', headers: { ...PATCH, 'Upload-Offset': '0', ...bob }, body: 'xyz' });
       expect(refused.status).toBe(403);
+      expect((await fetch(url, { method: 'DELETE', headers: { ...TUS, ...bob } })).status).toBe(403);
       // Longer than a renewal of the owner's lease: a stop request would have ended its PATCH by now.
       await Bun.sleep(1_000);
       go();

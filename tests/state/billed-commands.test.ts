@@ -116,11 +116,14 @@ for (const kind of kinds) {
       const before = kind.billed(runner);
       const second = await create();
       expect(kind.billed(runner) - before).toBe(3);
-      // Deleted, they give their keys back: nothing is left in the shared Redis.
+      // Deleted (4: a DELETE's 3, and the key given back), they leave nothing in the shared Redis.
       for (const res of [first, second]) {
         expect(res.status).toBe(201);
+        const before = kind.billed(runner);
         expect((await app.request(new URL(res.headers.get('Location')!).pathname, { method: 'DELETE', headers: TUS })).status).toBe(204);
+        expect(kind.billed(runner) - before).toBe(4);
       }
+      expect(await runner.run({ name: 'count', source: "return #redis.call('KEYS', ARGV[1])" }, [], [`${env.STATE_KEY_PREFIX}*`])).toBe(0);
       await runner.close?.();
     });
 

@@ -148,7 +148,7 @@ const fetchUpload =
 
 const cancel: IetfHandler = async (ctx, version) => {
   refuseUploadHeaders(ctx.request, version);
-  await ctx.engine.terminate(ctx.id, ctx.owner, ctx.hook);
+  await ctx.engine.terminate(ctx.id, { owner: ctx.owner, request: ctx.hook });
   return new Response(null, { status: 204, headers: BASE(version) });
 };
 

@@ -142,7 +142,7 @@ export function s3DirectRoutes(app: Hono<Env>, deps: S3DirectDeps): void {
 
   route('DELETE', '/s3/multipart/:uploadId', async ({ request, id, owner, hook }) => {
     await engine.direct(id, keyOf(request));
-    await engine.terminate(id, owner, hook);
+    await engine.terminate(id, { owner, request: hook });
     return Response.json({});
   });
 }
